@@ -1,0 +1,61 @@
+"""The ``reqtrail`` command. Each stage registers its own subcommands here."""
+
+from __future__ import annotations
+
+import typer
+
+from reqtrail.settings import SettingsError
+
+app = typer.Typer(
+    help="reqtrail: request logs from game servers -> Kafka -> Elasticsearch -> dashboard.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """reqtrail: request logs from game servers -> Kafka -> Elasticsearch -> dashboard."""
+
+
+def _register_all() -> None:
+    from consumers.cli import register as register_consumers
+    from dashboards.cli import register as register_dashboards
+    from producers.cli import register as register_producers
+    from reqtrail.demo_cli import register as register_demo
+    from reqtrail.services.cli import register as register_services
+
+    for register in (
+        register_services,
+        register_producers,
+        register_consumers,
+        register_dashboards,
+        register_demo,
+    ):
+        register(app)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Print the effective settings (after REQTRAIL_* and the config file)."""
+    from dataclasses import asdict
+
+    from reqtrail.settings import load_settings
+
+    for key, value in asdict(load_settings()).items():
+        if "password" in key or "api_key" in key:
+            value = "***" if value else ""
+        typer.echo(f"{key} = {value}")
+
+
+def main() -> None:
+    _register_all()
+    try:
+        app()
+    except SettingsError as exc:
+        typer.echo(f"reqtrail: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The request record: the one definition that producer, consumer and dashboard share.
+
+Every field is declared once here, with its JSON type and its Elasticsearch mapping.
+``schemas.generate`` turns this table into the checked-in JSON Schema and index template;
+a test fails when those files drift from this definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+# Reusable ES mappings -------------------------------------------------------------------
+KEYWORD: dict[str, Any] = {"type": "keyword", "ignore_above": 1024}
+LONG_KEYWORD: dict[str, Any] = {"type": "keyword", "ignore_above": 4096}
+STORED_ONLY: dict[str, Any] = {"type": "keyword", "index": False, "doc_values": False}
+SEARCHABLE_BODY: dict[str, Any] = {"type": "text"}
+HEADERS: dict[str, Any] = {"type": "object", "dynamic": True}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One top-level field of the record."""
+
+    name: str
+    json: dict[str, Any]
+    es: dict[str, Any]
+    doc: str
+    required: bool = False
+    nullable: bool = True
+    is_body: bool = False
+
+
+def _s(**extra: Any) -> dict[str, Any]:
+    return {"type": "string", **extra}
+
+
+ERROR_JSON: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type", "message"],
+    "properties": {
+        "type": _s(maxLength=512),
+        "message": _s(),
+        "sentry_event_id": {"type": ["string", "null"]},
+        "stack": {"type": ["string", "null"]},
+    },
+}
+ERROR_ES: dict[str, Any] = {
+    "properties": {
+        "type": KEYWORD,
+        "message": {"type": "text", "fields": {"raw": KEYWORD}},
+        "sentry_event_id": KEYWORD,
+        "stack": STORED_ONLY,
+    }
+}
+HEADERS_JSON: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
+
+FIELDS: tuple[Field, ...] = (
+    Field("schema_version", {"type": "integer", "const": SCHEMA_VERSION}, {"type": "short"},
+          "Version of this definition the record was written with.", required=True,
+          nullable=False),
+    Field("@timestamp", _s(format="date-time"), {"type": "date"},
+          "Request start, UTC, millisecond precision (ISO 8601).", required=True, nullable=False),
+    Field("request_id", _s(minLength=1, maxLength=256), KEYWORD,
+          "Incoming X-Request-ID, or a generated time-ordered ID; also the ES _id.",
+          required=True, nullable=False),
+    Field("user_id", _s(maxLength=256), KEYWORD, "Player / account ID."),
+    Field("device_id", _s(maxLength=256), KEYWORD, "Device ID sent by the client."),
+    Field("session_id", _s(maxLength=256), KEYWORD, "Client session ID."),
+    Field("method", _s(minLength=1, maxLength=16), KEYWORD, "HTTP method.", required=True,
+          nullable=False),
+    Field("path", _s(), LONG_KEYWORD, "Request path as received.", required=True,
+          nullable=False),
+    Field("route", _s(maxLength=512), KEYWORD,
+          "Route template of the framework, e.g. /units/{unit_id}; aggregates endpoints."),
+    Field("query", _s(), LONG_KEYWORD, "Query string, sensitive keys redacted."),
+    Field("status", {"type": "integer", "minimum": 100, "maximum": 599}, {"type": "short"},
+          "HTTP status sent to the client (500 when the view raised).", required=True,
+          nullable=False),
+    Field("latency_ms", {"type": "number", "minimum": 0}, {"type": "float"},
+          "Server processing time in milliseconds.", required=True, nullable=False),
+    Field("request_headers", HEADERS_JSON, HEADERS, "Allow-listed request headers."),
+    Field("response_headers", HEADERS_JSON, HEADERS, "Allow-listed response headers."),
+    Field("request_body", _s(), STORED_ONLY, "Request body (UTF-8 text), redacted, truncated.",
+          is_body=True),
+    Field("request_body_truncated", {"type": "boolean"}, {"type": "boolean"},
+          "True when request_body was cut at the configured size."),
+    Field("request_body_size", {"type": "integer", "minimum": 0}, {"type": "long"},
+          "Original request body size in bytes."),
+    Field("response_body", _s(), STORED_ONLY, "Response body (UTF-8 text), redacted, truncated.",
+          is_body=True),
+    Field("response_body_truncated", {"type": "boolean"}, {"type": "boolean"},
+          "True when response_body was cut at the configured size."),
+    Field("response_body_size", {"type": "integer", "minimum": 0}, {"type": "long"},
+          "Original response body size in bytes (streamed bodies: bytes sent)."),
+    Field("client_ip", _s(maxLength=128), KEYWORD, "Client IP, or its salted hash."),
+    Field("user_agent", _s(), LONG_KEYWORD, "User-Agent header."),
+    Field("app_version", _s(maxLength=128), KEYWORD, "Server build / release version."),
+    Field("client_version", _s(maxLength=128), KEYWORD, "Game client version."),
+    Field("platform", _s(maxLength=64), KEYWORD, "Client platform (ios, android, ...)."),
+    Field("service", _s(maxLength=128), KEYWORD, "Service that handled the request.",
+          required=True, nullable=False),
+    Field("host", _s(maxLength=256), KEYWORD, "Host name of the server process."),
+    Field("environment", _s(maxLength=64), KEYWORD, "dev, staging, prod..."),
+    Field("sample_rate", {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+          {"type": "float"}, "Probability this record was kept; counts can be re-weighted."),
+    Field("error", ERROR_JSON, ERROR_ES,
+          "Present when the request raised: type, message, sentry_event_id, stack."),
+)
+
+FIELD_NAMES: frozenset[str] = frozenset(f.name for f in FIELDS)
+REQUIRED_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Knobs of the generated index template (defaults produce the checked-in file)."""
+
+    prefix: str = "reqtrail"
+    refresh_interval: str = "1s"
+    replicas: int = 0
+    shards: int = 1
+    index_bodies: bool = False
+    extra_settings: dict[str, Any] = field(default_factory=dict)
