@@ -47,8 +47,9 @@ class Settings:
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap: str = _doc("Kafka bootstrap servers, comma separated.", "127.0.0.1:9092")
     topic: str = _doc("Topic that request records are produced to.", "reqtrail.requests")
-    dlq_topic: str = _doc("Dead-letter topic for records the indexer cannot index.",
-                          "reqtrail.requests.dlq")
+    dlq_topic: str = _doc(
+        "Dead-letter topic for records the indexer cannot index.", "reqtrail.requests.dlq"
+    )
     topic_partitions: int = _doc("Partitions when reqtrail creates the topics.", 6)
     consumer_group: str = _doc("Consumer group of the indexer.", "reqtrail-indexer")
     # --- Elasticsearch -----------------------------------------------------------------
@@ -59,8 +60,9 @@ class Settings:
     es_ca_certs: str = _doc("Path to a CA bundle for TLS to Elasticsearch.", "")
     es_verify_certs: bool = _doc("Verify Elasticsearch TLS certificates.", True)
     es_request_timeout: float = _doc("Seconds before an Elasticsearch request times out.", 30.0)
-    index_prefix: str = _doc("Daily indices are <prefix>-YYYY.MM.DD; the read alias is <prefix>.",
-                             "reqtrail")
+    index_prefix: str = _doc(
+        "Daily indices are <prefix>-YYYY.MM.DD; the read alias is <prefix>.", "reqtrail"
+    )
     index_refresh_interval: str = _doc("index.refresh_interval of new daily indices.", "1s")
     index_replicas: int = _doc("index.number_of_replicas of new daily indices.", 0)
     index_shards: int = _doc("index.number_of_shards of new daily indices.", 1)
@@ -70,25 +72,52 @@ class Settings:
     body_max_bytes: int = _doc("Request/response bodies are truncated beyond this size.", 16384)
     redact_keys: tuple[str, ...] = _doc(
         "Keys whose values are redacted in headers, query and JSON bodies (comma separated).",
-        ("password", "passwd", "token", "secret", "authorization", "cookie", "set-cookie",
-         "api_key", "apikey", "access_token", "refresh_token", "session_token"),
+        (
+            "password",
+            "passwd",
+            "token",
+            "secret",
+            "authorization",
+            "cookie",
+            "set-cookie",
+            "api_key",
+            "apikey",
+            "access_token",
+            "refresh_token",
+            "session_token",
+        ),
     )
     header_allowlist: tuple[str, ...] = _doc(
         "Request/response headers copied into the record (comma separated, case-insensitive).",
-        ("content-type", "content-length", "user-agent", "x-request-id", "x-user-id",
-         "x-device-id", "x-session-id", "x-app-version", "x-client-version", "x-platform",
-         "accept", "accept-encoding", "content-encoding"),
+        (
+            "content-type",
+            "content-length",
+            "user-agent",
+            "x-request-id",
+            "x-user-id",
+            "x-device-id",
+            "x-session-id",
+            "x-app-version",
+            "x-client-version",
+            "x-platform",
+            "accept",
+            "accept-encoding",
+            "content-encoding",
+        ),
     )
     user_id_header: str = _doc("Header the middleware reads the user ID from.", "x-user-id")
     hash_client_ip: bool = _doc("Store a salted SHA-256 of the client IP instead of the IP.", False)
     client_ip_salt: str = _doc("Salt for hashed client IPs.", "reqtrail")
-    sample_rate: float = _doc("Fraction of ordinary requests kept (errors and slow ones always).",
-                              1.0)
+    sample_rate: float = _doc(
+        "Fraction of ordinary requests kept (errors and slow ones always).", 1.0
+    )
     slow_threshold_ms: float = _doc("Requests at least this slow are always kept.", 1000.0)
-    buffer_size: int = _doc("Records held in memory while Kafka is slow; beyond it they drop.",
-                            10000)
-    spill_path: str = _doc("File where dropped records are appended for a later resend "
-                           "(empty: do not spill).", "")
+    buffer_size: int = _doc(
+        "Records held in memory while Kafka is slow; beyond it they drop.", 10000
+    )
+    spill_path: str = _doc(
+        "File where dropped records are appended for a later resend (empty: do not spill).", ""
+    )
     # --- Consumer (indexer) ------------------------------------------------------------
     batch_size: int = _doc("Records per bulk request at most.", 1000)
     batch_max_bytes: int = _doc("Bytes per bulk request at most.", 5 * 1024 * 1024)
@@ -99,19 +128,23 @@ class Settings:
     # --- Dashboard ---------------------------------------------------------------------
     dashboard_port: int = _doc("Port of the Streamlit dashboard.", 8501)
     dashboard_password: str = _doc("If set, the dashboard asks for this password.", "")
-    sentry_base_url: str = _doc("Sentry web URL for links, e.g. "
-                                "https://sentry.io/organizations/acme/issues/ (empty: no links).",
-                                "")
+    sentry_base_url: str = _doc(
+        "Sentry web URL for links, e.g. "
+        "https://sentry.io/organizations/acme/issues/ (empty: no links).",
+        "",
+    )
     cache_ttl_s: int = _doc("Seconds the dashboard caches query results.", 15)
     # --- Local services ----------------------------------------------------------------
-    state_dir: str = _doc("Where local services keep downloads, data, logs and pid files.",
-                          _default_state_dir)
+    state_dir: str = _doc(
+        "Where local services keep downloads, data, logs and pid files.", _default_state_dir
+    )
     es_version: str = _doc("Elasticsearch version `reqtrail services` runs.", "9.5.0")
     kafka_version: str = _doc("Kafka version `reqtrail services` runs.", "4.1.1")
     es_heap: str = _doc("Heap of the local Elasticsearch (-Xms/-Xmx).", "1g")
     kafka_heap: str = _doc("Heap of the local Kafka broker.", "512m")
-    service_user: str = _doc("Unprivileged user that runs Elasticsearch when invoked as root.",
-                             "reqtrail")
+    service_user: str = _doc(
+        "Unprivileged user that runs Elasticsearch when invoked as root.", "reqtrail"
+    )
     startup_timeout_s: float = _doc("How long `services up` waits for health.", 180.0)
 
     # ------------------------------------------------------------------------------------
@@ -125,9 +158,16 @@ class Settings:
                     f"{self.kafka_bootstrap!r}"
                 )
         if not 0.0 <= self.sample_rate <= 1.0:
-            raise SettingsError(f"{env_name('sample_rate')} must be within 0..1: {self.sample_rate}")
-        for name in ("body_max_bytes", "buffer_size", "batch_size", "batch_max_bytes",
-                     "topic_partitions"):
+            raise SettingsError(
+                f"{env_name('sample_rate')} must be within 0..1: {self.sample_rate}"
+            )
+        for name in (
+            "body_max_bytes",
+            "buffer_size",
+            "batch_size",
+            "batch_max_bytes",
+            "topic_partitions",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive: {getattr(self, name)}")
 
@@ -201,7 +241,9 @@ def load_settings(
         try:
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SettingsError(f"REQTRAIL_CONFIG file {str(path)!r} cannot be read: {exc}") from None
+            raise SettingsError(
+                f"REQTRAIL_CONFIG file {str(path)!r} cannot be read: {exc}"
+            ) from None
         for key, raw in data.items():
             if key not in names:
                 raise SettingsError(f"unknown setting {key!r} in {path}")

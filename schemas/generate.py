@@ -103,4 +103,3 @@ def main(argv: list[str] | None = None) -> int:
         p.write_text(text)
         print(f"wrote {p.relative_to(HERE.parent)}")
     return 0
-
