@@ -36,11 +36,17 @@ def _register_all() -> None:
 
 
 @app.command("settings")
-def show_settings() -> None:
+def show_settings(
+    table: bool = typer.Option(False, "--table", help="Print the README's Markdown table."),
+) -> None:
     """Print the effective settings (after REQTRAIL_* and the config file)."""
     from dataclasses import asdict
 
-    from reqtrail.settings import load_settings
+    from reqtrail.settings import load_settings, settings_table
+
+    if table:
+        typer.echo(settings_table())
+        return
 
     for key, value in asdict(load_settings()).items():
         if "password" in key or "api_key" in key:
