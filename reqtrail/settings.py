@@ -118,6 +118,19 @@ class Settings:
     spill_path: str = _doc(
         "File where dropped records are appended for a later resend (empty: do not spill).", ""
     )
+    app_version: str = _doc("Server build / release version stamped on each record.", "")
+    app_version_header: str = _doc(
+        "Request header that overrides app_version per request (demo: x-app-version; empty: off).",
+        "",
+    )
+    kafka_compression: str = _doc(
+        "Codec of produced batches: gzip or none (snappy, lz4, zstd need extra packages).", "gzip"
+    )
+    kafka_linger_ms: int = _doc("How long the producer waits to fill a batch.", 50)
+    kafka_delivery_timeout_ms: int = _doc(
+        "A record not acknowledged by Kafka within this time counts as dropped (and spilled).",
+        30000,
+    )
     # --- Consumer (indexer) ------------------------------------------------------------
     batch_size: int = _doc("Records per bulk request at most.", 1000)
     batch_max_bytes: int = _doc("Bytes per bulk request at most.", 5 * 1024 * 1024)
