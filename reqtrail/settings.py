@@ -151,12 +151,15 @@ class Settings:
     state_dir: str = _doc(
         "Where local services keep downloads, data, logs and pid files.", _default_state_dir
     )
+    download_dir: str = _doc(
+        "Cache of the Elasticsearch and Kafka downloads (empty: <state_dir>/downloads).", ""
+    )
     es_version: str = _doc("Elasticsearch version `reqtrail services` runs.", "9.5.0")
     kafka_version: str = _doc("Kafka version `reqtrail services` runs.", "4.1.1")
     es_heap: str = _doc("Heap of the local Elasticsearch (-Xms/-Xmx).", "1g")
     kafka_heap: str = _doc("Heap of the local Kafka broker.", "512m")
     service_user: str = _doc(
-        "Unprivileged user that runs Elasticsearch when invoked as root.", "reqtrail"
+        "Unprivileged user that runs Elasticsearch and Kafka when invoked as root.", "reqtrail"
     )
     startup_timeout_s: float = _doc("How long `services up` waits for health.", 180.0)
 
