@@ -147,6 +147,11 @@ class Settings:
         "",
     )
     cache_ttl_s: int = _doc("Seconds the dashboard caches query results.", 15)
+    dashboard_page_size: int = _doc("Rows per page of the dashboard's search results.", 100)
+    dashboard_export_limit: int = _doc(
+        "Most records one JSON export from the dashboard holds (`reqtrail export`: no limit).",
+        100000,
+    )
     # --- Local services ----------------------------------------------------------------
     state_dir: str = _doc(
         "Where local services keep downloads, data, logs and pid files.", _default_state_dir
