@@ -1,0 +1,71 @@
+"""Thin adapters: Elasticsearch and Kafka clients configured from Settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from elasticsearch.serializer import OrjsonSerializer
+from kafka import KafkaConsumer, KafkaProducer
+
+from reqtrail.settings import Settings
+
+
+def es_client(settings: Settings, *, request_timeout: float | None = None) -> Elasticsearch:
+    """An ES client that never retries by itself (the indexer owns retries), orjson inside."""
+    options: dict[str, Any] = {
+        "request_timeout": request_timeout or settings.es_request_timeout,
+        "max_retries": 0,
+        "retry_on_timeout": False,
+        "serializer": OrjsonSerializer(),
+        "verify_certs": settings.es_verify_certs,
+    }
+    if settings.es_api_key:
+        options["api_key"] = settings.es_api_key
+    elif settings.es_username:
+        options["basic_auth"] = (settings.es_username, settings.es_password)
+    if settings.es_ca_certs:
+        options["ca_certs"] = settings.es_ca_certs
+    return Elasticsearch(settings.es_url, **options)
+
+
+def client_id(role: str) -> str:
+    return f"reqtrail-{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+def indexer_consumer(settings: Settings, **overrides: Any) -> Any:
+    """The indexer's group consumer: manual commits, batches of ``batch_size`` records."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap.split(","),
+        "group_id": settings.consumer_group,
+        "client_id": client_id("indexer"),
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": settings.batch_size,
+        "fetch_max_bytes": max(52428800, settings.batch_max_bytes * 2),
+        "max_partition_fetch_bytes": max(1048576, settings.batch_max_bytes),
+        "session_timeout_ms": 45000,
+        "heartbeat_interval_ms": 3000,
+        "max_poll_interval_ms": 300000,
+        "request_timeout_ms": 30000,
+        "reconnect_backoff_max_ms": 2000,
+    }
+    config.update(overrides)
+    return KafkaConsumer(**config)
+
+
+def reliable_producer(settings: Settings, role: str, **overrides: Any) -> Any:
+    """A producer that waits for all in-sync replicas (dead letters, re-drives)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap.split(","),
+        "client_id": client_id(role),
+        "acks": "all",
+        "linger_ms": 5,
+        "max_block_ms": 10000,
+        "request_timeout_ms": 15000,
+        "reconnect_backoff_max_ms": 2000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)

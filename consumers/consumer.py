@@ -1,0 +1,334 @@
+"""The indexer loop: Kafka consumer group -> decode -> bulk index -> commit.
+
+One bulk request is in flight on a worker thread while the loop polls and decodes the
+next batch. Offsets are committed per partition only up to the highest contiguous
+finished record (indexed or dead-lettered). While Elasticsearch (or the dead-letter
+topic) fails, the partitions are paused and the loop keeps polling, so the consumer stays
+in the group without buffering more records; they resume after the retry succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from consumers.clients import es_client, indexer_consumer, reliable_producer
+from consumers.dlq import DeadLetterWriter
+from consumers.documents import DocumentBuilder
+from consumers.errors import DeadLetterError
+from consumers.indexer import Backoff, BulkClient, BulkOutcome, BulkSender, RetriesAbandoned, settle
+from consumers.offsets import OffsetTracker, PartitionProgress
+from consumers.stats import IndexerStats, StatsReporter
+from consumers.types import DeadLetter, Document
+from reqtrail.settings import Settings
+
+log = logging.getLogger("reqtrail.consumer")
+
+Polled = list[tuple[PartitionProgress, list[Any]]]  # (progress, kafka ConsumerRecords)
+COMMIT_TIMEOUT_MS = 10_000
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: IndexerConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.owner._on_revoked(list(revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.owner._on_assigned(list(assigned))
+
+
+class IndexerConsumer:
+    """Runs the indexer until ``stop()``; construct, then call ``run()`` (blocking)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        es: BulkClient | None = None,
+        emit_stats: Callable[[str], None] | None = None,
+        consumer_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = IndexerStats()
+        self._stop = threading.Event()
+        self._es = es
+        self._emit_stats = emit_stats or log.info
+        self._consumer_overrides = consumer_overrides or {}
+        self._tracker = OffsetTracker()
+        self._builder = DocumentBuilder(settings.index_prefix)
+        self._backoff = Backoff(
+            settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000
+        )
+        self._carry: Polled = []
+        self._holding = False
+        self._in_flight: Future[BulkOutcome] | None = None
+        self._consumer: Any = None
+        self.assigned_ever: set[int] = set()  # partitions this consumer was given at some point
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to finish the in-flight batch, commit and return."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        settings = self.settings
+        es = self._es or es_client(settings)
+        self._sender = BulkSender(es)
+        self._dlq = DeadLetterWriter(reliable_producer(settings, "dlq"), settings.dlq_topic)
+        consumer = self._consumer = indexer_consumer(settings, **self._consumer_overrides)
+        reporter = StatsReporter(self.stats, settings.stats_interval_s, self.lag, self._emit_stats)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reqtrail-bulk")
+        try:
+            consumer.subscribe([settings.topic], listener=_Rebalance(self))
+            log.info("indexing %s -> %s-*", settings.topic, settings.index_prefix)
+            while not self.stopping:
+                documents = self._prepare(self._poll_batch())
+                self._complete_in_flight()
+                if documents:
+                    self._in_flight = executor.submit(self._sender.send, documents)
+                self._commit()
+                reporter.tick()
+            self._complete_in_flight()
+            self._commit()
+        except RetriesAbandoned as exc:
+            log.warning("stopping with unfinished records (%s); they will be redelivered", exc)
+            self._commit()
+        finally:
+            executor.shutdown(wait=True)
+            reporter.report()
+            reporter.close()
+            self._close_quietly(consumer.close, autocommit=False)
+            self._close_quietly(self._dlq.producer.close, timeout=5)
+            log.info("indexer stopped")
+
+    @staticmethod
+    def _close_quietly(close: Callable[..., Any], **kwargs: Any) -> None:
+        try:
+            close(**kwargs)
+        except Exception:  # closing must not hide the real error
+            log.exception("error while closing")
+
+    # -- polling ---------------------------------------------------------------------------
+    def _poll_batch(self) -> Polled:
+        """Records up to batch_size / batch_max_bytes, or what came within batch_max_wait_ms."""
+        settings = self.settings
+        batch, self._carry = self._carry, []
+        count = sum(len(records) for _, records in batch)
+        nbytes = 0
+        max_wait = settings.batch_max_wait_ms / 1000
+        first_at: float | None = time.monotonic() if batch else None
+        while not self.stopping and count < settings.batch_size:
+            if nbytes >= settings.batch_max_bytes:
+                break
+            if first_at is None:
+                timeout = max_wait
+            else:
+                timeout = first_at + max_wait - time.monotonic()
+                if timeout <= 0:
+                    break
+            polled = self._poll(timeout, settings.batch_size - count)
+            if not polled:
+                if first_at is None:
+                    break
+                continue
+            if first_at is None:
+                first_at = time.monotonic()
+            for _progress, records in polled:
+                count += len(records)
+                nbytes += sum(r.serialized_value_size for r in records)
+            batch.extend(polled)
+        return batch
+
+    def _poll(self, timeout_s: float, max_records: int) -> Polled:
+        polled = self._consumer.poll(
+            timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records
+        )
+        result: Polled = []
+        for tp, records in polled.items():
+            if not records:
+                continue
+            progress = self._tracker.get(tp.topic, tp.partition) or self._tracker.assign(
+                tp.topic, tp.partition
+            )
+            progress.start_many(r.offset for r in records)
+            result.append((progress, records))
+        return result
+
+    def _prepare(self, batch: Polled) -> list[Document]:
+        """Decode the batch; dead-letter poison records right away."""
+        documents: list[Document] = []
+        dead: list[DeadLetter] = []
+        for progress, records in batch:
+            if progress.revoked:
+                continue  # redelivered to the partition's new owner
+            docs, poison = self._builder.build_all(records, progress)
+            documents.extend(docs)
+            dead.extend(poison)
+        if dead:
+            self._dead_letter(dead)
+        return documents
+
+    # -- indexing ----------------------------------------------------------------------------
+    def _complete_in_flight(self) -> None:
+        """Wait for the in-flight bulk, retry what must be retried, dead-letter rejections."""
+        future, self._in_flight = self._in_flight, None
+        if future is None:
+            return
+        rejected: list[DeadLetter] = []
+        results = settle(
+            future.result(),
+            self._sender.send,
+            self._backoff,
+            wait=self._wait_paused,
+            wanted=_still_owned,
+            on_outcome=self.stats.record_bulk,
+        )
+        for ok, item in results:
+            document = item.document
+            progress = document.progress
+            if ok:
+                if progress is not None:
+                    progress.finish(document.message.offset)
+            elif progress is None or not progress.revoked:
+                rejected.append(DeadLetter(document.message, "rejected", item.describe(), progress))
+        if rejected:
+            self._dead_letter(rejected)
+        if self._holding:
+            self._release()
+
+    def _dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            log.warning("dead letter: %s", letter.describe()[:500])
+        while True:
+            try:
+                self._dlq.write(letters)
+                break
+            except DeadLetterError as exc:
+                delay = self._backoff.next_delay()
+                log.error("%s; retry %d in %.1f s", exc, self._backoff.attempts, delay)
+                if not self._wait_paused(delay):
+                    raise RetriesAbandoned(str(exc)) from exc
+        self._backoff.reset()
+        self.stats.record_dead_letters(Counter(letter.kind for letter in letters))
+        for letter in letters:
+            if letter.progress is not None:
+                letter.progress.finish(letter.message.offset)
+
+    # -- pausing while Elasticsearch or Kafka fails ----------------------------------------
+    def _wait_paused(self, delay_s: float) -> bool:
+        """Wait ``delay_s`` with every partition paused, polling to stay in the group."""
+        self._hold()
+        deadline = time.monotonic() + delay_s
+        while not self.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            try:
+                polled = self._poll(min(remaining, 0.5), self.settings.batch_size)
+            except KafkaError as exc:
+                log.warning("poll while paused failed: %s", exc)
+                time.sleep(min(remaining, 0.5))
+                continue
+            if polled:  # a partition assigned meanwhile, fetched before it was paused
+                self._carry.extend(polled)
+                self._hold()
+        return False
+
+    def _hold(self) -> None:
+        assignment = self._consumer.assignment()
+        if assignment:
+            self._consumer.pause(*assignment)
+        if not self._holding:
+            log.info("pausing %d partitions until the retry succeeds", len(assignment))
+        self._holding = True
+
+    def _release(self) -> None:
+        paused = self._consumer.paused()
+        if paused:
+            self._consumer.resume(*paused)
+        self._holding = False
+        log.info("resumed %d partitions", len(paused))
+
+    # -- offsets -----------------------------------------------------------------------------
+    def _commit(self, only: Sequence[PartitionProgress] | None = None) -> bool:
+        positions = self._tracker.to_commit()
+        if only is not None:
+            keys = {(p.topic, p.partition) for p in only}
+            positions = {k: v for k, v in positions.items() if k in keys}
+        if not positions:
+            return True
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(position, "", -1)
+            for (topic, partition), position in positions.items()
+        }
+        try:
+            self._consumer.commit(offsets=offsets, timeout_ms=COMMIT_TIMEOUT_MS)
+        except KafkaError as exc:
+            self.stats.commit_failures += 1
+            log.warning("offset commit failed (%s); the next commit includes these offsets", exc)
+            return False
+        self._tracker.mark_committed(positions)
+        self.stats.commits += 1
+        return True
+
+    def _on_revoked(self, revoked: list[Any]) -> None:
+        """Before partitions go: finish the in-flight bulk's indexed records, then commit."""
+        future = self._in_flight
+        if future is not None:
+            try:
+                for document in future.result().indexed:
+                    if document.progress is not None:
+                        document.progress.finish(document.message.offset)
+            except Exception:
+                log.exception("in-flight bulk failed during rebalance")
+        mine = [self._tracker.get(tp.topic, tp.partition) for tp in revoked]
+        self._commit([p for p in mine if p is not None])
+        for tp in revoked:
+            self._tracker.revoke(tp.topic, tp.partition)
+        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def _on_assigned(self, assigned: list[Any]) -> None:
+        for tp in assigned:
+            self._tracker.assign(tp.topic, tp.partition)
+            self.assigned_ever.add(tp.partition)
+        if self._holding and assigned:
+            self._consumer.pause(*assigned)
+        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+    def lag(self) -> dict[int, int]:
+        """Per partition: records in Kafka not yet indexed (highwater - commit position)."""
+        consumer = self._consumer
+        result: dict[int, int] = {}
+        if consumer is None:
+            return result
+        for progress in self._tracker.partitions():
+            tp = TopicPartition(progress.topic, progress.partition)
+            try:
+                highwater = consumer.highwater(tp)
+                position = progress.position
+                if position is None:
+                    position = consumer.position(tp, timeout_ms=0)
+            except Exception:  # not yet known: no fetch happened
+                continue
+            if highwater is not None and position is not None:
+                result[progress.partition] = max(0, highwater - position)
+        return result
+
+
+def _still_owned(document: Document) -> bool:
+    return document.progress is None or not document.progress.revoked

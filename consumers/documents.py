@@ -1,0 +1,100 @@
+"""Stage 2: validated record -> bulk ``index`` action for its daily index.
+
+The index is ``<prefix>-YYYY.MM.DD`` from the record's ``@timestamp`` (UTC day), the
+``_id`` is ``request_id`` (so redelivered records overwrite themselves), and the source
+is the record's original bytes whenever they are one JSON line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+
+import orjson
+
+from consumers.decode import Poison, decode_record
+from consumers.offsets import PartitionProgress
+from consumers.types import DeadLetter, Document, SourceMessage
+
+
+def utc_day(timestamp: str) -> date | None:
+    """The UTC calendar day of an ISO 8601 timestamp, or None when it is not a real date."""
+    try:
+        if timestamp[-1:] in ("Z", "z"):
+            return date.fromisoformat(timestamp[:10])
+        return datetime.fromisoformat(timestamp).astimezone(UTC).date()
+    except ValueError:
+        return None
+
+
+def daily_index(prefix: str, day: date) -> str:
+    """``<prefix>-YYYY.MM.DD``."""
+    return f"{prefix}-{day:%Y.%m.%d}"
+
+
+class DocumentBuilder:
+    """Builds Documents (or DeadLetters) from Kafka messages for one index prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head)
+        self._heads: dict[str, tuple[str, bytes]] = {}
+
+    def _head(self, timestamp: str) -> tuple[str, bytes] | None:
+        key = timestamp[:10] if timestamp[-1:] in ("Z", "z") else timestamp
+        head = self._heads.get(key)
+        if head is None:
+            day = utc_day(timestamp)
+            if day is None:
+                return None
+            index = daily_index(self.prefix, day)
+            head = (index, b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":')
+            if len(self._heads) > 10_000:  # offset timestamps are keyed whole; stay bounded
+                self._heads.clear()
+            self._heads[key] = head
+        return head
+
+    def build(
+        self, message: SourceMessage, progress: PartitionProgress | None = None
+    ) -> Document | DeadLetter:
+        """The bulk action for ``message``, or a DeadLetter saying why there is none."""
+        value = message.value
+        record = decode_record(value)
+        if isinstance(record, Poison):
+            return DeadLetter(message, record.kind, record.reason, progress)
+        assert value is not None  # decode_record refuses empty values
+        timestamp: str = record["@timestamp"]
+        head = self._head(timestamp)
+        if head is None:
+            reason = f"@timestamp is not a real date: {timestamp!r}"
+            return DeadLetter(message, "schema", reason, progress)
+        doc_id: str = record["request_id"]
+        source = value if b"\n" not in value else orjson.dumps(record)
+        action = head[1] + orjson.dumps(doc_id) + b"}}\n"
+        return Document(head[0], doc_id, action, source, message, progress)
+
+    def build_all(
+        self, messages: Iterable[SourceMessage], progress: PartitionProgress | None = None
+    ) -> tuple[list[Document], list[DeadLetter]]:
+        """Documents and dead letters for ``messages`` (of one partition), in order."""
+        documents: list[Document] = []
+        dead: list[DeadLetter] = []
+        for message in messages:
+            built = self.build(message, progress)
+            if type(built) is Document:
+                documents.append(built)
+            else:
+                assert isinstance(built, DeadLetter)
+                dead.append(built)
+        return documents, dead
+
+
+def bulk_body(documents: Sequence[Document]) -> bytes:
+    """The NDJSON body of one ``_bulk`` request (action line, source line per document)."""
+    parts: list[bytes] = []
+    append = parts.append
+    for document in documents:
+        append(document.action)
+        append(document.source)
+        append(b"\n")
+    return b"".join(parts)

@@ -1,0 +1,281 @@
+"""Stage 3: send documents to Elasticsearch in bulk and sort the results.
+
+Three steps, as in elasticsearch-py's ``streaming_bulk``: chunk (count/bytes), send one
+``_bulk`` request, sort every item into indexed / retry / rejected. Only retryable items
+are sent again (429 and 5xx per item, write-blocked indices, and whole-request 429/5xx/
+connection failures), after a capped exponential backoff with jitter; they are never
+dropped or dead-lettered for being throttled. Rejected items (mapping errors and other
+4xx) carry their original document so the caller can dead-letter them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import elastic_transport
+import elasticsearch
+
+from consumers.documents import bulk_body
+from consumers.errors import (
+    DocumentRejectedError,
+    EsThrottledError,
+    EsUnavailableError,
+    IndexerError,
+    IndexMissingError,
+    IndexWriteBlockedError,
+    RetriableError,
+)
+from consumers.types import Document
+
+log = logging.getLogger("reqtrail.indexer")
+
+# Only what sorting needs: successful items shrink to {"index": {"status": 201}}.
+BULK_FILTER_PATH = "errors,items.*.status,items.*.error"
+
+
+class BulkClient(Protocol):
+    """The part of ``elasticsearch.Elasticsearch`` the indexer uses."""
+
+    def bulk(self, *, operations: Any, filter_path: Any = ...) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What became of one document: ``error`` is None when it is indexed."""
+
+    document: Document
+    status: int
+    error: type[IndexerError] | None = None
+    error_type: str = ""
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def retriable(self) -> bool:
+        return self.error is not None and self.error.retriable
+
+    def describe(self) -> str:
+        return f"{self.status} {self.error_type}: {self.reason}"
+
+
+@dataclass(slots=True)
+class BulkOutcome:
+    """Sorted results of one bulk request."""
+
+    indexed: list[Document] = field(default_factory=list)
+    retry: list[ItemResult] = field(default_factory=list)
+    rejected: list[ItemResult] = field(default_factory=list)
+    latency_s: float = 0.0
+
+
+def classify(status: int, error_type: str) -> type[IndexerError] | None:
+    """The error class of a bulk item or response status (None: success)."""
+    if status < 300:
+        return None
+    if status == 429:
+        return EsThrottledError
+    if status >= 500:
+        return EsUnavailableError
+    if error_type == "cluster_block_exception":  # 403 index.blocks.write / read_only
+        return IndexWriteBlockedError
+    if error_type == "index_not_found_exception":  # auto-create disabled and no index
+        return IndexMissingError
+    return DocumentRejectedError
+
+
+def sort_items(documents: Sequence[Document], items: Sequence[Mapping[str, Any]]) -> BulkOutcome:
+    """Sort the ``items`` of a bulk response (same order as ``documents``)."""
+    if len(items) != len(documents):
+        raise ValueError(f"bulk answered {len(items)} items for {len(documents)} documents")
+    outcome = BulkOutcome()
+    for document, item in zip(documents, items, strict=True):
+        result = next(iter(item.values()))
+        status = int(result.get("status", 500))
+        if status < 300:
+            outcome.indexed.append(document)
+            continue
+        error = result.get("error") or {}
+        if isinstance(error, str):
+            error_type, reason = error, error
+        else:
+            error_type = str(error.get("type", "unknown"))
+            reason = str(error.get("reason", ""))
+            caused_by = error.get("caused_by")
+            if isinstance(caused_by, Mapping) and caused_by.get("reason"):
+                reason = f"{reason} (caused by {caused_by.get('type')}: {caused_by['reason']})"
+        kind = classify(status, error_type) or EsUnavailableError
+        bucket = outcome.retry if kind.retriable else outcome.rejected
+        bucket.append(ItemResult(document, status, kind, error_type, reason))
+    return outcome
+
+
+def whole_request_outcome(
+    documents: Sequence[Document], status: int, error_type: str, reason: str
+) -> BulkOutcome:
+    """Every document shares the fate of a failed request."""
+    kind = classify(status, error_type) or EsUnavailableError
+    items = [ItemResult(d, status, kind, error_type, reason) for d in documents]
+    return BulkOutcome(retry=items) if kind.retriable else BulkOutcome(rejected=items)
+
+
+def chunks(
+    documents: Sequence[Document], max_count: int, max_bytes: int
+) -> Iterator[list[Document]]:
+    """Split ``documents`` into bulk-sized chunks (a single oversized document stays alone)."""
+    chunk: list[Document] = []
+    size = 0
+    for document in documents:
+        nbytes = document.nbytes
+        if chunk and (len(chunk) >= max_count or size + nbytes > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(document)
+        size += nbytes
+    if chunk:
+        yield chunk
+
+
+class BulkSender:
+    """Sends one chunk as a ``_bulk`` request and sorts the answer; never raises for ES."""
+
+    def __init__(self, client: BulkClient) -> None:
+        self.client = client
+
+    def send(self, documents: Sequence[Document]) -> BulkOutcome:
+        if not documents:
+            return BulkOutcome()
+        body = bulk_body(documents)
+        started = time.perf_counter()
+        try:
+            response = self.client.bulk(operations=body, filter_path=BULK_FILTER_PATH)
+        except elasticsearch.ApiError as exc:
+            outcome = whole_request_outcome(
+                documents, exc.meta.status, str(exc.error), _api_reason(exc)
+            )
+        except elastic_transport.TransportError as exc:  # connection refused/reset, timeout
+            outcome = whole_request_outcome(documents, 503, type(exc).__name__, str(exc))
+        else:
+            if response.get("errors"):
+                outcome = sort_items(documents, response["items"])
+            else:
+                outcome = BulkOutcome(indexed=list(documents))
+        outcome.latency_s = time.perf_counter() - started
+        return outcome
+
+
+def _api_reason(exc: elasticsearch.ApiError) -> str:
+    info = exc.info if isinstance(exc.info, Mapping) else {}
+    error = info.get("error")
+    if isinstance(error, Mapping) and error.get("reason"):
+        return str(error["reason"])
+    return str(exc.message)
+
+
+class Backoff:
+    """Capped exponential delay with jitter: half fixed, half random ("equal jitter")."""
+
+    def __init__(
+        self, base_s: float, cap_s: float, rng: Callable[[], float] = random.random
+    ) -> None:
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.rng = rng
+        self.attempts = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap_s, self.base_s * float(2 ** min(self.attempts, 30)))
+        self.attempts += 1
+        return ceiling / 2 + self.rng() * ceiling / 2
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+def sleep_then_continue(delay: float) -> bool:
+    """The plain ``wait`` of ``settle``: sleep, then keep retrying."""
+    time.sleep(delay)
+    return True
+
+
+class RetriesAbandoned(RetriableError):
+    """The caller stopped waiting (shutdown); the held documents are not finished."""
+
+
+def settle(
+    outcome: BulkOutcome,
+    send: Callable[[Sequence[Document]], BulkOutcome],
+    backoff: Backoff,
+    wait: Callable[[float], bool] = sleep_then_continue,
+    wanted: Callable[[Document], bool] = lambda document: True,
+    on_outcome: Callable[[BulkOutcome], None] = lambda outcome: None,
+) -> Iterator[tuple[bool, ItemResult]]:
+    """Yield ``(ok, result)`` per document of ``outcome``, retrying retryable items until done.
+
+    ``wait(delay)`` sleeps between attempts (the consumer polls Kafka with its partitions
+    paused meanwhile) and returns False to give up, which raises RetriesAbandoned. Items
+    no longer ``wanted`` (their partition was revoked) are dropped from the retry.
+    """
+    while True:
+        on_outcome(outcome)
+        for document in outcome.indexed:
+            yield True, ItemResult(document, 201)
+        for rejected in outcome.rejected:
+            yield False, rejected
+        if not outcome.retry:
+            backoff.reset()
+            return
+        delay = backoff.next_delay()
+        log_retry(outcome, delay, backoff.attempts)
+        if not wait(delay):
+            raise RetriesAbandoned(f"gave up retrying {len(outcome.retry)} documents")
+        held = [item.document for item in outcome.retry if wanted(item.document)]
+        if not held:
+            return
+        outcome = send(held)
+
+
+def streaming_index(
+    sender: BulkSender,
+    documents: Sequence[Document],
+    *,
+    max_count: int = 1000,
+    max_bytes: int = 5 * 1024 * 1024,
+    backoff: Backoff | None = None,
+    wait: Callable[[float], bool] = sleep_then_continue,
+) -> Iterator[tuple[bool, ItemResult]]:
+    """Index ``documents`` chunk by chunk; ``(ok, result)`` per document, like streaming_bulk."""
+    backoff = backoff or Backoff(0.2, 10.0)
+    for chunk in chunks(documents, max_count, max_bytes):
+        yield from settle(sender.send(chunk), sender.send, backoff, wait)
+
+
+def log_retry(outcome: BulkOutcome, delay: float, attempt: int) -> None:
+    """One clear line per retry; write-blocked indices are logged as errors with the fix."""
+    held = len(outcome.retry)
+    total = held + len(outcome.indexed) + len(outcome.rejected)
+    groups = Counter(
+        (item.error, item.status, item.error_type, item.document.index) for item in outcome.retry
+    )
+    for (kind, status, error_type, index), count in groups.most_common(3):
+        sample = next(i for i in outcome.retry if i.error is kind and i.document.index == index)
+        if kind is IndexWriteBlockedError:
+            log.error(
+                "index %s refuses writes (%s %s: %s); %d documents held, retry %d in %.1f s. "
+                'Lift the block: PUT /%s/_settings {"index.blocks.write": null}',
+                index, status, error_type, sample.reason, count, attempt, delay, index,
+            )  # fmt: skip
+        else:
+            name = kind.__name__ if kind else "error"
+            log.warning(
+                "%s: %d of %d documents not indexed (%s %s: %s); retry %d in %.1f s",
+                name, count, total, status, error_type, sample.reason[:300], attempt, delay,
+            )  # fmt: skip

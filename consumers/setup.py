@@ -1,0 +1,86 @@
+"""Create what the pipeline writes to: the Kafka topics and the ES index template.
+
+``reqtrail setup`` runs these; the demo and the dashboard call them as plain functions.
+All are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from kafka.admin import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError
+
+from consumers.clients import es_client
+from consumers.documents import daily_index
+from reqtrail.settings import Settings
+from schemas import IndexOptions, index_template
+
+log = logging.getLogger("reqtrail.setup")
+
+
+def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
+    """Create the records topic and the dead-letter topic if missing; returns those created."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        client_id="reqtrail-setup",
+        request_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        existing = set(admin.list_topics())
+        created: list[str] = []
+        for name in (settings.topic, settings.dlq_topic):
+            if name in existing:
+                continue
+            # replication_factor -1: the broker's default.replication.factor
+            spec = {name: {"num_partitions": settings.topic_partitions, "replication_factor": -1}}
+            try:
+                admin.create_topics(spec, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+        if created:
+            log.info("created topics %s (%d partitions)", created, settings.topic_partitions)
+        return created
+    finally:
+        admin.close()
+
+
+def index_options(settings: Settings) -> IndexOptions:
+    return IndexOptions(
+        prefix=settings.index_prefix,
+        refresh_interval=settings.index_refresh_interval,
+        replicas=settings.index_replicas,
+        shards=settings.index_shards,
+    )
+
+
+def ensure_index_template(settings: Settings, es: Elasticsearch | None = None) -> dict[str, Any]:
+    """Install (or update) the ``<prefix>`` index template; returns its body."""
+    client = es or es_client(settings)
+    body = index_template(index_options(settings))
+    client.indices.put_index_template(name=settings.index_prefix, **body)
+    return body
+
+
+def ensure_index(
+    settings: Settings, day: date | None = None, es: Elasticsearch | None = None
+) -> str:
+    """Create the daily index of ``day`` (default today, UTC) if missing, so the alias exists."""
+    client = es or es_client(settings)
+    name = daily_index(settings.index_prefix, day or datetime.now(UTC).date())
+    if not client.indices.exists(index=name):
+        client.options(ignore_status=400).indices.create(index=name)
+    return name
+
+
+def setup_all(settings: Settings) -> dict[str, Any]:
+    """Topics, template and today's index: everything a fresh cluster needs."""
+    created = ensure_topics(settings)
+    es = es_client(settings)
+    ensure_index_template(settings, es)
+    index = ensure_index(settings, es=es)
+    return {"topics_created": created, "template": settings.index_prefix, "index": index}
