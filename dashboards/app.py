@@ -1,0 +1,42 @@
+"""The reqtrail dashboard: ``streamlit run dashboards/app.py`` (or ``reqtrail dashboard``).
+
+Pages live in ``dashboards/views/``; they only lay out widgets and call the query layer
+(``dashboards.queries``) through ``dashboards.ui.context.Queries``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboards.ui.auth import require_password
+from dashboards.ui.context import settings
+
+VIEWS = Path(__file__).resolve().parent / "views"
+
+
+def main() -> None:
+    st.set_page_config(page_title="reqtrail", page_icon=":mag:", layout="wide")
+    cfg = settings()
+    require_password(cfg.dashboard_password)
+    pages = [
+        st.Page(
+            VIEWS / "search.py",
+            title="Search",
+            icon=":material/search:",
+            url_path="search",
+            default=True,
+        ),
+        st.Page(
+            VIEWS / "slow_apis.py", title="Slow APIs", icon=":material/speed:", url_path="slow-apis"
+        ),
+        st.Page(VIEWS / "errors.py", title="Errors", icon=":material/error:", url_path="errors"),
+        st.Page(
+            VIEWS / "traffic.py", title="Traffic", icon=":material/monitoring:", url_path="traffic"
+        ),
+    ]
+    st.navigation(pages).run()
+
+
+main()

@@ -1,0 +1,1 @@
+"""The dashboard's query layer: typed filters -> ES bodies -> tables. No Streamlit here."""

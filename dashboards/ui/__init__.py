@@ -1,0 +1,1 @@
+"""Streamlit-facing helpers of the dashboard (the only Streamlit code besides views/)."""

@@ -1,0 +1,106 @@
+"""One request in full: bodies, headers, timings, error, Sentry links, the ID to copy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboards.ui.links import sentry_event_url, sentry_request_search_url
+
+CONTEXT_FIELDS = (
+    "user_id",
+    "device_id",
+    "session_id",
+    "app_version",
+    "client_version",
+    "platform",
+    "user_agent",
+    "client_ip",
+    "service",
+    "host",
+    "environment",
+    "sample_rate",
+)
+
+
+def pretty_body(body: str | None) -> tuple[str, str]:
+    """``(text, language)``: JSON bodies indented, anything else as it was."""
+    if body is None or body == "":
+        return "(empty)", "text"
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False), "json"
+    except ValueError:
+        return body, "text"
+
+
+def _body(record: dict[str, Any], name: str) -> None:
+    text, language = pretty_body(record.get(f"{name}_body"))
+    size = record.get(f"{name}_body_size")
+    note = f"{size:,} bytes" if isinstance(size, int) else "size unknown"
+    if record.get(f"{name}_body_truncated"):
+        note += " — truncated when logged"
+    st.caption(note)
+    st.code(text, language=language)
+
+
+def _headers(headers: dict[str, str] | None) -> None:
+    if not headers:
+        st.caption("(none recorded)")
+        return
+    st.table(pd.DataFrame(sorted(headers.items()), columns=["header", "value"]))
+
+
+def request_detail(record: dict[str, Any], sentry_base_url: str, share_link: str | None) -> None:
+    """Render ``record`` (a full request document)."""
+    status = int(record.get("status", 0))
+    colour = "red" if status >= 500 else "orange" if status >= 400 else "green"
+    st.subheader(f"{record.get('method')} {record.get('path')}  :{colour}[{status}]")
+    st.caption("Request ID (copy with the button on the right)")
+    st.code(record.get("request_id", ""), language=None)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Latency", f"{float(record.get('latency_ms', 0.0)):,.1f} ms")
+    c2.metric("Status", status)
+    c3.metric("Route", record.get("route") or "-")
+    c4.metric("Time (UTC)", str(record.get("@timestamp", "")).replace("T", " ")[:23])
+    error = record.get("error")
+    event_id = (error or {}).get("sentry_event_id")
+    links = []
+    if event_url := sentry_event_url(sentry_base_url, event_id or ""):
+        links.append(f"[Sentry event {event_id}]({event_url})")
+    if search_url := sentry_request_search_url(sentry_base_url, record.get("request_id", "")):
+        links.append(f"[Sentry events of this request]({search_url})")
+    if links:
+        st.markdown(" · ".join(links))
+    elif not sentry_base_url:
+        st.caption("Set REQTRAIL_SENTRY_BASE_URL to link requests to Sentry.")
+    if share_link:
+        st.caption("Link to this request")
+        st.code(share_link, language=None)
+    if error:
+        st.error(f"**{error.get('type')}**: {error.get('message')}")
+        if error.get("stack"):
+            with st.expander("Stack trace"):
+                st.code(error["stack"], language="python")
+    response_tab, request_tab, headers_tab, context_tab = st.tabs(
+        ["Response body", "Request body", "Headers", "Context"]
+    )
+    with response_tab:
+        _body(record, "response")
+    with request_tab:
+        query = record.get("query")
+        if query:
+            st.caption(f"Query string: {query}")
+        _body(record, "request")
+    with headers_tab:
+        st.markdown("**Request headers**")
+        _headers(record.get("request_headers"))
+        st.markdown("**Response headers**")
+        _headers(record.get("response_headers"))
+    with context_tab:
+        rows = [(name, str(record.get(name))) for name in CONTEXT_FIELDS if record.get(name)]
+        st.table(pd.DataFrame(rows, columns=["field", "value"]))
+        with st.expander("Raw record (JSON)"):
+            st.json(record, expanded=False)

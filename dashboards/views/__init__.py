@@ -1,0 +1,1 @@
+"""Pages of the Streamlit app (scripts run by st.navigation)."""
