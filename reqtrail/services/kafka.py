@@ -1,0 +1,206 @@
+"""A local single-node Kafka broker in KRaft mode (broker and controller in one JVM).
+
+The class path is the cached ``kafka_2.13`` runtime plus a log4j2 binding (see
+``downloads``); the main class is ``kafka.Kafka``.  The storage is formatted once with
+``kafka.tools.StorageTool`` (when ``data/meta.properties`` is missing), so restarts keep
+topics and offsets.  Internal topics have one replica; the controller listens on the
+broker port + 1 unless given.  Logs go to ``<state_dir>/<name>/logs/server.log``.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from reqtrail.services import probes, processes
+from reqtrail.services.base import LocalService, Report
+from reqtrail.services.downloads import ensure_kafka
+from reqtrail.services.errors import ServiceError
+from reqtrail.services.jdk import Jdk
+from reqtrail.settings import Settings
+
+ConfigValue = str | int | float | bool
+
+
+def derived_controller_port(broker_port: int) -> int:
+    """9092 -> 9093: the KRaft controller port that goes with a broker port."""
+    return broker_port + 1 if broker_port < 65535 else broker_port - 1
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 chars)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def render_server_properties(
+    *,
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    extra: Mapping[str, ConfigValue] | None = None,
+) -> str:
+    """server.properties of a one-node KRaft cluster listening on 127.0.0.1 only."""
+    props: dict[str, ConfigValue] = {
+        "process.roles": "broker,controller",
+        "node.id": 1,
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "offsets.topic.replication.factor": 1,
+        "transaction.state.log.replication.factor": 1,
+        "transaction.state.log.min.isr": 1,
+        "share.coordinator.state.topic.replication.factor": 1,
+        "share.coordinator.state.topic.min.isr": 1,
+        "group.initial.rebalance.delay.ms": 0,
+    }
+    props.update(extra or {})
+    lines = ["# Written by `reqtrail services` on every start; edits are overwritten."]
+    for key, value in props.items():
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        lines.append(f"{key}={text}")
+    return "\n".join(lines) + "\n"
+
+
+def render_log4j2(logs_dir: Path) -> str:
+    """A log4j2 configuration writing everything at INFO to a size-rolled server.log."""
+    log = logs_dir / "server.log"
+    return "\n".join(
+        [
+            "status = warn",
+            "appender.file.type = RollingFile",
+            "appender.file.name = file",
+            f"appender.file.fileName = {log}",
+            f"appender.file.filePattern = {log}.%i",
+            "appender.file.layout.type = PatternLayout",
+            "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+            "appender.file.policies.type = Policies",
+            "appender.file.policies.size.type = SizeBasedTriggeringPolicy",
+            "appender.file.policies.size.size = 20MB",
+            "appender.file.strategy.type = DefaultRolloverStrategy",
+            "appender.file.strategy.max = 3",
+            "rootLogger.level = info",
+            "rootLogger.appenderRef.file.ref = file",
+            "",
+        ]
+    )
+
+
+class KafkaService(LocalService):
+    """A Kafka broker at ``bootstrap`` (``127.0.0.1:<port>``), e.g.::
+
+    kafka = KafkaService(settings, name="kafka-fault", port=29092)
+    kafka.start(); kafka.kill(); kafka.start(); kafka.stop()
+    """
+
+    kind = "kafka"
+    port_hint = "choose another port in REQTRAIL_KAFKA_BOOTSTRAP"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str | None = None,
+        download_dir: str | Path | None = None,
+        report: Report | None = None,
+        port: int | None = None,
+        controller_port: int | None = None,
+        heap: str | None = None,
+        extra_config: Mapping[str, ConfigValue] | None = None,
+    ) -> None:
+        super().__init__(settings, name=name, download_dir=download_dir, report=report)
+        self.port = port or settings.kafka_port
+        self.controller_port = controller_port or derived_controller_port(self.port)
+        self.heap = heap or settings.kafka_heap
+        self.extra_config = dict(extra_config or {})
+        self.data_dir = self.home / "data"
+        self.logs_dir = self.home / "logs"
+        self.config_file = self.home / "server.properties"
+        self.log4j_file = self.home / "log4j2.properties"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return self.bootstrap
+
+    @property
+    def libs_dir(self) -> Path:
+        return self.download_dir / f"kafka-{self.settings.kafka_version}" / "libs"
+
+    def ports(self) -> dict[str, int]:
+        return {"broker": self.port, "controller": self.controller_port}
+
+    def install(self) -> None:
+        ensure_kafka(self.download_dir, self.settings.kafka_version, self.report)
+
+    def prepare(self, jdk: Jdk) -> None:
+        self.make_dirs(self.data_dir, self.logs_dir)
+        self.write_owned(
+            self.config_file,
+            render_server_properties(
+                port=self.port,
+                controller_port=self.controller_port,
+                data_dir=self.data_dir,
+                extra=self.extra_config,
+            ),
+        )
+        self.write_owned(self.log4j_file, render_log4j2(self.logs_dir))
+        if not (self.data_dir / "meta.properties").is_file():
+            self._format_storage(jdk)
+
+    def _java(self, jdk: Jdk, main_class: str, *args: str, heap: str) -> list[str]:
+        return [
+            str(jdk.java),
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-Djava.awt.headless=true",
+            "-XX:+ExitOnOutOfMemoryError",
+            f"-Dlog4j2.configurationFile={self.log4j_file}",
+            "-cp",
+            f"{self.libs_dir}/*",
+            main_class,
+            *args,
+        ]
+
+    def _format_storage(self, jdk: Jdk) -> None:
+        command = processes.as_user_prefix(self.user) + self._java(
+            jdk,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            new_cluster_id(),
+            "-c",
+            str(self.config_file),
+            heap="256m",
+        )
+        proc = subprocess.run(
+            command, env=self.environment(jdk), cwd=self.home, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            lines = (proc.stdout + proc.stderr).strip().splitlines()
+            raise ServiceError(
+                f"formatting the Kafka storage in {self.data_dir} failed "
+                f"(exit {proc.returncode}): {lines[-1] if lines else 'no output'}"
+            )
+
+    def command(self, jdk: Jdk) -> list[str]:
+        return self._java(jdk, "kafka.Kafka", str(self.config_file), heap=self.heap)
+
+    def health(self) -> tuple[bool, str]:
+        return probes.kafka_health("127.0.0.1", self.port)
+
+    def version(self) -> str | None:
+        """The version of the jars reqtrail runs (unknown for a broker it did not start)."""
+        return self.settings.kafka_version if self.is_running() else None
+
+    def log_files(self) -> list[Path]:
+        return [self.logs_dir / "server.log", self.console_log]

@@ -1,0 +1,90 @@
+"""Port checks for local services: is a port free, who holds it, pick free ones.
+
+``port_owner`` reads ``/proc/net/tcp{,6}`` and the ``/proc/<pid>/fd`` links (Linux; as
+root it sees every process, otherwise only the caller's own); elsewhere it says "unknown".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from pathlib import Path
+
+from reqtrail.services.errors import ServiceError
+
+LOCALHOST = "127.0.0.1"
+_TCP_LISTEN = "0A"
+
+
+def port_is_free(port: int, host: str = LOCALHOST) -> bool:
+    """True when a server could bind ``host:port`` now (as Java servers do, SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int, host: str = LOCALHOST) -> list[int]:
+    """``count`` distinct ports that are free right now (the OS picks them)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def listening_inodes(port: int, proc_net: Path = Path("/proc/net")) -> set[str]:
+    """Socket inodes listening on ``port`` according to /proc/net/tcp and tcp6."""
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            inodes.update(parse_listening_inodes((proc_net / table).read_text(), port))
+    return inodes
+
+
+def parse_listening_inodes(table: str, port: int) -> set[str]:
+    """Inodes of LISTEN sockets on ``port`` in the text of a /proc/net/tcp table."""
+    inodes: set[str] = set()
+    for line in table.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) < 10:
+            continue
+        local, state, inode = cols[1], cols[3], cols[9]
+        if state == _TCP_LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
+            inodes.add(inode)
+    return inodes
+
+
+def port_owner(port: int) -> str:
+    """'pid 123 (java)' for the process listening on ``port``, or 'an unknown process'."""
+    inodes = listening_inodes(port)
+    if inodes:
+        targets = {f"socket:[{inode}]" for inode in inodes}
+        for pid_dir in Path("/proc").iterdir():
+            if not pid_dir.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                for fd in (pid_dir / "fd").iterdir():
+                    if os.readlink(fd) in targets:
+                        comm = (pid_dir / "comm").read_text().strip()
+                        return f"pid {pid_dir.name} ({comm})"
+    return "an unknown process"
+
+
+def ensure_ports_free(ports: dict[str, int], service: str, hint: str) -> None:
+    """Raise a one-line ServiceError naming the first taken port and its owner."""
+    for role, port in ports.items():
+        if not port_is_free(port):
+            raise ServiceError(
+                f"port {port} ({service} {role}) is already in use by {port_owner(port)}, "
+                f"not by a service reqtrail started; stop that process or {hint}"
+            )
