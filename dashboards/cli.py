@@ -1,9 +1,141 @@
-"""Subcommands of this stage (filled in by the stage's issue)."""
+"""Subcommands of the dashboard stage: ``dashboard``, ``export`` and ``seed``."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from reqtrail.settings import load_settings
+
+APP_PATH = Path(__file__).resolve().parent / "app.py"
+
+
+def streamlit_command(port: int, address: str | None = None) -> list[str]:
+    """The ``streamlit run`` command line of the dashboard (headless, no telemetry)."""
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_PATH),
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--browser.gatherUsageStats=false",
+        "--client.toolbarMode=minimal",
+        "--theme.base=light",
+    ]
+    if address:
+        command.append(f"--server.address={address}")
+    return command
+
+
+def dashboard(
+    port: int = typer.Option(0, help="Port (default: REQTRAIL_DASHBOARD_PORT)."),
+    address: str = typer.Option("", help="Interface to bind, e.g. 0.0.0.0 (default: all)."),
+) -> None:
+    """Run the Streamlit dashboard until Ctrl-C."""
+    settings = load_settings()
+    chosen = port or settings.dashboard_port
+    typer.echo(
+        f"dashboard on http://{address or 'localhost'}:{chosen} (index {settings.read_alias})"
+    )
+    if settings.dashboard_password:
+        typer.echo("password protection on (REQTRAIL_DASHBOARD_PASSWORD)")
+    try:
+        code = subprocess.call(streamlit_command(chosen, address or None), env=os.environ.copy())
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+def parse_when(text: str, *, now: datetime) -> datetime:
+    """``now``, a duration back from now (``24h``, ``7d``) or an ISO 8601 time."""
+    from dashboards.queries.filters import FilterError, parse_duration, parse_time
+
+    if text.strip().lower() == "now":
+        return now
+    try:
+        return now - parse_duration(text)
+    except FilterError:
+        return parse_time(text)
+
+
+def export(
+    user: str = typer.Option(..., "--user", help="Exact user ID."),
+    since: str = typer.Option("24h", help="Start: ISO time, or a duration back from now (24h)."),
+    until: str = typer.Option("now", help="End (exclusive): ISO time, duration back, or now."),
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (default stdout).")
+    ] = None,
+) -> None:
+    """Write a user's requests in a time range as one JSON document (oldest first)."""
+    from dashboards.queries.es_client import DataUnavailable, make_client
+    from dashboards.queries.export import write_export
+    from dashboards.queries.filters import FilterError, TimeRange
+
+    settings = load_settings()
+    moment = datetime.now(UTC)
+    try:
+        time_range = TimeRange(parse_when(since, now=moment), parse_when(until, now=moment))
+    except FilterError as exc:
+        typer.echo(f"reqtrail export: {exc}", err=True)
+        raise typer.Exit(2) from None
+    es = make_client(settings)
+    try:
+        if out is None:
+            count = write_export(sys.stdout.buffer, es, settings.read_alias, user, time_range)
+            sys.stdout.flush()
+        else:
+            with out.open("wb") as handle:
+                count = write_export(handle, es, settings.read_alias, user, time_range)
+    except DataUnavailable as exc:
+        typer.echo(f"reqtrail export: {exc}", err=True)
+        raise typer.Exit(1) from None
+    target = str(out) if out else "stdout"
+    typer.echo(f"exported {count:,} requests of {user!r} to {target}", err=True)
+
+
+def seed(
+    count: int = typer.Option(10_000, min=1, help="How many synthetic records."),
+    hours: float = typer.Option(24.0, min=0.01, help="They span this many hours up to now."),
+    users: int = typer.Option(1000, min=1, help="Distinct player IDs."),
+    prefix: str = typer.Option("", help="Index prefix (default: REQTRAIL_INDEX_PREFIX)."),
+    threads: int = typer.Option(2, min=1, help="Parallel bulk requests."),
+    random_seed: int = typer.Option(7, "--seed", help="Random seed of the generator."),
+) -> None:
+    """Bulk-index synthetic records straight into ES (no Kafka), e.g. to try the dashboard."""
+    from dashboards.queries.es_client import make_client
+    from dashboards.seed import print_progress
+    from dashboards.seed import seed as seed_records
+    from schemas.samples import sample_records
+
+    settings = load_settings()
+    target = prefix or settings.index_prefix
+    records = sample_records(count, seed=random_seed, span=timedelta(hours=hours), users=users)
+    result = seed_records(
+        make_client(settings, max_retries=3),
+        target,
+        records,
+        total=count,
+        chunk_size=5000,
+        threads=threads,
+        fast=count >= 100_000,
+        progress=print_progress(f"seeding {target}"),
+    )
+    typer.echo(
+        f"indexed {result.indexed:,} records into {len(result.indices)} indices "
+        f"in {result.seconds:,.1f}s ({result.docs_per_second:,.0f}/s); read alias {target}"
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's subcommands to ``app``."""
+    app.command("dashboard")(dashboard)
+    app.command("export")(export)
+    app.command("seed")(seed)

@@ -24,6 +24,7 @@ pages and written as they arrive, so exports of any size use constant memory.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -89,10 +90,12 @@ def write_export(
         "until": _iso(time_range.end),
         "order": "@timestamp ascending, then request_id",
     }
+    records = iter_user_records(es, index, user_id, time_range, page_size=page_size)
+    first = next(records, None)  # fail (e.g. ES unreachable) before writing anything
     out.write(orjson.dumps(header)[:-1] + b',\n"records":[')
     written = 0
     truncated = False
-    for record in iter_user_records(es, index, user_id, time_range, page_size=page_size):
+    for record in itertools.chain([first] if first is not None else [], records):
         if limit is not None and written >= limit:
             truncated = True
             break
