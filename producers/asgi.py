@@ -1,0 +1,154 @@
+"""Pure ASGI middleware (Starlette, FastAPI, any ASGI app).
+
+Per-request state lives inside ``__call__``; ``receive`` is wrapped to see the request body
+as the app reads it, ``send`` to read the status and headers, add ``X-Request-ID`` and see
+the response body as it goes out.  Nothing is buffered beyond ``body_max_bytes``.  The route
+template comes from the Starlette router (``scope["route"].path_format``, which the router
+writes into the shared scope dict).  On ``lifespan.shutdown`` the pipeline is flushed.
+
+    app = Starlette(routes=..., middleware=[Middleware(RequestTrailMiddleware)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from producers.cycle import RequestCycle, route_template
+from producers.guard import capture_internal_exceptions
+from producers.pipeline import REQUEST_ID_HEADER, RecordPipeline, resolve
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+UserIdGetter = Callable[[Scope], "str | None"]
+
+_REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode("latin-1")
+
+
+class RequestTrailMiddleware:
+    """Ships one record per HTTP request to Kafka; never fails the request itself."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        pipeline: RecordPipeline | None = None,
+        user_id_getter: UserIdGetter | None = None,
+    ) -> None:
+        self.app = app
+        self._pipeline = resolve(pipeline)
+        self.user_id_getter = user_id_getter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                receive = self._watch_lifespan(receive)
+            await self.app(scope, receive, send)
+            return
+
+        cycle: RequestCycle | None = None
+        with capture_internal_exceptions():
+            cycle = self._start(scope)
+        if cycle is None:
+            await self.app(scope, receive, send)
+            return
+
+        request_body = cycle.request_body
+        response_body = cycle.response_body
+        request_id = cycle.request_id.encode("latin-1")
+        wanted = cycle.pipeline.capture.raw_allowlist
+
+        async def receive_capturing() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                request_body.feed(message.get("body", b""))
+            return message
+
+        async def send_capturing(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.body":
+                response_body.feed(message.get("body", b""))
+            elif kind == "http.response.start":
+                with capture_internal_exceptions():
+                    message = _start_response(cycle, message, request_id, wanted)
+            await send(message)
+
+        try:
+            await self.app(scope, receive_capturing, send_capturing)
+        except Exception as exc:
+            with capture_internal_exceptions():
+                cycle.fail(exc)
+            raise
+        finally:
+            with capture_internal_exceptions():
+                self._finish(cycle, scope)
+
+    def _start(self, scope: Scope) -> RequestCycle:
+        pipeline = self._pipeline()
+        wanted = pipeline.capture.raw_wanted
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in wanted
+        }
+        client = scope.get("client")
+        path = scope.get("root_path", "") + scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        return RequestCycle(
+            pipeline, scope["method"], path, query, headers, client[0] if client else None
+        )
+
+    def _finish(self, cycle: RequestCycle, scope: Scope) -> None:
+        if self.user_id_getter is not None:
+            cycle.set_user(self.user_id_getter(scope))
+        elif "user" in scope:
+            cycle.set_user(_authenticated_user_id(scope["user"]))
+        route = scope.get("route")
+        template = getattr(route, "path_format", None) or getattr(route, "path", None)
+        cycle.finish(route_template(template) if template else None)
+
+    def _watch_lifespan(self, receive: Receive) -> Receive:
+        async def receive_watching() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                with capture_internal_exceptions():
+                    self._pipeline().flush(timeout=5.0)
+            return message
+
+        return receive_watching
+
+
+def _start_response(
+    cycle: RequestCycle, message: Message, request_id: bytes, wanted: frozenset[bytes]
+) -> Message:
+    cycle.status = int(message["status"])
+    raw_headers = message.get("headers", ())
+    picked = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in raw_headers
+        if name in wanted
+    }
+    if REQUEST_ID_HEADER not in picked and not any(
+        name.lower() == _REQUEST_ID_BYTES for name, _value in raw_headers
+    ):
+        if _REQUEST_ID_BYTES in wanted:
+            picked[REQUEST_ID_HEADER] = cycle.request_id
+        message = {**message, "headers": [*raw_headers, (_REQUEST_ID_BYTES, request_id)]}
+    cycle.set_response_headers(picked)
+    return message
+
+
+def _authenticated_user_id(user: Any) -> str | None:
+    """ID of a Starlette ``request.user`` when authenticated (identity, else username)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    for attribute in ("identity", "username", "display_name"):
+        try:
+            value = getattr(user, attribute, None)
+        except NotImplementedError:
+            continue
+        if value:
+            return str(value)
+    return None

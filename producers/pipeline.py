@@ -1,0 +1,195 @@
+"""The record pipeline: a structlog logger whose processors end in the Kafka sink.
+
+``RecordPipeline(settings)`` wires, in order::
+
+    merge_contextvars -> Sampler -> ServiceContext -> format_timestamp -> [ClientIpHasher]
+      -> BodyTruncator -> SecretRedactor -> keep_record_fields -> RecordRenderer -> SinkLogger
+
+It uses its own structlog logger (``structlog.wrap_logger``), not the global configuration, so
+the game server's own structlog setup is left alone.  ``configure()`` installs the process-wide
+pipeline the middlewares use by default; ``get_pipeline()`` builds one from the environment
+on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.typing import Processor
+
+from producers.guard import capture_internal_exceptions
+from producers.processors import (
+    BodyTruncator,
+    ClientIpHasher,
+    RecordRenderer,
+    Sampler,
+    SecretRedactor,
+    ServiceContext,
+    format_timestamp,
+    keep_record_fields,
+)
+from producers.sink import KafkaSink, SinkStats
+from reqtrail.settings import Settings, load_settings
+
+# Headers the middleware reads for record fields, whether or not they are allow-listed.
+REQUEST_ID_HEADER = "x-request-id"
+DEVICE_ID_HEADER = "x-device-id"
+SESSION_ID_HEADER = "x-session-id"
+CLIENT_VERSION_HEADER = "x-client-version"
+PLATFORM_HEADER = "x-platform"
+USER_AGENT_HEADER = "user-agent"
+CONTENT_TYPE_HEADER = "content-type"
+
+
+class SinkLogger:
+    """The structlog "logger" at the end of the chain: passes bytes and key to the sink."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+
+    def info(self, payload: bytes, key: bytes | None) -> None:
+        self.sink.put(payload, key)
+
+    msg = info
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """What the middlewares read from each request, derived once from the settings."""
+
+    user_id_header: str
+    app_version_header: str
+    header_allowlist: frozenset[str]
+    wanted_headers: frozenset[str]
+    body_max_bytes: int
+    # The same names as latin-1 bytes, for ASGI's raw header lists.
+    raw_allowlist: frozenset[bytes]
+    raw_wanted: frozenset[bytes]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CaptureConfig:
+        allow = frozenset(h.strip().lower() for h in settings.header_allowlist if h.strip())
+        user_header = settings.user_id_header.strip().lower()
+        version_header = settings.app_version_header.strip().lower()
+        specials = {
+            REQUEST_ID_HEADER,
+            DEVICE_ID_HEADER,
+            SESSION_ID_HEADER,
+            CLIENT_VERSION_HEADER,
+            PLATFORM_HEADER,
+            USER_AGENT_HEADER,
+            CONTENT_TYPE_HEADER,
+            user_header,
+            version_header,
+        }
+        wanted = frozenset(h for h in allow | specials if h)
+        return cls(
+            user_id_header=user_header,
+            app_version_header=version_header,
+            header_allowlist=allow,
+            wanted_headers=wanted,
+            body_max_bytes=settings.body_max_bytes,
+            raw_allowlist=frozenset(h.encode("latin-1") for h in allow),
+            raw_wanted=frozenset(h.encode("latin-1") for h in wanted),
+        )
+
+
+def build_processors(settings: Settings, sampler: Sampler) -> list[Processor]:
+    """The processor chain for ``settings`` (see the module docstring for the order)."""
+    chain: list[Processor] = [
+        merge_contextvars,
+        sampler,
+        ServiceContext(settings.service, settings.environment, settings.app_version),
+        format_timestamp,
+    ]
+    if settings.hash_client_ip:
+        chain.append(ClientIpHasher(settings.client_ip_salt))
+    chain += [
+        BodyTruncator(settings.body_max_bytes),
+        SecretRedactor(settings.redact_keys),
+        keep_record_fields,
+        RecordRenderer(),
+    ]
+    return chain
+
+
+class RecordPipeline:
+    """Turns finished-request events into Kafka records; never raises into the caller."""
+
+    def __init__(self, settings: Settings, sink: Any = None) -> None:
+        self.settings = settings
+        self.sink = KafkaSink(settings) if sink is None else sink
+        self.capture = CaptureConfig.from_settings(settings)
+        self.sampler = Sampler(settings.sample_rate, settings.slow_threshold_ms)
+        self.logger = structlog.wrap_logger(
+            SinkLogger(self.sink),
+            processors=build_processors(settings, self.sampler),
+            wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+            context_class=dict,
+        ).bind()
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Run ``event`` through the chain into the sink (errors are swallowed and counted)."""
+        with capture_internal_exceptions():
+            self.logger.info("request", **event)
+
+    def stats(self) -> dict[str, Any]:
+        sink_stats = self.sink.stats()
+        out = dict(sink_stats.__dict__) if isinstance(sink_stats, SinkStats) else {}
+        out["sampled_out"] = self.sampler.sampled_out
+        return out
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return bool(self.sink.flush(timeout))
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.sink.close(timeout)
+
+
+_default: RecordPipeline | None = None
+_default_lock = threading.Lock()
+
+
+def configure(settings: Settings | None = None, sink: Any = None) -> RecordPipeline:
+    """Install (replacing any previous one) the process-wide pipeline and return it."""
+    global _default
+    pipeline = RecordPipeline(settings or load_settings(), sink)
+    with _default_lock:
+        previous, _default = _default, pipeline
+    if previous is not None:
+        previous.close(timeout=2.0)
+    return pipeline
+
+
+def get_pipeline() -> RecordPipeline:
+    """The process-wide pipeline, built from the environment on first use."""
+    pipeline = _default
+    if pipeline is None:
+        with _default_lock:
+            if _default is None:
+                return _install_from_env()
+            return _default
+    return pipeline
+
+
+def _install_from_env() -> RecordPipeline:
+    global _default
+    _default = RecordPipeline(load_settings())
+    return _default
+
+
+PipelineSource = Callable[[], RecordPipeline]
+
+
+def resolve(pipeline: RecordPipeline | None) -> PipelineSource:
+    """A getter for the middleware: the given pipeline, else the process-wide default."""
+    if pipeline is not None:
+        fixed = pipeline
+        return lambda: fixed
+    return get_pipeline

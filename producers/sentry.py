@@ -1,0 +1,60 @@
+"""Sentry glue: one isolation scope per request, tagged so both tools link to each other.
+
+When sentry-sdk is initialised, each request runs inside its own isolation scope carrying
+the Sentry user (``id`` = our user ID) and the tags ``request_id`` and ``device_id``; a
+captured exception's event ID goes into the record as ``error.sentry_event_id``.  When
+Sentry is not initialised all of this costs one check per request.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import sentry_sdk
+
+
+class SentryRequestScope:
+    """Context manager around one request; a no-op unless a Sentry client is active."""
+
+    __slots__ = ("_manager", "scope")
+
+    def __init__(self) -> None:
+        self._manager: Any = None
+        self.scope: Any = None
+
+    def enter(self, request_id: str, user_id: str | None, device_id: str | None) -> None:
+        if not sentry_sdk.get_client().is_active():
+            return
+        self._manager = sentry_sdk.isolation_scope()
+        scope = self._manager.__enter__()
+        self.scope = scope
+        scope.set_tag("request_id", request_id)
+        if device_id:
+            scope.set_tag("device_id", device_id)
+        if user_id:
+            scope.set_user({"id": user_id})
+
+    def set_user(self, user_id: str | None) -> None:
+        if self.scope is not None and user_id:
+            self.scope.set_user({"id": user_id})
+
+    def capture(self, exc: BaseException) -> str | None:
+        """Send ``exc`` to Sentry (once); its event ID, or the one Sentry already made."""
+        scope = self.scope
+        if scope is None:
+            return None
+        event_id = sentry_sdk.capture_exception(exc)
+        if event_id is None:
+            event_id = scope.last_event_id()
+        return str(event_id) if event_id else None
+
+    def exit(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.__exit__(exc_type, exc, tb)

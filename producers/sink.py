@@ -1,0 +1,288 @@
+"""The Kafka sink: a bounded in-memory queue drained by one background thread.
+
+The request thread only appends to a deque (``put``), which costs well under a microsecond
+and never blocks.  The sender thread builds the kafka-python ``KafkaProducer`` lazily (so a
+dead broker never delays app startup), retries the connection with capped backoff, and calls
+``producer.send()`` (asynchronous, batched by ``linger_ms``, compressed, keyed by user ID).
+
+Accounting, so that ``dropped`` is exactly the records that will never reach Kafka:
+
+* ``produced``: records handed to ``put``;
+* ``delivered``: acknowledged by the broker (the send future's callback);
+* ``dropped``: refused because ``buffer_size`` records were already held (queued + in
+  flight), or failed in Kafka (the future's errback, e.g. delivery timeout), or still held
+  when ``close()`` gave up;
+* ``spilled``: the dropped ones written to ``spill_path`` (when set).
+
+After ``flush()`` returns True, ``produced == delivered + dropped``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaProducer
+
+from producers.guard import capture_internal_exceptions
+from producers.spill import SpillFile
+from reqtrail.settings import Settings
+
+ProducerFactory = Callable[[Settings], Any]
+DRAIN_BATCH = 256
+IDLE_WAIT_S = 0.05
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 10.0
+
+
+def make_kafka_producer(settings: Settings) -> KafkaProducer:
+    """The producer the sink uses: idempotent, acks=all, compressed, short blocking limits."""
+    compression = settings.kafka_compression.strip().lower()
+    delivery_ms = settings.kafka_delivery_timeout_ms
+    return KafkaProducer(
+        bootstrap_servers=[s.strip() for s in settings.kafka_bootstrap.split(",")],
+        client_id=f"reqtrail-{settings.service}",
+        acks="all",
+        compression_type=None if compression in ("", "none") else compression,
+        linger_ms=settings.kafka_linger_ms,
+        delivery_timeout_ms=delivery_ms,
+        request_timeout_ms=max(1000, min(30000, delivery_ms - settings.kafka_linger_ms)),
+        max_block_ms=2000,
+        bootstrap_timeout_ms=5000,
+        reconnect_backoff_max_ms=2000,
+    )
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    produced: int
+    delivered: int
+    dropped: int
+    spilled: int
+    queued: int
+    in_flight: int
+    connected: bool
+
+
+class KafkaSink:
+    """Bounded queue + sender thread in front of a ``KafkaProducer``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer_factory: ProducerFactory = make_kafka_producer,
+        register_atexit: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.topic = settings.topic
+        self.capacity = settings.buffer_size
+        self._factory = producer_factory
+        self._spill = SpillFile(settings.spill_path) if settings.spill_path else None
+        self._lock = threading.Lock()
+        self._reset_state()
+        if register_atexit:
+            ref = weakref.ref(self)
+            atexit.register(_close_at_exit, ref)
+            os.register_at_fork(after_in_child=lambda: _reset_after_fork(ref))
+
+    def _reset_state(self) -> None:
+        self._queue: deque[tuple[bytes, bytes | None]] = deque()
+        self._to_spill: deque[bytes] = deque()
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._idle = False
+        self._thread: threading.Thread | None = None
+        self._producer: Any = None
+        self.produced = self.delivered = self.dropped = self.spilled = self.in_flight = 0
+        self._closed = False
+
+    # --- request thread ----------------------------------------------------------------
+    def put(self, payload: bytes, key: bytes | None) -> bool:
+        """Queue one record without blocking; False (and counted dropped) when full."""
+        with self._lock:
+            self.produced += 1
+            if self._closed or len(self._queue) + self.in_flight >= self.capacity:
+                self.dropped += 1
+                if self._spill is not None and len(self._to_spill) < self.capacity:
+                    self._to_spill.append(payload)
+                return False
+            self._queue.append((payload, key))
+        if self._thread is None:
+            self._start()
+        elif self._idle:
+            self._wakeup.set()
+        return True
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._closed:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="reqtrail-kafka-sink", daemon=True
+            )
+            self._thread.start()
+
+    # --- sender thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = BACKOFF_FIRST_S
+        while not self._stopping.is_set() or self._queue:
+            wait = BACKOFF_FIRST_S
+            with capture_internal_exceptions():
+                wait = self._step(backoff)
+            if wait > 0.0:
+                if self._stopping.wait(wait):
+                    return
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+            else:
+                backoff = BACKOFF_FIRST_S
+
+    def _step(self, backoff: float) -> float:
+        """One round of work; returns how long to back off (0: go on at once)."""
+        self._write_spill()
+        if self._producer is None:
+            self._producer = self._connect()
+            if self._producer is None:
+                return backoff
+        if self._drain():
+            return 0.0
+        if self._stopping.is_set():
+            return 0.0
+        self._idle = True
+        if not self._queue:
+            self._wakeup.wait(IDLE_WAIT_S)
+        self._wakeup.clear()
+        self._idle = False
+        return 0.0
+
+    def _connect(self) -> Any:
+        """A producer that knows the topic's partitions, or None (Kafka unreachable)."""
+        producer = None
+        try:
+            producer = self._factory(self.settings)
+            producer.partitions_for(self.topic)
+        except Exception:
+            if producer is not None:
+                with capture_internal_exceptions():
+                    producer.close(timeout=0)
+            return None
+        if self._stopping.is_set():
+            producer.close(timeout=0)
+            return None
+        return producer
+
+    def _drain(self) -> bool:
+        """Send up to DRAIN_BATCH queued records; False when there was nothing to send."""
+        queue, producer, topic = self._queue, self._producer, self.topic
+        if not queue:
+            return False
+        for _ in range(DRAIN_BATCH):
+            try:
+                payload, key = queue.popleft()
+            except IndexError:
+                break
+            with self._lock:
+                self.in_flight += 1
+            try:
+                future = producer.send(topic, value=payload, key=key)
+            except Exception:
+                self._failed(payload, None)
+                continue
+            future.add_callback(self._delivered)
+            future.add_errback(self._failed, payload)
+        return True
+
+    def _delivered(self, _metadata: Any) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self.delivered += 1
+
+    def _failed(self, payload: bytes, _error: Any) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self.dropped += 1
+            if self._spill is not None:
+                self._to_spill.append(payload)
+
+    def _write_spill(self) -> None:
+        if self._spill is None or not self._to_spill:
+            return
+        batch: list[bytes] = []
+        while self._to_spill:
+            batch.append(self._to_spill.popleft())
+        written = self._spill.append(batch)
+        with self._lock:
+            self.spilled += written
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def stats(self) -> SinkStats:
+        with self._lock:
+            return SinkStats(
+                produced=self.produced,
+                delivered=self.delivered,
+                dropped=self.dropped,
+                spilled=self.spilled,
+                queued=len(self._queue),
+                in_flight=self.in_flight,
+                connected=self._producer is not None,
+            )
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every record put so far is delivered or dropped; True if it got there."""
+        deadline = time.monotonic() + timeout
+        while self._queue and time.monotonic() < deadline:
+            self._wakeup.set()
+            time.sleep(0.005)
+        producer = self._producer
+        if producer is not None and self.in_flight:
+            with capture_internal_exceptions():
+                producer.flush(timeout=max(0.0, deadline - time.monotonic()))
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with capture_internal_exceptions():
+            self._write_spill()
+        return not self._queue and not self.in_flight
+
+    def close(self, timeout: float = 10.0) -> SinkStats:
+        """Flush, stop the thread, close the producer; what is still held counts as dropped."""
+        if self._closed:
+            return self.stats()
+        self.flush(timeout)
+        with self._lock:
+            self._closed = True
+            leftover = list(self._queue)
+            self._queue.clear()
+            self.dropped += len(leftover)
+            if self._spill is not None:
+                self._to_spill.extend(payload for payload, _key in leftover)
+        self._stopping.set()
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with capture_internal_exceptions():
+                producer.close(timeout=1.0)
+        with capture_internal_exceptions():
+            self._write_spill()
+        return self.stats()
+
+
+def _close_at_exit(ref: weakref.ref[KafkaSink]) -> None:
+    sink = ref()
+    if sink is not None:
+        sink.close(timeout=5.0)
+
+
+def _reset_after_fork(ref: weakref.ref[KafkaSink]) -> None:
+    """A forked worker starts with an empty queue and builds its own thread and producer."""
+    sink = ref()
+    if sink is not None:
+        sink._lock = threading.Lock()
+        sink._reset_state()
