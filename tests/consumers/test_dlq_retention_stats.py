@@ -1,0 +1,66 @@
+"""Unit tests of dead-letter headers, retention selection and the stats line."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+
+import pytest
+
+from consumers.dlq import DeadLetterInfo, dead_letter_headers, dlq_meta, original_headers
+from consumers.indexer import BulkOutcome, ItemResult
+from consumers.retention import expired
+from consumers.stats import IndexerStats, StatsReporter
+from consumers.types import DeadLetter, Message
+from tests.consumers.fakes import make_documents
+
+
+def test_dead_letter_keeps_own_headers_and_adds_source_and_reason() -> None:
+    """Dead-letter headers carry kind, reason, source topic/partition/offset and time."""
+    message = Message("records", 3, 42, b"junk", headers=[("trace", b"abc")], timestamp=7)
+    letter = DeadLetter(message, "undecodable", "not JSON")
+    headers = dead_letter_headers(letter, now=datetime(2026, 1, 2, tzinfo=UTC))
+    assert headers[0] == ("trace", b"abc")
+    meta = dlq_meta(headers)
+    assert meta["kind"] == "undecodable" and meta["reason"] == "not JSON"
+    assert (meta["source_topic"], meta["source_partition"], meta["source_offset"]) == (
+        "records",
+        "3",
+        "42",
+    )
+    assert meta["failed_at"].startswith("2026-01-02T00:00:00")
+    assert original_headers(headers) == [("trace", b"abc")]
+    info = DeadLetterInfo.from_message(Message("dlq", 0, 0, b"junk", headers=headers))
+    assert info.source == "records[3]@42" and info.kind == "undecodable"
+
+
+def test_retention_keeps_today_and_the_previous_days() -> None:
+    """keep_days=2 keeps today and yesterday; older indices expire."""
+    days = {f"p-2026.01.{d:02d}": date(2026, 1, d) for d in range(1, 6)}
+    assert expired(days, 2, date(2026, 1, 5)) == ["p-2026.01.01", "p-2026.01.02", "p-2026.01.03"]
+    assert expired(days, 30, date(2026, 1, 5)) == []
+    with pytest.raises(ValueError):
+        expired(days, 0, date(2026, 1, 5))
+
+
+def test_stats_line_reports_rate_latency_lag_and_dlq() -> None:
+    """The periodic line has records/s, bulk latency, lag per partition, DLQ and 429 counts."""
+    now = [0.0]
+    stats = IndexerStats()
+    lines: list[str] = []
+    reporter = StatsReporter(
+        stats, 10.0, lambda: {0: 5, 1: 0}, lines.append, stream=io.StringIO(), clock=lambda: now[0]
+    )
+    documents = make_documents(3)
+    stats.record_bulk(
+        BulkOutcome(indexed=documents[:2], retry=[ItemResult(documents[2], 429)], latency_s=0.04)
+    )
+    stats.record_dead_letters({"schema": 1})
+    now[0] = 1.0
+    reporter.tick()
+    assert lines == []
+    now[0] = 10.0
+    reporter.tick()
+    assert lines and "indexed 2 (0/s)" in lines[0]
+    assert "p50 40 ms" in lines[0] and "lag 5 [p0=5 p1=0]" in lines[0]
+    assert "dlq 1" in lines[0] and "429: 1" in lines[0]

@@ -1,0 +1,191 @@
+"""Unit tests of chunking, result sorting, backoff and retries (fake bulk client)."""
+
+from __future__ import annotations
+
+import logging
+
+import elastic_transport
+import pytest
+
+from consumers.errors import (
+    DocumentRejectedError,
+    EsThrottledError,
+    EsUnavailableError,
+    IndexWriteBlockedError,
+)
+from consumers.indexer import (
+    Backoff,
+    BulkSender,
+    RetriesAbandoned,
+    chunks,
+    classify,
+    settle,
+    sort_items,
+    streaming_index,
+)
+from tests.consumers.fakes import FailingBulkClient, api_error, make_documents
+
+
+def no_wait(delay: float) -> bool:
+    return True
+
+
+def test_chunks_close_on_count_and_bytes() -> None:
+    """A chunk closes at max_count documents or before exceeding max_bytes."""
+    documents = make_documents(10)
+    assert [len(c) for c in chunks(documents, 4, 10**9)] == [4, 4, 2]
+    limit = sum(d.nbytes for d in documents[:3])
+    by_bytes = list(chunks(documents, 100, limit))
+    assert len(by_bytes[0]) == 3 and sum(len(c) for c in by_bytes) == 10
+    for chunk, following in zip(by_bytes, by_bytes[1:], strict=False):
+        size = sum(d.nbytes for d in chunk)
+        assert size <= limit < size + following[0].nbytes
+    assert [len(c) for c in chunks(documents[:2], 100, 1)] == [1, 1]  # oversized alone
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "expected"),
+    [
+        (201, "", None),
+        (429, "es_rejected_execution_exception", EsThrottledError),
+        (503, "unavailable_shards_exception", EsUnavailableError),
+        (500, "whatever", EsUnavailableError),
+        (403, "cluster_block_exception", IndexWriteBlockedError),
+        (400, "document_parsing_exception", DocumentRejectedError),
+        (409, "version_conflict_engine_exception", DocumentRejectedError),
+    ],
+)
+def test_classify_says_what_is_retriable(
+    status: int, error_type: str, expected: type[Exception] | None
+) -> None:
+    """429, 5xx and write blocks are retriable; mapping errors and other 4xx are not."""
+    assert classify(status, error_type) is expected
+
+
+def test_sort_items_keeps_the_original_document_with_each_error() -> None:
+    """Per-item results land in indexed / retry / rejected with their documents."""
+    documents = make_documents(4)
+    items = [
+        {"index": {"status": 201}},
+        {"index": {"status": 429, "error": {"type": "es_rejected_execution_exception"}}},
+        {"index": {"status": 400, "error": {"type": "document_parsing_exception", "reason": "x"}}},
+        {"index": {"status": 200}},
+    ]
+    outcome = sort_items(documents, items)
+    assert outcome.indexed == [documents[0], documents[3]]
+    assert [r.document for r in outcome.retry] == [documents[1]]
+    assert [r.document for r in outcome.rejected] == [documents[2]]
+    assert outcome.rejected[0].error is DocumentRejectedError
+    assert "document_parsing_exception" in outcome.rejected[0].describe()
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
+    """Delays double from the base, stay within [d/2, d] and never exceed the cap."""
+    low = Backoff(0.1, 1.0, rng=lambda: 0.0)
+    assert [round(low.next_delay(), 3) for _ in range(6)] == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5]
+    high = Backoff(0.1, 1.0, rng=lambda: 1.0)
+    assert [round(high.next_delay(), 3) for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    high.reset()
+    assert high.next_delay() == pytest.approx(0.1)
+
+
+def test_only_throttled_items_are_retried_and_none_is_lost() -> None:
+    """Per-item 429s in an otherwise successful response are re-sent alone, then indexed."""
+    documents = make_documents(50)
+    throttled = {d.doc_id for d in documents[::3]}
+
+    def status(call: int, doc_id: str) -> int | tuple[int, str]:
+        if call <= 2 and doc_id in throttled:
+            return 429, "es_rejected_execution_exception"
+        return 201
+
+    client = FailingBulkClient(item_status=status)
+    results = list(
+        streaming_index(BulkSender(client), documents, backoff=Backoff(0.01, 0.1), wait=no_wait)
+    )
+    assert all(ok for ok, _ in results)
+    assert sorted(r.document.doc_id for _, r in results) == sorted(d.doc_id for d in documents)
+    assert client.sent_ids[1] == client.sent_ids[2] == [d.doc_id for d in documents[::3]]
+    assert client.calls == 3 and set(client.stored) == {d.doc_id for d in documents}
+
+
+def test_whole_request_failures_retry_the_whole_chunk() -> None:
+    """Connection errors and whole-request 429/503 retry every document of the chunk."""
+    documents = make_documents(5)
+    client = FailingBulkClient(
+        fail_on={
+            1: elastic_transport.ConnectionError("connection refused"),
+            2: api_error(429, "es_rejected_execution_exception"),
+            3: api_error(503, "master_not_discovered_exception"),
+        }
+    )
+    waits: list[float] = []
+
+    def wait(delay: float) -> bool:
+        waits.append(delay)
+        return True
+
+    results = list(streaming_index(BulkSender(client), documents, wait=wait))
+    assert [ok for ok, _ in results] == [True] * 5
+    assert client.calls == 4 and len(waits) == 3
+    assert waits[0] < waits[2]  # exponential
+
+
+def test_rejected_items_are_yielded_with_their_data_and_not_retried() -> None:
+    """A mapping error is yielded as (False, result) with the original document, sent once."""
+    documents = make_documents(3)
+    bad = documents[1].doc_id
+    client = FailingBulkClient(
+        item_status=lambda call, doc_id: (400, "document_parsing_exception") if doc_id == bad else 201
+    )
+    results = list(streaming_index(BulkSender(client), documents, wait=no_wait))
+    failed = [r for ok, r in results if not ok]
+    assert [r.document for r in failed] == [documents[1]]
+    assert failed[0].status == 400 and not failed[0].retriable
+    assert client.calls == 1
+
+
+def test_write_blocked_index_is_retried_with_a_clear_error_each_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """403 cluster_block_exception is held and retried, logging an error on every retry."""
+    documents = make_documents(4)
+    client = FailingBulkClient(
+        item_status=lambda call, doc_id: (403, "cluster_block_exception") if call <= 3 else 201
+    )
+    with caplog.at_level(logging.ERROR, logger="reqtrail.indexer"):
+        results = list(streaming_index(BulkSender(client), documents, wait=no_wait))
+    assert all(ok for ok, _ in results) and client.calls == 4
+    blocked = [r for r in caplog.records if "refuses writes" in r.getMessage()]
+    assert len(blocked) == 3
+    assert "index.blocks.write" in blocked[0].getMessage()
+
+
+def test_giving_up_raises_and_yields_nothing_for_held_documents() -> None:
+    """When wait() returns False (shutdown), held documents are neither ok nor failed."""
+    documents = make_documents(3)
+    client = FailingBulkClient(item_status=lambda call, doc_id: 503)
+    seen: list[bool] = []
+    with pytest.raises(RetriesAbandoned):
+        for ok, _ in streaming_index(BulkSender(client), documents, wait=lambda d: False):
+            seen.append(ok)
+    assert seen == [] and client.calls == 1
+
+
+def test_unwanted_documents_are_dropped_from_the_retry() -> None:
+    """Documents whose partition was revoked are not retried."""
+    documents = make_documents(4)
+    client = FailingBulkClient(item_status=lambda call, doc_id: 429 if call == 1 else 201)
+    sender = BulkSender(client)
+    keep = {documents[0].doc_id}
+    results = list(
+        settle(
+            sender.send(documents),
+            sender.send,
+            Backoff(0.01, 0.1),
+            wait=no_wait,
+            wanted=lambda d: d.doc_id in keep,
+        )
+    )
+    assert [r.document.doc_id for _, r in results] == [documents[0].doc_id]
+    assert client.sent_ids[1] == [documents[0].doc_id]
