@@ -36,6 +36,9 @@ def compose(settings: Settings, *args: str) -> None:
         raise ServiceError("--docker needs the docker CLI; without Docker drop --docker")
     if not COMPOSE_FILE.is_file():
         raise ServiceError(f"{COMPOSE_FILE} is missing (--docker works from a source checkout)")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True)
+    if probe.returncode != 0:
+        raise ServiceError("--docker needs `docker compose` (the Compose v2 plugin); install it")
     command = [docker, "compose", "-f", str(COMPOSE_FILE), *args]
     env = {**os.environ, **compose_environment(settings)}
     code = subprocess.run(command, env=env).returncode
