@@ -44,7 +44,9 @@ def count_docs(es: Elasticsearch, prefix: str) -> int:
     return int(es.count(index=f"{prefix}-*", allow_no_indices=True)["count"])
 
 
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.5) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.5
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():

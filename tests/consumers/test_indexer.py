@@ -136,7 +136,9 @@ def test_rejected_items_are_yielded_with_their_data_and_not_retried() -> None:
     documents = make_documents(3)
     bad = documents[1].doc_id
     client = FailingBulkClient(
-        item_status=lambda call, doc_id: (400, "document_parsing_exception") if doc_id == bad else 201
+        item_status=lambda call, doc_id: (
+            (400, "document_parsing_exception") if doc_id == bad else 201
+        )
     )
     results = list(streaming_index(BulkSender(client), documents, wait=no_wait))
     failed = [r for ok, r in results if not ok]
