@@ -7,6 +7,7 @@ sends SIGTERM, waits, then SIGKILL: nothing the supervisor started outlives it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,10 +69,8 @@ class Child:
     def signal_group(self, sig: int) -> None:
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def wait(self, timeout: float) -> bool:
         if self.process is None:
