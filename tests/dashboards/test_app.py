@@ -1,0 +1,171 @@
+"""The Streamlit pages, driven by AppTest against the real node and the seeded index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import dashboards
+from dashboards.queries.search import route_thresholds
+from reqtrail.services.ports import free_ports
+from tests.dashboards.conftest import ALICE, HOSTILE_USER, Seeded
+from tests.dashboards.test_search_queries import as_float32, newest_first
+
+pytestmark = pytest.mark.integration
+
+APP = Path(dashboards.__file__).resolve().parent / "app.py"
+SENTRY = "https://sentry.example/organizations/acme/issues/"
+
+
+@pytest.fixture
+def app(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """An AppTest of the dashboard reading the seeded index (settings via REQTRAIL_* vars)."""
+    monkeypatch.setenv("REQTRAIL_ES_URL", seeded.settings.es_url)
+    monkeypatch.setenv("REQTRAIL_INDEX_PREFIX", seeded.prefix)
+    monkeypatch.setenv("REQTRAIL_SENTRY_BASE_URL", SENTRY)
+    monkeypatch.delenv("REQTRAIL_DASHBOARD_PASSWORD", raising=False)
+    return AppTest.from_file(str(APP), default_timeout=60)
+
+
+def results(at: AppTest) -> pd.DataFrame:
+    assert not at.exception, at.exception
+    tables = [d.value for d in at.dataframe if "request_id" in d.value.columns]
+    assert tables, "no results table on the page"
+    return tables[0]
+
+
+def texts(at: AppTest) -> str:
+    parts = [
+        e.value
+        for kind in ("markdown", "code", "error", "info", "warning", "caption")
+        for e in getattr(at, kind)
+    ]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_search_by_user_id_from_the_form_lists_their_requests(app: AppTest) -> None:
+    """Typing a user ID and pressing Search lists exactly their requests and updates the URL."""
+    app.run()
+    app.text_input(key="f_user").input(ALICE)
+    next(b for b in app.button if b.label == "Search").click().run()
+    table = results(app)
+    assert set(table["user_id"]) == {ALICE} and len(table) == 12
+    assert app.query_params["user"] == ALICE
+    assert "**12 requests**" in texts(app)
+
+
+def test_a_shared_search_link_shows_the_same_results(app: AppTest, seeded: Seeded) -> None:
+    """Opening ?user=... runs that search at once, newest first; hostile IDs match literally."""
+    app.query_params["user"] = ALICE
+    app.run()
+    assert list(results(app)["request_id"]) == newest_first(seeded.of_user(ALICE))
+    app.query_params["user"] = HOSTILE_USER
+    app.run()
+    assert list(results(app)["user_id"]) == [HOSTILE_USER]
+
+
+def test_selecting_a_row_opens_the_detail_with_the_response_body(
+    app: AppTest, seeded: Seeded
+) -> None:
+    """Selecting a failed request shows its pretty response body, error and Sentry link."""
+    app.query_params.update({"user": ALICE, "class": "5xx"})
+    app.run()
+    table = results(app)
+    app.session_state["results"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    app.run()
+    chosen = table.iloc[0]["request_id"]
+    record = next(r for r in seeded.records if r["request_id"] == chosen)
+    assert app.query_params["open"] == chosen
+    page = texts(app)
+    assert '{\n  "error": "inventory_full"\n}' in page
+    assert chosen in [c.value for c in app.code]
+    assert record["error"]["message"] in page
+    assert f"{SENTRY}?query={record['error']['sentry_event_id']}" in page
+
+
+def test_a_request_link_opens_its_detail(app: AppTest, seeded: Seeded) -> None:
+    """?open=<request_id> shows that request's detail, e.g. its response body and headers."""
+    record = seeded.of_user(ALICE)[0]
+    app.query_params["open"] = record["request_id"]
+    app.run()
+    assert not app.exception
+    bodies = [c.value for c in app.code]
+    assert any('"gems"' in b or '"error"' in b for b in bodies)
+    assert record["request_id"] in bodies
+
+
+def test_percentile_filter_lists_only_requests_above_their_route_threshold(
+    app: AppTest, seeded: Seeded
+) -> None:
+    """With "slower than p95 of its route" every row is above its route's p95, and none missing."""
+    app.query_params["pct"] = "95"
+    app.run()
+    table = results(app)
+    thresholds = route_thresholds(seeded.es, seeded.prefix, seeded.window, 95.0)
+    assert (table["latency_ms"] > table["route"].map(thresholds)).all()
+    expected = {
+        r["request_id"]
+        for r in seeded.records
+        if as_float32(r["latency_ms"]) > thresholds[r["route"]]
+    }
+    assert set(table["request_id"]) == expected and len(expected) > 20
+
+
+def test_a_bad_link_parameter_gives_a_warning_not_a_trace(app: AppTest) -> None:
+    """?status=abc is reported and ignored; the default search still shows."""
+    app.query_params["status"] = "abc"
+    app.run()
+    assert "bad parameter" in texts(app)
+    assert len(results(app)) > 0
+
+
+def test_missing_index_shows_a_no_data_message(
+    app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before anything is indexed, each page says so instead of failing."""
+    monkeypatch.setenv("REQTRAIL_INDEX_PREFIX", "t-dash-never-created")
+    for page in ("views/search.py", "views/slow_apis.py", "views/errors.py", "views/traffic.py"):
+        app.switch_page(page).run()
+        assert not app.exception, page
+        assert "does not exist" in texts(app), page
+
+
+def test_unreachable_es_shows_a_clear_error(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ES down the page shows one sentence naming the URL, not a stack trace."""
+    (port,) = free_ports(1)
+    monkeypatch.setenv("REQTRAIL_ES_URL", f"http://127.0.0.1:{port}")
+    app.run()
+    assert not app.exception
+    assert f"127.0.0.1:{port} is unreachable" in " ".join(e.value for e in app.error)
+
+
+def test_password_protects_every_page(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a dashboard password set, nothing shows until the right password is given."""
+    monkeypatch.setenv("REQTRAIL_DASHBOARD_PASSWORD", "s3cret")
+    app.run()
+    assert not app.dataframe and app.text_input(key="login_password")
+    app.text_input(key="login_password").input("wrong")
+    next(b for b in app.button if b.label == "Sign in").click().run()
+    assert "Wrong password." in [e.value for e in app.error] and not app.dataframe
+    app.text_input(key="login_password").input("s3cret")
+    next(b for b in app.button if b.label == "Sign in").click().run()
+    assert len(results(app)) > 0
+
+
+def test_overview_pages_render_charts_and_drill_down_links(app: AppTest) -> None:
+    """Slow APIs, Errors and Traffic render their charts; error rows link to the search page."""
+    app.run()
+    for page, charts in (
+        ("views/slow_apis.py", 3),
+        ("views/errors.py", 2),
+        ("views/traffic.py", 6),
+    ):
+        app.switch_page(page).run()
+        assert not app.exception, page
+        assert len(app.get("vega_lite_chart")) >= charts, page
+    app.switch_page("views/errors.py").run()
+    by_route = app.dataframe[0].value
+    assert all(link.startswith("search?") and "class=5xx" in link for link in by_route["see 5xx"])
