@@ -65,7 +65,7 @@ def _reporter(config: pytest.Config) -> Callable[[str], None]:
 
 def _docker_answers() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env(timeout=3).ping()
         return True

@@ -263,6 +263,8 @@ class LocalService(ABC):
             detail = f"{detail}; the process reqtrail started is gone (killed or crashed?)"
         elif not managed and healthy:
             detail = f"{detail}; not started by reqtrail"
+        elif managed and not healthy:
+            detail = f"{detail}; its process runs (still starting?)"
         return ServiceStatus(
             name=self.name,
             address=self.address,

@@ -54,9 +54,9 @@ class LocalStack:
         if to_start:
             find_jdk()  # fail on a missing JDK before any download
         for service in to_start:
-            service.install()
-        for service in to_start:
             service.check_ports()
+        for service in to_start:
+            service.install()
         try:
             for service in to_start:
                 self.report(f"starting {service.name} at {service.address}")
