@@ -25,8 +25,7 @@ def main() -> None:
             VIEWS / "search.py",
             title="Search",
             icon=":material/search:",
-            url_path="search",
-            default=True,
+            default=True,  # served at the app root: ./?user=...
         ),
         st.Page(
             VIEWS / "slow_apis.py", title="Slow APIs", icon=":material/speed:", url_path="slow-apis"

@@ -96,7 +96,7 @@ def seed(
             failed.append(info)
         if progress is not None and done % chunk_size == 0:
             progress(done, total)
-    if progress is not None:
+    if progress is not None and done % chunk_size != 0:
         progress(done, total)
     indices = tuple(sorted(seen))
     if fast:

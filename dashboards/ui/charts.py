@@ -31,14 +31,14 @@ def latency_lines(trend: pd.DataFrame, percentile: str) -> alt.Chart:
 
 
 def request_bars(trend: pd.DataFrame) -> alt.Chart:
-    """Requests per bucket, stacked by route."""
+    """Requests per bucket, stacked by route (colours as in the latency chart above)."""
     chart: alt.Chart = (
-        alt.Chart(trend, height=160)
-        .mark_bar()
+        alt.Chart(trend, height=180)
+        .mark_area(opacity=0.8)
         .encode(
             x=TIME,
-            y=alt.Y("sum(requests):Q", title="requests"),
-            color=_route_colour(),
+            y=alt.Y("requests:Q", stack="zero", title="requests"),
+            color=alt.Color("route:N", legend=None),
             tooltip=["time:T", "route:N", "requests:Q"],
         )
     )
@@ -49,7 +49,7 @@ def change_bars(comparison: pd.DataFrame, column: str = "p95_change_pct") -> alt
     """Relative change per route; regressions (slower) red, improvements green."""
     data = comparison.dropna(subset=[column])
     chart: alt.Chart = (
-        alt.Chart(data, height=max(120, 28 * len(data)))
+        alt.Chart(data, height=alt.Step(26))
         .mark_bar()
         .encode(
             y=alt.Y("route:N", sort="-x", title=None),
@@ -83,19 +83,35 @@ def error_bars(trend: pd.DataFrame) -> alt.Chart:
     return chart
 
 
-def error_rate_lines(trend: pd.DataFrame) -> alt.Chart:
-    """Error rate per route over time (buckets without requests left out)."""
-    data = trend[trend["requests"] > 0]
+def error_rate_heatmap(trend: pd.DataFrame, interval_s: int) -> alt.Chart:
+    """Error rate per route and bucket as a heat map (grey: no requests in the bucket)."""
+    data = trend.assign(end=trend["time"] + pd.Timedelta(seconds=interval_s))
     chart: alt.Chart = (
-        alt.Chart(data, height=HEIGHT)
-        .mark_line(point=alt.OverlayMarkDef(size=12))
+        alt.Chart(data, height=alt.Step(26))
+        .mark_rect()
         .encode(
             x=TIME,
-            y=alt.Y("error_rate:Q", title="error rate", axis=alt.Axis(format="%")),
-            color=_route_colour(),
-            tooltip=["time:T", "route:N", "requests:Q", "errors_4xx:Q", "errors_5xx:Q"],
+            x2="end:T",
+            y=alt.Y("route:N", title=None),
+            color=alt.condition(
+                alt.datum.requests > 0,
+                alt.Color(
+                    "error_rate:Q",
+                    title="error rate",
+                    scale=alt.Scale(scheme="orangered", domainMin=0),
+                    legend=alt.Legend(format="%", orient="right"),
+                ),
+                alt.value("#eeeeee"),
+            ),
+            tooltip=[
+                "time:T",
+                "route:N",
+                "requests:Q",
+                "errors_4xx:Q",
+                "errors_5xx:Q",
+                alt.Tooltip("error_rate:Q", format=".1%"),
+            ],
         )
-        .interactive(bind_y=False)
     )
     return chart
 
@@ -117,7 +133,7 @@ def series_line(frame: pd.DataFrame, column: str, title: str) -> alt.Chart:
 def breakdown_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
     """Requests per value of one field, largest first."""
     chart: alt.Chart = (
-        alt.Chart(frame, height=max(100, 26 * len(frame)), title=title)
+        alt.Chart(frame, height=alt.Step(24), title=title)
         .mark_bar()
         .encode(
             y=alt.Y("value:N", sort="-x", title=None),

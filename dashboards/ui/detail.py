@@ -58,13 +58,19 @@ def request_detail(record: dict[str, Any], sentry_base_url: str, share_link: str
     status = int(record.get("status", 0))
     colour = "red" if status >= 500 else "orange" if status >= 400 else "green"
     st.subheader(f"{record.get('method')} {record.get('path')}  :{colour}[{status}]")
+    when = str(record.get("@timestamp", "")).replace("T", " ").rstrip("Z")
+    st.caption(
+        f"{when} UTC · user {record.get('user_id') or '-'} · "
+        f"server {record.get('app_version') or '-'} · host {record.get('host') or '-'}"
+    )
     st.caption("Request ID (copy with the button on the right)")
     st.code(record.get("request_id", ""), language=None)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Latency", f"{float(record.get('latency_ms', 0.0)):,.1f} ms")
     c2.metric("Status", status)
     c3.metric("Route", record.get("route") or "-")
-    c4.metric("Time (UTC)", str(record.get("@timestamp", "")).replace("T", " ")[:23])
+    size = record.get("response_body_size")
+    c4.metric("Response size", f"{size:,} B" if isinstance(size, int) else "-")
     error = record.get("error")
     event_id = (error or {}).get("sentry_event_id")
     links = []

@@ -37,7 +37,7 @@ TEXT_PARAMS: dict[str, str] = {
     "app_version": "version",
     "error_type": "error",
 }
-SEARCH_PAGE_PATH = "search"
+SEARCH_PAGE_PATH = "./"  # the default page is served at the app root
 
 
 def _first(value: str | list[str] | None) -> str | None:

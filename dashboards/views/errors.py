@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboards.queries.filters import StatusClass, TimeRange
-from dashboards.ui.charts import error_bars, error_rate_lines
+from dashboards.queries.filters import StatusClass, TimeRange, histogram_interval, interval_seconds
+from dashboards.ui.charts import error_bars, error_rate_heatmap
 from dashboards.ui.context import Queries, data_guard, settings
 from dashboards.ui.time_picker import range_picker
 from dashboards.ui.url_state import search_link, window_state
@@ -97,7 +97,8 @@ def main() -> None:
         m4.metric("Error rate", f"{(e4 + e5) / total:.2%}")
         st.altair_chart(error_bars(trend), width="stretch")
         st.markdown("**Error rate per route**")
-        st.altair_chart(error_rate_lines(trend), width="stretch")
+        step = interval_seconds(histogram_interval(time_range))
+        st.altair_chart(error_rate_heatmap(trend, step), width="stretch")
         st.subheader("Errors by route")
         _by_route(q, time_range)
         st.subheader("Top errors")

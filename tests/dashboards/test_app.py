@@ -168,4 +168,4 @@ def test_overview_pages_render_charts_and_drill_down_links(app: AppTest) -> None
         assert len(app.get("vega_lite_chart")) >= charts, page
     app.switch_page("views/errors.py").run()
     by_route = app.dataframe[0].value
-    assert all(link.startswith("search?") and "class=5xx" in link for link in by_route["see 5xx"])
+    assert all(link.startswith("./?") and "class=5xx" in link for link in by_route["see 5xx"])

@@ -47,7 +47,7 @@ def test_every_field_round_trips_through_the_url() -> None:
     link = search_link(state)
     params = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
     assert SearchState.from_params(params) == state
-    assert link.startswith("search?")
+    assert link.startswith("./?")
 
 
 def test_exact_status_and_latency_in_ms_round_trip() -> None:

@@ -1,0 +1,88 @@
+"""A real headless Chromium against the running dashboard; screenshots kept as artifacts.
+
+Screenshots land in ``artifacts/screenshots/`` (git-ignored). Set
+``REQTRAIL_DOCS_SCREENSHOTS=docs/screenshots`` to also copy the page pictures there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dashboards.screenshots import (
+    browser_available,
+    capture_detail,
+    capture_pages,
+    chromium,
+    running_dashboard,
+    save_small_png,
+    wait_for_page,
+    wait_until,
+)
+from reqtrail.services.ports import free_ports
+from tests.dashboards.conftest import ALICE, Seeded
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(seeded: Seeded) -> Iterator[str]:
+    """``streamlit run`` of the dashboard on a free port, reading the seeded index."""
+    if problem := browser_available():
+        pytest.skip(f"headless browser unavailable ({problem}); `./dev test` installs it")
+    (port,) = free_ports(1)
+    env = {
+        "REQTRAIL_ES_URL": seeded.settings.es_url,
+        "REQTRAIL_INDEX_PREFIX": seeded.prefix,
+        "REQTRAIL_DASHBOARD_PASSWORD": "",
+    }
+    with running_dashboard(port, env, ROOT / "artifacts" / "logs" / "streamlit.log") as url:
+        yield url
+
+
+def test_browser_search_by_user_shows_the_results_table(dashboard_url: str) -> None:
+    """Typing a seeded user ID and pressing Search shows their requests in the table."""
+    from selenium.webdriver.common.by import By
+
+    with chromium() as driver:
+        driver.get(f"{dashboard_url}/")
+        wait_for_page(driver, "Search requests", timeout=60)
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="User ID"]').send_keys(ALICE)
+        driver.find_element(By.XPATH, '//button[.//p[text()="Search"]]').click()
+        wait_for_page(driver, "12 requests", timeout=60)
+        wait_until(lambda: f"user={ALICE}" in driver.current_url, 10, "the URL to hold the user")
+        grid = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
+        assert grid and grid[0].size["height"] > 200
+        shot = save_small_png(driver, SHOTS / "search-results.png")
+        assert shot.stat().st_size > 10_000
+
+
+def test_browser_screenshots_of_every_page(dashboard_url: str, seeded: Seeded) -> None:
+    """Each page (search, slow APIs, errors, traffic) and a request's detail renders."""
+    from selenium.webdriver.common.by import By
+
+    record = next(r for r in seeded.of_user(ALICE) if r["status"] == 500)
+    with chromium() as driver:
+        shots = capture_pages(driver, dashboard_url, SHOTS, f"user={ALICE}")
+        shots.append(capture_detail(driver, dashboard_url, SHOTS, ALICE, record["request_id"]))
+        assert "inventory_full" in driver.find_element(By.TAG_NAME, "body").text
+    assert [s.name for s in shots] == [
+        "search.png",
+        "slow-apis.png",
+        "errors.png",
+        "traffic.png",
+        "search-detail.png",
+    ]
+    docs = os.environ.get("REQTRAIL_DOCS_SCREENSHOTS")
+    if docs:
+        target = ROOT / docs
+        target.mkdir(parents=True, exist_ok=True)
+        for shot in shots:
+            shutil.copy(shot, target / shot.name)
