@@ -14,6 +14,7 @@ import re
 import time
 import traceback
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from structlog.contextvars import bind_contextvars, clear_contextvars
@@ -83,7 +84,11 @@ class RequestCycle:
             "method": method,
             "path": path,
             "query": query or None,
-            "request_headers": {k: v for k, v in headers.items() if k in allow},
+            "request_headers": (
+                headers
+                if allow.issuperset(headers)
+                else {k: headers[k] for k in allow.intersection(headers)}
+            ),
             "client_ip": client_ip,
             "user_agent": headers.get(USER_AGENT_HEADER),
             "client_version": headers.get(CLIENT_VERSION_HEADER),
@@ -160,6 +165,7 @@ _FLASK_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _REGEX_GROUP = re.compile(r"\(\?P<([^>]+)>[^)]*\)")
 
 
+@lru_cache(maxsize=1024)
 def route_template(pattern: str | None) -> str | None:
     """Normalise a framework route to ``/units/{unit_id}`` form.
 

@@ -1,5 +1,8 @@
 """Time-ordered request IDs in the ULID layout: 48-bit milliseconds + 80 random bits.
 
+The random part comes from ``random`` (reseeded in forked workers), not ``os.urandom``: a
+request ID must be unique, not unguessable, and a syscall per request is not free.
+
 The 128-bit number ``ms_since_epoch << 80 | random`` is written as 26 characters of
 Crockford's base32, most significant first; the alphabet sorts in the order of its values,
 so IDs sort by creation time (to the millisecond) as plain strings, which keeps one
@@ -8,7 +11,7 @@ period's documents together in an index.  ``request_id_time`` reads the time bac
 
 from __future__ import annotations
 
-import os
+import random
 import time
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -23,7 +26,7 @@ MAX_INCOMING_ID_LENGTH = 256
 def new_request_id(now_ms: int | None = None) -> str:
     """A new 26-character, time-ordered, random request ID (ULID layout)."""
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    n = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    n = (ms << 80) | random.getrandbits(80)
     return "".join([_PAIRS[(n >> shift) & 1023] for shift in _SHIFTS])
 
 

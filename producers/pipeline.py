@@ -13,13 +13,13 @@ on first use.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from structlog import BoundLoggerBase, DropEvent
 from structlog.contextvars import merge_contextvars
 from structlog.typing import Processor
 
@@ -45,6 +45,21 @@ CLIENT_VERSION_HEADER = "x-client-version"
 PLATFORM_HEADER = "x-platform"
 USER_AGENT_HEADER = "user-agent"
 CONTENT_TYPE_HEADER = "content-type"
+
+
+class RecordLogger(BoundLoggerBase):
+    """A structlog bound logger with one method: send a finished request through the chain.
+
+    Taking the event as one dict (instead of ``info(**event)``) saves re-packing ~25 keyword
+    arguments twice per request.
+    """
+
+    def record(self, event: dict[str, Any]) -> None:
+        try:
+            args, kwargs = self._process_event("info", None, event)
+        except DropEvent:
+            return
+        self._logger.info(*args, **kwargs)
 
 
 class SinkLogger:
@@ -130,14 +145,14 @@ class RecordPipeline:
         self.logger = structlog.wrap_logger(
             SinkLogger(self.sink),
             processors=build_processors(settings, self.sampler),
-            wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+            wrapper_class=RecordLogger,
             context_class=dict,
         ).bind()
 
     def emit(self, event: dict[str, Any]) -> None:
         """Run ``event`` through the chain into the sink (errors are swallowed and counted)."""
         with capture_internal_exceptions():
-            self.logger.info("request", **event)
+            self.logger.record(event)
 
     def stats(self) -> dict[str, Any]:
         sink_stats = self.sink.stats()

@@ -82,22 +82,21 @@ class ServiceContext:
         return event
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def format_timestamp(logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
     """``started_at`` (epoch seconds) -> ``@timestamp`` as ISO 8601 UTC with milliseconds."""
+    global _second_cache
     started = event.pop("started_at", None)
     if started is None:
         started = time.time()
     seconds = int(started)
-    t = time.gmtime(seconds)
-    event["@timestamp"] = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - fastest
-        t.tm_year,
-        t.tm_mon,
-        t.tm_mday,
-        t.tm_hour,
-        t.tm_min,
-        t.tm_sec,
-        int((started - seconds) * 1000),
-    )
+    cached_second, prefix = _second_cache
+    if cached_second != seconds:  # requests cluster in the same second: format it once
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_cache = (seconds, prefix)
+    event["@timestamp"] = f"{prefix}.{int((started - seconds) * 1000):03d}Z"
     return event
 
 
@@ -170,8 +169,13 @@ class SecretRedactor:
 
 
 def keep_record_fields(logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
-    """Drop everything that is not a record field (structlog's ``event``, hints, Nones)."""
-    return {k: v for k, v in event.items() if v is not None and k in FIELD_NAMES}
+    """Drop everything that is not a record field (structlog's ``event``, hints) and Nones."""
+    for key in event.keys() - FIELD_NAMES:
+        del event[key]
+    if None in event.values():
+        for key in [k for k, v in event.items() if v is None]:
+            del event[key]
+    return event
 
 
 class RecordRenderer:

@@ -30,16 +30,50 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from producers.guard import capture_internal_exceptions
 from producers.spill import SpillFile
 from reqtrail.settings import Settings
 
 ProducerFactory = Callable[[Settings], Any]
-DRAIN_BATCH = 256
+SEND_BURST = 8  # records sent before the sender lets request threads have the GIL
+YIELD_S = 0.00005  # a real sleep: a zero sleep does not reliably hand the GIL over
 IDLE_WAIT_S = 0.05
+SETTLE_WAIT_S = 0.005
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
+MAX_CACHED_KEYS = 100_000
+
+
+class KeyHashCachingPartitioner(DefaultPartitioner):  # type: ignore[misc]
+    """kafka-python's default partitioning (murmur2 of the key, as the Java client does),
+    with each key's hash remembered: players send many requests, and the pure-Python
+    murmur2 would otherwise be computed for every record."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[bytes, int] = {}
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes | None,
+        value: Any,
+        serialized_value: bytes | None,
+        cluster: Any,
+    ) -> int:
+        if serialized_key is None:
+            return int(
+                super().partition(topic, key, serialized_key, value, serialized_value, cluster)
+            )
+        hashed = self._hashes.get(serialized_key)
+        if hashed is None:
+            if len(self._hashes) >= MAX_CACHED_KEYS:
+                self._hashes.clear()
+            hashed = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
+        partitions = sorted(cluster.partitions_for_topic(topic))
+        return int(partitions[hashed % len(partitions)])
 
 
 def make_kafka_producer(settings: Settings) -> KafkaProducer:
@@ -52,6 +86,8 @@ def make_kafka_producer(settings: Settings) -> KafkaProducer:
         acks="all",
         compression_type=None if compression in ("", "none") else compression,
         linger_ms=settings.kafka_linger_ms,
+        batch_size=256 * 1024,  # few, large batches: fewer wake-ups, better compression
+        partitioner=KeyHashCachingPartitioner(),
         delivery_timeout_ms=delivery_ms,
         request_timeout_ms=max(1000, min(30000, delivery_ms - settings.kafka_linger_ms)),
         max_block_ms=2000,
@@ -94,13 +130,17 @@ class KafkaSink:
 
     def _reset_state(self) -> None:
         self._queue: deque[tuple[bytes, bytes | None]] = deque()
+        # Sent, not yet settled: (kafka-python future, payload), oldest first.  The sender
+        # polls ``future.is_done`` instead of registering callbacks, so kafka-python's I/O
+        # thread never runs our code (and holds the GIL less).
+        self._pending: deque[tuple[Any, bytes]] = deque()
         self._to_spill: deque[bytes] = deque()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._idle = False
         self._thread: threading.Thread | None = None
         self._producer: Any = None
-        self.produced = self.delivered = self.dropped = self.spilled = self.in_flight = 0
+        self.produced = self.delivered = self.dropped = self.spilled = 0
         self._closed = False
 
     # --- request thread ----------------------------------------------------------------
@@ -108,7 +148,7 @@ class KafkaSink:
         """Queue one record without blocking; False (and counted dropped) when full."""
         with self._lock:
             self.produced += 1
-            if self._closed or len(self._queue) + self.in_flight >= self.capacity:
+            if self._closed or len(self._queue) + len(self._pending) >= self.capacity:
                 self.dropped += 1
                 if self._spill is not None and len(self._to_spill) < self.capacity:
                     self._to_spill.append(payload)
@@ -145,18 +185,21 @@ class KafkaSink:
 
     def _step(self, backoff: float) -> float:
         """One round of work; returns how long to back off (0: go on at once)."""
+        self._settle()
         self._write_spill()
         if self._producer is None:
             self._producer = self._connect()
             if self._producer is None:
                 return backoff
-        if self._drain():
+        if self._send_burst():
+            if self._queue:
+                time.sleep(YIELD_S)
             return 0.0
         if self._stopping.is_set():
             return 0.0
         self._idle = True
         if not self._queue:
-            self._wakeup.wait(IDLE_WAIT_S)
+            self._wakeup.wait(SETTLE_WAIT_S if self._pending else IDLE_WAIT_S)
         self._wakeup.clear()
         self._idle = False
         return 0.0
@@ -177,38 +220,44 @@ class KafkaSink:
             return None
         return producer
 
-    def _drain(self) -> bool:
-        """Send up to DRAIN_BATCH queued records; False when there was nothing to send."""
-        queue, producer, topic = self._queue, self._producer, self.topic
-        if not queue:
-            return False
-        for _ in range(DRAIN_BATCH):
+    def _send_burst(self) -> bool:
+        """Send up to SEND_BURST queued records; False when there was nothing to send."""
+        queue, pending, producer, topic = self._queue, self._pending, self._producer, self.topic
+        sent = 0
+        while sent < SEND_BURST:
             try:
                 payload, key = queue.popleft()
             except IndexError:
                 break
-            with self._lock:
-                self.in_flight += 1
+            sent += 1
             try:
-                future = producer.send(topic, value=payload, key=key)
+                pending.append((producer.send(topic, value=payload, key=key), payload))
             except Exception:
-                self._failed(payload, None)
-                continue
-            future.add_callback(self._delivered)
-            future.add_errback(self._failed, payload)
-        return True
+                self._count_failed([payload])
+        return sent > 0
 
-    def _delivered(self, _metadata: Any) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            self.delivered += 1
+    def _settle(self) -> None:
+        """Count finished sends, oldest first: acknowledged -> delivered, else dropped."""
+        pending = self._pending
+        delivered = 0
+        failed: list[bytes] = []
+        while pending and pending[0][0].is_done:
+            future, payload = pending.popleft()
+            if future.exception is None:
+                delivered += 1
+            else:
+                failed.append(payload)
+        if delivered:
+            with self._lock:
+                self.delivered += delivered
+        if failed:
+            self._count_failed(failed)
 
-    def _failed(self, payload: bytes, _error: Any) -> None:
+    def _count_failed(self, payloads: list[bytes]) -> None:
         with self._lock:
-            self.in_flight -= 1
-            self.dropped += 1
+            self.dropped += len(payloads)
             if self._spill is not None:
-                self._to_spill.append(payload)
+                self._to_spill.extend(payloads)
 
     def _write_spill(self) -> None:
         if self._spill is None or not self._to_spill:
@@ -229,25 +278,26 @@ class KafkaSink:
                 dropped=self.dropped,
                 spilled=self.spilled,
                 queued=len(self._queue),
-                in_flight=self.in_flight,
+                in_flight=len(self._pending),
                 connected=self._producer is not None,
             )
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record put so far is delivered or dropped; True if it got there."""
         deadline = time.monotonic() + timeout
-        while self._queue and time.monotonic() < deadline:
+        while self._queue and self._thread is not None and time.monotonic() < deadline:
             self._wakeup.set()
             time.sleep(0.005)
         producer = self._producer
-        if producer is not None and self.in_flight:
+        if producer is not None and self._pending:
             with capture_internal_exceptions():
                 producer.flush(timeout=max(0.0, deadline - time.monotonic()))
-        while self.in_flight and time.monotonic() < deadline:
+        while self._pending and time.monotonic() < deadline:
+            self._wakeup.set()
             time.sleep(0.005)
         with capture_internal_exceptions():
             self._write_spill()
-        return not self._queue and not self.in_flight
+        return not self._queue and not self._pending
 
     def close(self, timeout: float = 10.0) -> SinkStats:
         """Flush, stop the thread, close the producer; what is still held counts as dropped."""
@@ -256,11 +306,6 @@ class KafkaSink:
         self.flush(timeout)
         with self._lock:
             self._closed = True
-            leftover = list(self._queue)
-            self._queue.clear()
-            self.dropped += len(leftover)
-            if self._spill is not None:
-                self._to_spill.extend(payload for payload, _key in leftover)
         self._stopping.set()
         self._wakeup.set()
         if self._thread is not None:
@@ -270,6 +315,12 @@ class KafkaSink:
             with capture_internal_exceptions():
                 producer.close(timeout=1.0)
         with capture_internal_exceptions():
+            self._settle()
+            leftover = [payload for payload, _key in self._queue]
+            leftover += [payload for _future, payload in self._pending]
+            self._queue.clear()
+            self._pending.clear()
+            self._count_failed(leftover)
             self._write_spill()
         return self.stats()
 
