@@ -43,7 +43,6 @@ from reqtrail.services.ports import free_ports
 from reqtrail.settings import Settings, load_settings
 
 SERVICES_MODE_ENV = "REQTRAIL_TEST_SERVICES"
-CP_KAFKA_IMAGE = "confluentinc/cp-kafka:8.1.0"  # Confluent Platform 8.1 = Apache Kafka 4.1
 
 
 def _reporter(config: pytest.Config) -> Callable[[str], None]:
@@ -74,14 +73,39 @@ def _docker_answers() -> bool:
 
 
 def _containers(settings: Settings) -> Iterator[tuple[str, str]]:
+    """Kafka (apache/kafka, KRaft) and Elasticsearch containers, as in docker-compose.yml."""
     from testcontainers.community.elasticsearch import ElasticSearchContainer
-    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
+    # Kafka must advertise the address clients dial, so the host port is fixed up front
+    # and equal to the container port.
+    (port,) = free_ports(1)
+    kafka = DockerContainer(f"apache/kafka:{settings.kafka_version}").with_bind_ports(port, port)
+    host = kafka.get_container_host_ip()
+    kraft = {
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        "KAFKA_LISTENERS": f"PLAINTEXT://0.0.0.0:{port},CONTROLLER://localhost:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://{host}:{port}",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+    }
+    for key, value in kraft.items():
+        kafka.with_env(key, value)
+    kafka.waiting_for(LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(180))
     image = f"docker.elastic.co/elasticsearch/elasticsearch:{settings.es_version}"
     es = ElasticSearchContainer(image, mem_limit="2g").with_env("ES_JAVA_OPTS", "-Xms1g -Xmx1g")
-    with KafkaContainer(CP_KAFKA_IMAGE).with_kraft() as kafka, es:
+    with kafka, es:
         es_url = f"http://{es.get_container_host_ip()}:{es.get_exposed_port(es.port)}"
-        yield kafka.get_bootstrap_server(), es_url
+        yield f"{host}:{port}", es_url
 
 
 def _local_stack(settings: Settings, report: Callable[[str], None]) -> Iterator[tuple[str, str]]:
