@@ -38,7 +38,14 @@ from typing import Any
 
 import pytest
 
-from reqtrail.services import ElasticsearchService, KafkaService, LocalService, LocalStack
+from reqtrail.services import (
+    ElasticsearchService,
+    KafkaService,
+    LocalService,
+    LocalStack,
+    ServiceError,
+    UpResult,
+)
 from reqtrail.services.ports import free_ports
 from reqtrail.settings import Settings, load_settings
 
@@ -115,7 +122,12 @@ def _local_stack(settings: Settings, report: Callable[[str], None]) -> Iterator[
         report(f"reusing the healthy services at {endpoints[0]} and {endpoints[1]}")
         yield endpoints
         return
-    result = stack.up()
+    try:
+        result: UpResult | str = stack.up()
+    except ServiceError as exc:
+        result = str(exc)
+    if isinstance(result, str):  # failed outside the except block: no chained traceback
+        pytest.fail(f"the local stack did not come up: {result}", pytrace=False)
     report(f"local stack healthy in {result.total_s:.1f} s (started: {', '.join(result.started)})")
     try:
         yield endpoints

@@ -175,7 +175,8 @@ class LocalService(ABC):
         if processes.is_root():
             processes.ensure_service_user(self.user)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.state_dir.chmod(0o755)
+        with contextlib.suppress(PermissionError):
+            self.state_dir.chmod(0o755)  # the service user must reach its directories
         self.make_dirs(self.home, self.console_log.parent)
         self.prepare(jdk)
         self._rotate_console_log()
