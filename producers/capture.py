@@ -22,7 +22,7 @@ class BodyCapture:
         self._kept = 0
         self._chunks: list[bytes] = []
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """Count ``chunk`` and keep as much of it as still fits under the limit."""
         n = len(chunk)
         if not n:
@@ -75,6 +75,12 @@ class CapturingReader:
         data = self._stream.readline(*args)
         self._capture.feed(data)
         return data
+
+    def readinto(self, buffer: Any) -> int | None:
+        count: int | None = self._stream.readinto(buffer)  # type: ignore[attr-defined]
+        if count:
+            self._capture.feed(memoryview(buffer)[:count])
+        return count
 
     def readlines(self, hint: int = -1) -> list[bytes]:
         lines: list[bytes] = []

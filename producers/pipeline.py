@@ -182,6 +182,17 @@ def configure(settings: Settings | None = None, sink: Any = None) -> RecordPipel
     return pipeline
 
 
+def set_pipeline(pipeline: RecordPipeline | None) -> RecordPipeline | None:
+    """Install ``pipeline`` as the process-wide one (None: unset); returns the previous one.
+
+    For frameworks that build the middleware themselves (Django) and for tests.
+    """
+    global _default
+    with _default_lock:
+        previous, _default = _default, pipeline
+    return previous
+
+
 def get_pipeline() -> RecordPipeline:
     """The process-wide pipeline, built from the environment on first use."""
     pipeline = _default

@@ -1,0 +1,178 @@
+"""Unit tests of the Kafka sink's queue, accounting and spill, with a fake producer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka.partitioner.default import DefaultPartitioner
+
+import producers.sink as sink_module
+from producers.sink import KafkaSink, KeyHashCachingPartitioner
+from reqtrail.settings import Settings, load_settings
+
+
+class FakeFuture:
+    def __init__(self, exception: Exception | None) -> None:
+        self.is_done = True
+        self.exception = exception
+
+
+class FakeProducer:
+    """Accepts everything; records whose payload contains b"fail" fail in "Kafka"."""
+
+    def __init__(self, raise_on_send: bool = False) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None]] = []
+        self.raise_on_send = raise_on_send
+        self.closed = False
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> FakeFuture:
+        if self.raise_on_send:
+            raise RuntimeError("buffer exhausted")
+        self.sent.append((topic, value, key))
+        return FakeFuture(RuntimeError("timed out") if b"fail" in value else None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        return None
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
+
+def make_settings(tmp_path: Path, **changes: Any) -> Settings:
+    base = load_settings(environ={}).replace(topic="t", buffer_size=3)
+    return base.replace(**changes)
+
+
+def record(i: int, extra: str = "") -> bytes:
+    return orjson.dumps({"i": i, "user_id": f"player-{i}", "note": extra})
+
+
+def test_put_never_waits_for_a_producer_that_cannot_connect(tmp_path: Path) -> None:
+    """While the producer factory hangs (Kafka down), put() still returns at once."""
+    release = threading.Event()
+
+    def hanging_factory(settings: Settings) -> Any:
+        release.wait(10)
+        raise ConnectionError("no broker")
+
+    sink = KafkaSink(make_settings(tmp_path), hanging_factory, register_atexit=False)
+    try:
+        results = [sink.put(record(i), None) for i in range(5)]  # would hang if it blocked
+        assert results == [True, True, True, False, False]
+        stats = sink.stats()
+        assert (stats.produced, stats.queued, stats.dropped, stats.connected) == (5, 3, 2, False)
+    finally:
+        release.set()
+        sink.close(timeout=0.1)
+
+
+def test_overflow_and_leftovers_are_dropped_and_spilled(tmp_path: Path) -> None:
+    """Records beyond the buffer, and those still queued at close, go to the spill file."""
+    spill = tmp_path / "spill.ndjson"
+
+    def failing_factory(settings: Settings) -> Any:
+        raise ConnectionError("no broker")
+
+    sink = KafkaSink(
+        make_settings(tmp_path, spill_path=str(spill)), failing_factory, register_atexit=False
+    )
+    for i in range(5):
+        sink.put(record(i), None)
+    stats = sink.close(timeout=0.1)
+    assert (stats.produced, stats.delivered, stats.dropped, stats.spilled) == (5, 0, 5, 5)
+    spilled = sorted(orjson.loads(line)["i"] for line in spill.read_bytes().splitlines())
+    assert spilled == [0, 1, 2, 3, 4]
+
+
+def test_delivery_failures_count_as_dropped_and_successes_as_delivered(tmp_path: Path) -> None:
+    """Futures that fail are dropped (and spilled); produced == delivered + dropped."""
+    producer = FakeProducer()
+    spill = tmp_path / "spill.ndjson"
+    sink = KafkaSink(
+        make_settings(tmp_path, buffer_size=100, spill_path=str(spill)),
+        lambda settings: producer,
+        register_atexit=False,
+    )
+    for i in range(20):
+        sink.put(record(i, "fail" if i % 4 == 0 else ""), f"player-{i}".encode())
+    assert sink.flush(timeout=5)
+    stats = sink.close(timeout=1)
+    assert (stats.produced, stats.delivered, stats.dropped, stats.spilled) == (20, 15, 5, 5)
+    assert len(producer.sent) == 20 and producer.closed
+    assert {key for _topic, _value, key in producer.sent} == {
+        f"player-{i}".encode() for i in range(20)
+    }
+    assert len(spill.read_bytes().splitlines()) == 5
+
+
+def test_send_errors_count_as_dropped(tmp_path: Path) -> None:
+    """If producer.send() itself raises, the record is dropped, not lost from the counters."""
+    sink = KafkaSink(
+        make_settings(tmp_path, buffer_size=100),
+        lambda settings: FakeProducer(raise_on_send=True),
+        register_atexit=False,
+    )
+    for i in range(4):
+        sink.put(record(i), None)
+    assert sink.flush(timeout=5)
+    stats = sink.close(timeout=1)
+    assert (stats.produced, stats.delivered, stats.dropped) == (4, 0, 4)
+
+
+def test_connection_is_retried_until_kafka_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The producer is built lazily and retried with backoff; queued records then flow."""
+    monkeypatch.setattr(sink_module, "BACKOFF_FIRST_S", 0.01)
+    attempts: list[int] = []
+    producer = FakeProducer()
+
+    def flaky_factory(settings: Settings) -> Any:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionError("not yet")
+        return producer
+
+    sink = KafkaSink(make_settings(tmp_path, buffer_size=10), flaky_factory, register_atexit=False)
+    for i in range(3):
+        sink.put(record(i), None)
+    deadline = time.monotonic() + 5
+    while sink.stats().delivered < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stats = sink.close(timeout=1)
+    assert len(attempts) == 3 and stats.delivered == 3 and stats.dropped == 0
+
+
+def test_caching_partitioner_agrees_with_kafka_pythons_default() -> None:
+    """Same key -> same partition as DefaultPartitioner (murmur2), for any partition count."""
+
+    class Cluster:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def topics(self) -> set[str]:
+            return {"t"}
+
+        def partitions_for_topic(self, topic: str) -> set[int]:
+            return set(range(self.n))
+
+        def available_partitions_for_topic(self, topic: str) -> set[int]:
+            return set(range(self.n))
+
+    cached, default = KeyHashCachingPartitioner(), DefaultPartitioner()
+    for n in (1, 3, 6, 12):
+        cluster = Cluster(n)
+        for i in range(300):
+            key = f"player-{i:05d}".encode()
+            for _ in range(2):  # second time from the cache
+                assert cached.partition("t", key, key, None, b"", cluster) == default.partition(
+                    "t", key, key, None, b"", cluster
+                )
