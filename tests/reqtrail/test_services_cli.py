@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -80,8 +82,6 @@ def cli_stack(tmp_path: Path) -> Iterator[CliStack]:
         settings = load_settings(environ=env)
         for service in LocalStack(settings, report=lambda _m: None).services:
             service.kill()
-        import shutil
-
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
@@ -141,8 +141,6 @@ def test_up_status_kill_restart_down(cli_stack: CliStack) -> None:
 @pytest.mark.integration
 def test_up_refuses_a_port_held_by_another_process(cli_stack: CliStack) -> None:
     """A foreign listener on the ES port fails `up` with one line and starts nothing."""
-    import socket
-
     port = int(cli_stack.es_url.rsplit(":", 1)[1])
     with socket.socket() as foreign:
         foreign.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
