@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from dashboards.ui.detail import request_detail
 from dashboards.ui.search_form import search_form
 from dashboards.ui.url_state import SearchState
 
-TABLE_KEY = "results"
+TABLE_KEY_PREFIX = "results-"
 
 
 def status_colour(status: Any) -> str:
@@ -40,14 +41,23 @@ def share_url(params: dict[str, str]) -> str | None:
     return f"{base.split('?')[0]}?{urlencode(params)}" if params else base.split("?")[0]
 
 
+def _search_key(state: SearchState) -> str:
+    return repr(sorted(state.with_open(None).to_params().items()))
+
+
 def _pages(state: SearchState) -> list[SortValues | None]:
     """Cursors of the pages seen for this search (reset when the search changes)."""
-    search_key = sorted(state.with_open(None).to_params().items())
-    if st.session_state.get("_pages_for") != search_key:
-        st.session_state["_pages_for"] = search_key
+    if st.session_state.get("_pages_for") != _search_key(state):
+        st.session_state["_pages_for"] = _search_key(state)
         st.session_state["_pages"] = [None]
     pages: list[SortValues | None] = st.session_state["_pages"]
     return pages
+
+
+def table_key(state: SearchState, page_number: int) -> str:
+    """A key per search and page, so a new table never inherits an old row selection."""
+    digest = hashlib.sha1(f"{_search_key(state)}#{page_number}".encode()).hexdigest()[:12]
+    return f"{TABLE_KEY_PREFIX}{digest}"
 
 
 def _results(q: Queries, state: SearchState, f: SearchFilter) -> str | None:
@@ -65,7 +75,7 @@ def _results(q: Queries, state: SearchState, f: SearchFilter) -> str | None:
     table = page.rows[["time", "user_id", "method", "route", "status", "latency_ms", "request_id"]]
     event = st.dataframe(
         table.style.map(status_colour, subset=["status"]),
-        key=TABLE_KEY,
+        key=table_key(state, len(pages)),
         on_select="rerun",
         selection_mode="single-row",
         hide_index=True,
@@ -105,6 +115,7 @@ def _export_button(q: Queries, f: SearchFilter) -> None:
         data=data,
         file_name=f"reqtrail-{user_id[:64]}-{time_range.start:%Y%m%dT%H%M}.json",
         mime="application/json",
+        on_click="ignore",
         help="All of this user's requests in the time range, oldest first, full records.",
     )
 

@@ -74,7 +74,8 @@ def test_selecting_a_row_opens_the_detail_with_the_response_body(
     app.query_params.update({"user": ALICE, "class": "5xx"})
     app.run()
     table = results(app)
-    app.session_state["results"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    key = next(d.key for d in app.dataframe if d.key and d.key.startswith("results-"))
+    app.session_state[key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     app.run()
     chosen = table.iloc[0]["request_id"]
     record = next(r for r in seeded.records if r["request_id"] == chosen)
@@ -84,6 +85,10 @@ def test_selecting_a_row_opens_the_detail_with_the_response_body(
     assert chosen in [c.value for c in app.code]
     assert record["error"]["message"] in page
     assert f"{SENTRY}?query={record['error']['sentry_event_id']}" in page
+    app.query_params["class"] = "4xx"  # a new search: the old selection must not carry over
+    app.run()
+    assert "open" not in app.query_params or app.query_params["open"] == chosen
+    assert set(results(app)["status"]) == {404}
 
 
 def test_a_request_link_opens_its_detail(app: AppTest, seeded: Seeded) -> None:
