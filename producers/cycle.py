@@ -127,11 +127,13 @@ class RequestCycle:
         self.exception = exc
         stack = "".join(traceback.format_exception(exc))[-MAX_STACK_CHARS:]
         self.error = {
-            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "type": _qualified_name(type(exc)),
             "message": str(exc)[:4096],
-            "sentry_event_id": self.sentry.capture(exc),
             "stack": stack,
         }
+        event_id = self.sentry.capture(exc)
+        if event_id is not None:
+            self.error["sentry_event_id"] = event_id
 
     def finish(self, route: str | None = None) -> None:
         """Close the Sentry scope and emit the record (exactly once)."""
@@ -149,6 +151,11 @@ class RequestCycle:
         self.request_body.add_to(event, "request")
         self.response_body.add_to(event, "response")
         self.pipeline.emit(event)
+
+
+def _qualified_name(kind: type[BaseException]) -> str:
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
 def pick_headers(pairs: Iterable[tuple[str, str]], wanted: frozenset[str]) -> dict[str, str]:

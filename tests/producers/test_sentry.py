@@ -1,0 +1,206 @@
+"""Integration with a real sentry-sdk client that sends to a local HTTP endpoint.
+
+A tiny ``http.server`` plays Sentry: it accepts envelopes on ``/api/<project>/envelope/``
+and keeps the events, so the tests check what Sentry would really have received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+import pytest
+import sentry_sdk
+from sentry_sdk.integrations.dedupe import DedupeIntegration
+
+from consumers.setup import ensure_topics
+from producers.pipeline import RecordPipeline
+from reqtrail.settings import Settings, load_settings
+from schemas import record_errors
+from tests.producers.frameworks import FRAMEWORKS, framework_client
+from tests.producers.helpers import memory_pipeline, read_topic
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+class SentryInbox:
+    """Events received by the fake Sentry endpoint."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def add_envelope(self, body: bytes) -> None:
+        lines = body.split(b"\n")
+        # envelope header, then (item header, payload) pairs
+        i = 1
+        while i + 1 < len(lines):
+            header = orjson.loads(lines[i])
+            payload = lines[i + 1]
+            if header.get("type") == "event":
+                with self.lock:
+                    self.events.append(orjson.loads(payload))
+            i += 2
+
+
+def decode_body(raw: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        return gzip.decompress(raw)
+    if encoding == "deflate":
+        return zlib.decompress(raw)
+    if encoding == "br":
+        import brotli
+
+        return bytes(brotli.decompress(raw))
+    return raw
+
+
+@pytest.fixture
+def sentry_inbox() -> Iterator[tuple[str, SentryInbox]]:
+    """(DSN, inbox) of a local fake Sentry, with sentry-sdk initialised to send there."""
+    inbox = SentryInbox()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path.rstrip("/").endswith("/envelope"):
+                inbox.add_envelope(decode_body(raw, self.headers.get("Content-Encoding", "")))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    dsn = f"http://publickey@127.0.0.1:{server.server_address[1]}/42"
+    with sentry_client(dsn):
+        yield dsn, inbox
+    server.shutdown()
+    server.server_close()
+
+
+@contextmanager
+def sentry_client(dsn: str) -> Iterator[None]:
+    sentry_sdk.init(
+        dsn=dsn,
+        default_integrations=False,
+        auto_enabling_integrations=False,
+        integrations=[DedupeIntegration()],
+        environment="test",
+    )
+    try:
+        yield
+    finally:
+        sentry_sdk.get_client().close(timeout=2)
+        sentry_sdk.get_global_scope().set_client(None)
+
+
+def event_for(inbox: SentryInbox, event_id: str) -> dict[str, Any]:
+    sentry_sdk.flush(timeout=5)
+    matching = [e for e in inbox.events if e["event_id"] == event_id]
+    assert len(matching) == 1, f"Sentry got {len(matching)} events with id {event_id}"
+    return matching[0]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_crash_links_record_and_sentry_event(
+    framework: str, settings: Settings, sentry_inbox: tuple[str, SentryInbox]
+) -> None:
+    """500 for the client; the record's sentry_event_id names an event with its user and ID."""
+    _dsn, inbox = sentry_inbox
+    ensure_topics(settings)
+    pipeline = RecordPipeline(settings)
+    try:
+        with framework_client(framework, pipeline) as client:
+            answer = client.request(
+                "GET",
+                "/crash",
+                headers={
+                    "x-user-id": "player-00666",
+                    "x-device-id": "dev-abc",
+                    "x-request-id": f"crash-{framework}",
+                },
+            )
+        assert answer.status == 500
+        assert pipeline.flush(timeout=30)
+    finally:
+        pipeline.close(timeout=5)
+    ((key, record),) = read_topic(settings)
+    assert record_errors(record) is None
+    assert key == b"player-00666" and record["status"] == 500
+    error = record["error"]
+    assert error["type"].endswith("CrashInView") and error["sentry_event_id"]
+    event = event_for(inbox, error["sentry_event_id"])
+    assert event["user"]["id"] == record["user_id"] == "player-00666"
+    assert event["tags"]["request_id"] == record["request_id"] == f"crash-{framework}"
+    assert event["tags"]["device_id"] == "dev-abc"
+    assert event["exception"]["values"][-1]["type"] == "CrashInView"
+
+
+def test_concurrent_async_requests_keep_their_own_sentry_user(
+    sentry_inbox: tuple[str, SentryInbox],
+) -> None:
+    """Interleaved ASGI requests each report their own user and request ID to Sentry."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from producers.asgi import RequestTrailMiddleware
+
+    _dsn, inbox = sentry_inbox
+    pipeline, sink = memory_pipeline(load_settings(environ={}))
+    arrived = asyncio.Event()
+    waiting = [0]
+
+    async def crash_later(request: Request) -> JSONResponse:
+        waiting[0] += 1
+        if waiting[0] == 10:
+            arrived.set()
+        await arrived.wait()  # all ten are in flight before any of them crashes
+        raise RuntimeError(f"crash for {request.headers['x-user-id']}")
+
+    app = RequestTrailMiddleware(
+        Starlette(routes=[Route("/crash", crash_later)]), pipeline=pipeline
+    )
+
+    async def play() -> list[int]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://game") as client:
+            answers = await asyncio.gather(
+                *(
+                    client.get("/crash", headers={"x-user-id": f"p-{i}", "x-request-id": f"r-{i}"})
+                    for i in range(10)
+                )
+            )
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(play()) == [500] * 10
+    records = sink.records
+    assert len(records) == 10
+    for record in records:
+        event = event_for(inbox, record["error"]["sentry_event_id"])
+        assert event["user"]["id"] == record["user_id"]
+        assert event["tags"]["request_id"] == record["request_id"]
+        assert record["error"]["message"] == f"crash for {record['user_id']}"
+
+
+def test_without_sentry_records_have_no_event_id() -> None:
+    """With no Sentry client the error is still recorded, without sentry_event_id."""
+    pipeline, sink = memory_pipeline(load_settings(environ={}))
+    with framework_client("starlette", pipeline) as client:
+        assert client.request("GET", "/crash").status == 500
+    assert "sentry_event_id" not in sink.records[0]["error"]
