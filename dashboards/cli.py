@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,11 +46,9 @@ def dashboard(
     )
     if settings.dashboard_password:
         typer.echo("password protection on (REQTRAIL_DASHBOARD_PASSWORD)")
-    try:
-        code = subprocess.call(streamlit_command(chosen, address or None), env=os.environ.copy())
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    command = streamlit_command(chosen, address or None)
+    sys.stdout.flush()
+    os.execv(command[0], command)  # become streamlit: signals reach it directly
 
 
 def parse_when(text: str, *, now: datetime) -> datetime:
