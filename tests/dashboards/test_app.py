@@ -174,3 +174,20 @@ def test_overview_pages_render_charts_and_drill_down_links(app: AppTest) -> None
     app.switch_page("views/errors.py").run()
     by_route = app.dataframe[0].value
     assert all(link.startswith("./?") and "class=5xx" in link for link in by_route["see 5xx"])
+
+
+def test_older_and_newer_buttons_page_through_results(
+    app: AppTest, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 5 rows per page, "Older" shows the next five requests and "Newer" goes back."""
+    monkeypatch.setenv("REQTRAIL_DASHBOARD_PAGE_SIZE", "5")
+    expected = newest_first(seeded.of_user(ALICE))
+    app.query_params["user"] = ALICE
+    app.run()
+    assert list(results(app)["request_id"]) == expected[:5]
+    assert any(b.label.startswith("Export") for b in app.get("download_button"))
+    next(b for b in app.button if b.label == "Older →").click().run()
+    assert list(results(app)["request_id"]) == expected[5:10]
+    assert "page 2" in texts(app)
+    next(b for b in app.button if b.label == "← Newer").click().run()
+    assert list(results(app)["request_id"]) == expected[:5]
