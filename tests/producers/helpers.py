@@ -73,3 +73,43 @@ def read_topic(
         return out
     finally:
         consumer.close()
+
+
+def call_asgi(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, float]:
+    """Call an ASGI app in-process, without an event loop or network: (status, seconds).
+
+    Works for apps that never really suspend (receive/send here return at once), which
+    is what makes the timing the app's own.
+    """
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    coro = app(scope, receive, send)
+    started = time.perf_counter()
+    try:
+        coro.send(None)
+    except StopIteration:
+        return status[0], time.perf_counter() - started
+    raise AssertionError("the ASGI app suspended")
