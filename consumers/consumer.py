@@ -88,7 +88,7 @@ class IndexerConsumer:
     def run(self) -> None:
         settings = self.settings
         es = self._es or es_client(settings)
-        self._sender = BulkSender(es)
+        self._sender = BulkSender(es, on_outcome=self.stats.record_bulk)
         self._dlq = DeadLetterWriter(reliable_producer(settings, "dlq"), settings.dlq_topic)
         consumer = self._consumer = indexer_consumer(settings, **self._consumer_overrides)
         reporter = StatsReporter(self.stats, settings.stats_interval_s, self.lag, self._emit_stats)
@@ -98,12 +98,18 @@ class IndexerConsumer:
             log.info("indexing %s -> %s-*", settings.topic, settings.index_prefix)
             while not self.stopping:
                 documents = self._prepare(self._poll_batch())
-                self._complete_in_flight()
+                # Hand the next bulk to the worker before sorting the previous one's
+                # results, so Elasticsearch never waits for this thread.
+                previous = self._take_in_flight()
                 if documents:
                     self._in_flight = executor.submit(self._sender.send, documents)
+                if previous is not None:
+                    self._settle(previous)
                 self._commit()
                 reporter.tick()
-            self._complete_in_flight()
+            last = self._take_in_flight()
+            if last is not None:
+                self._settle(last)
             self._commit()
         except RetriesAbandoned as exc:
             log.warning("stopping with unfinished records (%s); they will be redelivered", exc)
@@ -184,19 +190,24 @@ class IndexerConsumer:
         return documents
 
     # -- indexing ----------------------------------------------------------------------------
-    def _complete_in_flight(self) -> None:
-        """Wait for the in-flight bulk, retry what must be retried, dead-letter rejections."""
-        future, self._in_flight = self._in_flight, None
+    def _take_in_flight(self) -> BulkOutcome | None:
+        """Wait for the bulk request in flight (if any) and return its outcome."""
+        future = self._in_flight
         if future is None:
-            return
+            return None
+        outcome = future.result()
+        self._in_flight = None
+        return outcome
+
+    def _settle(self, outcome: BulkOutcome) -> None:
+        """Finish indexed records, retry what must be retried, dead-letter rejections."""
         rejected: list[DeadLetter] = []
         results = settle(
-            future.result(),
+            outcome,
             self._sender.send,
             self._backoff,
             wait=self._wait_paused,
             wanted=_still_owned,
-            on_outcome=self.stats.record_bulk,
         )
         for ok, item in results:
             document = item.document

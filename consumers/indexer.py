@@ -147,8 +147,11 @@ def chunks(
 class BulkSender:
     """Sends one chunk as a ``_bulk`` request and sorts the answer; never raises for ES."""
 
-    def __init__(self, client: BulkClient) -> None:
+    def __init__(
+        self, client: BulkClient, on_outcome: Callable[[BulkOutcome], None] | None = None
+    ) -> None:
         self.client = client
+        self.on_outcome = on_outcome
 
     def send(self, documents: Sequence[Document]) -> BulkOutcome:
         if not documents:
@@ -169,6 +172,8 @@ class BulkSender:
             else:
                 outcome = BulkOutcome(indexed=list(documents))
         outcome.latency_s = time.perf_counter() - started
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
         return outcome
 
 
@@ -216,7 +221,6 @@ def settle(
     backoff: Backoff,
     wait: Callable[[float], bool] = sleep_then_continue,
     wanted: Callable[[Document], bool] = lambda document: True,
-    on_outcome: Callable[[BulkOutcome], None] = lambda outcome: None,
 ) -> Iterator[tuple[bool, ItemResult]]:
     """Yield ``(ok, result)`` per document of ``outcome``, retrying retryable items until done.
 
@@ -225,7 +229,6 @@ def settle(
     no longer ``wanted`` (their partition was revoked) are dropped from the retry.
     """
     while True:
-        on_outcome(outcome)
         for document in outcome.indexed:
             yield True, ItemResult(document, 201)
         for rejected in outcome.rejected:
