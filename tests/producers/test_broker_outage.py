@@ -41,8 +41,11 @@ def play(app: Any, phase: str, count: int) -> tuple[list[str], list[float]]:
             app,
             "POST",
             f"/units/u-{i}/upgrade",
-            {"x-user-id": f"player-{i % 7:05d}", "x-request-id": rid,
-             "content-type": "application/json"},
+            {
+                "x-user-id": f"player-{i % 7:05d}",
+                "x-request-id": rid,
+                "content-type": "application/json",
+            },
             b'{"gold": 100}',
         )
         assert status == 200
@@ -88,9 +91,7 @@ def test_requests_survive_kafka_outages_and_records_flow_again(
         kafka.stop()
         outage_ids, outage_ms = play(app, "outage", 60)
         assert max(outage_ms) < BLOCKED_MS, outage_ms
-        wait_for(
-            lambda: pipeline.sink.stats().dropped == 60, 30, "the outage records to time out"
-        )
+        wait_for(lambda: pipeline.sink.stats().dropped == 60, 30, "the outage records to time out")
         print(
             f"\nin-process latency (ms) before Kafka started: median "
             f"{statistics.median(early_ms):.3f} max {max(early_ms):.3f}; during the outage: "

@@ -1,0 +1,1 @@
+"""The demo game server (Starlette) and its locust players."""
