@@ -38,7 +38,7 @@ def resend_spill(
     ] = None,
 ) -> None:
     """Send the records spilled while Kafka was unreachable; failures stay in the file."""
-    from kafka.errors import NoBrokersAvailable
+    from kafka.errors import KafkaError
 
     from producers.spill import resend_spill as resend
 
@@ -51,7 +51,7 @@ def resend_spill(
         return
     try:
         producer, send_batch = _send_batch_with(settings)
-    except NoBrokersAvailable:
+    except KafkaError:
         typer.echo(f"reqtrail: Kafka is not reachable at {settings.kafka_bootstrap}", err=True)
         raise typer.Exit(1) from None
     try:

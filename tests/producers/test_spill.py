@@ -1,0 +1,72 @@
+"""The spill file and ``reqtrail resend-spill``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from consumers.setup import ensure_topics
+from producers.cli import register
+from producers.spill import SpillFile, resend_spill
+from reqtrail.settings import Settings
+from tests.producers.helpers import read_topic
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def spilled_records(count: int) -> list[bytes]:
+    return [
+        orjson.dumps({"request_id": f"r-{i}", "user_id": f"player-{i % 3}", "status": 200})
+        for i in range(count)
+    ]
+
+
+def test_resend_keeps_the_failures_and_removes_what_was_sent(tmp_path: Path) -> None:
+    """Delivered lines leave the spill file; failed ones are written back for next time."""
+    path = tmp_path / "spill.ndjson"
+    SpillFile(path).append(spilled_records(6))
+    seen_keys: list[bytes | None] = []
+
+    def send_batch(records: list[tuple[bytes, bytes | None]]) -> list[bool]:
+        seen_keys.extend(key for _value, key in records)
+        return [orjson.loads(value)["request_id"] != "r-4" for value, _key in records]
+
+    result = resend_spill(path, send_batch, chunk_size=4)
+    assert (result.files, result.sent, result.failed) == (1, 5, 1)
+    assert seen_keys == [f"player-{i % 3}".encode() for i in range(6)]
+    assert [orjson.loads(line)["request_id"] for line in path.read_bytes().splitlines()] == ["r-4"]
+    assert not list(tmp_path.glob("*.resending-*"))
+
+
+def test_resend_skips_broken_lines(tmp_path: Path) -> None:
+    """A torn last line (crash mid-write) is skipped instead of failing the resend."""
+    path = tmp_path / "spill.ndjson"
+    path.write_bytes(b'{"request_id": "ok"}\n{"request_id": "tor')
+    sent: list[bytes] = []
+    result = resend_spill(path, lambda recs: [sent.append(v) is None for v, _k in recs])
+    assert result.sent == 1 and sent == [b'{"request_id": "ok"}']
+
+
+@pytest.mark.integration
+def test_resend_spill_command_puts_the_records_on_the_topic(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`reqtrail resend-spill --path F` sends every spilled record, keyed by user ID."""
+    ensure_topics(settings)
+    path = tmp_path / "spill.ndjson"
+    SpillFile(path).append(spilled_records(7))
+    monkeypatch.setenv("REQTRAIL_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
+    monkeypatch.setenv("REQTRAIL_TOPIC", settings.topic)
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, ["resend-spill", "--path", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "resent 7 records" in result.output
+    on_topic = read_topic(settings)
+    assert sorted(record["request_id"] for _key, record in on_topic) == [f"r-{i}" for i in range(7)]
+    assert all(key == record["user_id"].encode() for key, record in on_topic)
+    assert not path.exists()
