@@ -47,9 +47,10 @@ def consume(
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
 ) -> None:
     """Index records from Kafka into Elasticsearch until SIGTERM/SIGINT."""
-    from consumers.consumer import IndexerConsumer
+    from consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 
     _configure_logging(log_level)
+    tune_gc_for_throughput()
     settings = load_settings()
     indexer = IndexerConsumer(settings, emit_stats=logging.getLogger("reqtrail.stats").info)
 

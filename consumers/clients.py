@@ -13,13 +13,34 @@ from kafka import KafkaConsumer, KafkaProducer
 from reqtrail.settings import Settings
 
 
-def es_client(settings: Settings, *, request_timeout: float | None = None) -> Elasticsearch:
+class BulkResponseSerializer(OrjsonSerializer):
+    """orjson, but an all-successful ``_bulk`` answer is not parsed item by item.
+
+    The indexer asks for ``filter_path=errors,items...``, so ES writes ``errors`` first;
+    when it is false the thousand per-item statuses are not needed, and skipping them
+    saves about a microsecond per document on a busy core.
+    """
+
+    ALL_INDEXED = b'{"errors":false,'
+
+    def json_loads(self, data: bytes) -> Any:
+        if data.startswith(self.ALL_INDEXED):
+            return {"errors": False}
+        return super().json_loads(data)
+
+
+def es_client(
+    settings: Settings,
+    *,
+    request_timeout: float | None = None,
+    serializer: OrjsonSerializer | None = None,
+) -> Elasticsearch:
     """An ES client that never retries by itself (the indexer owns retries), orjson inside."""
     options: dict[str, Any] = {
         "request_timeout": request_timeout or settings.es_request_timeout,
         "max_retries": 0,
         "retry_on_timeout": False,
-        "serializer": OrjsonSerializer(),
+        "serializer": serializer or OrjsonSerializer(),
         "verify_certs": settings.es_verify_certs,
     }
     if settings.es_api_key:
@@ -29,6 +50,11 @@ def es_client(settings: Settings, *, request_timeout: float | None = None) -> El
     if settings.es_ca_certs:
         options["ca_certs"] = settings.es_ca_certs
     return Elasticsearch(settings.es_url, **options)
+
+
+def bulk_client(settings: Settings) -> Elasticsearch:
+    """The indexer's own client for ``_bulk`` requests (see BulkResponseSerializer)."""
+    return es_client(settings, serializer=BulkResponseSerializer())
 
 
 def client_id(role: str) -> str:

@@ -9,6 +9,7 @@ in the group without buffering more records; they resume after the retry succeed
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -21,7 +22,7 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers.clients import es_client, indexer_consumer, reliable_producer
+from consumers.clients import bulk_client, indexer_consumer, reliable_producer
 from consumers.dlq import DeadLetterWriter
 from consumers.documents import DocumentBuilder
 from consumers.errors import DeadLetterError
@@ -87,7 +88,7 @@ class IndexerConsumer:
 
     def run(self) -> None:
         settings = self.settings
-        es = self._es or es_client(settings)
+        es = self._es or bulk_client(settings)
         self._sender = BulkSender(es, on_outcome=self.stats.record_bulk)
         self._dlq = DeadLetterWriter(reliable_producer(settings, "dlq"), settings.dlq_topic)
         consumer = self._consumer = indexer_consumer(settings, **self._consumer_overrides)
@@ -339,6 +340,18 @@ class IndexerConsumer:
             if highwater is not None and position is not None:
                 result[progress.partition] = max(0, highwater - position)
         return result
+
+
+def tune_gc_for_throughput() -> None:
+    """Process-wide, for a process whose job is indexing (``reqtrail consume``).
+
+    Records, documents and Kafka objects are freed by reference counting; the cyclic
+    collector's frequent generation-0 passes over a batch worth of live objects cost
+    ~15% of the loop's CPU. Freeze what exists after start-up and collect less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _still_owned(document: Document) -> bool:

@@ -191,3 +191,15 @@ def test_unwanted_documents_are_dropped_from_the_retry() -> None:
     )
     assert [r.document.doc_id for _, r in results] == [documents[0].doc_id]
     assert client.sent_ids[1] == [documents[0].doc_id]
+
+
+def test_all_indexed_bulk_answer_is_not_parsed_item_by_item() -> None:
+    """An all-successful bulk answer parses to {"errors": False}; any other is parsed fully."""
+    from consumers.clients import BulkResponseSerializer
+
+    serializer = BulkResponseSerializer()
+    ok = b'{"errors":false,"items":[{"index":{"status":201}}]}'
+    assert serializer.loads(ok) == {"errors": False}
+    failed = b'{"errors":true,"items":[{"index":{"status":429}}]}'
+    assert serializer.loads(failed)["items"][0]["index"]["status"] == 429
+    assert serializer.loads(b'{"acknowledged":true}') == {"acknowledged": True}

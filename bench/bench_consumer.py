@@ -1,0 +1,308 @@
+"""Indexer throughput against the raw ``_bulk`` ceiling, and produce-to-searchable freshness.
+
+In one run, on the same Elasticsearch, with the same generated documents:
+
+1. **raw _bulk loop** - the ceiling: the documents' NDJSON bodies are built beforehand and
+   sent back to back, one request at a time, ``--batch-size`` documents each, to a fresh
+   index (same template, same daily indices, same ``_id``s).
+2. **consumer end to end** - the same records are produced to a fresh topic first (not
+   timed); then the indexer starts and the clock runs from its start until every record
+   is indexed (Kafka poll, decode, validate, bulk, commit).
+
+The two alternate for ``--rounds`` rounds; the table shows the best of each (and all).
+
+3. **freshness** - records produced at a steady ``--rate`` per second for ``--seconds``
+   while the indexer runs, each stamped with its produce time as ``@timestamp``; a searcher
+   polls for them and notes when each becomes searchable (default refresh interval 1 s).
+
+    python -m bench.bench_consumer                    # services from REQTRAIL_* settings
+    python -m bench.bench_consumer --records 100000 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+from elasticsearch import Elasticsearch
+from kafka import KafkaProducer
+
+from consumers.clients import es_client
+from consumers.consumer import IndexerConsumer, tune_gc_for_throughput
+from consumers.documents import DocumentBuilder, bulk_body
+from consumers.setup import ensure_index_template, ensure_topics
+from consumers.types import Document, Message
+from reqtrail.settings import Settings, load_settings
+from schemas.samples import sample_record, sample_records
+from tests.consumers.conftest import cleanup
+
+
+def progress(message: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\x1b[2K  {message}")
+    else:
+        sys.stderr.write(f"  {message}\n")
+    sys.stderr.flush()
+
+
+def done_line() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+
+
+def isolated(base: Settings, label: str) -> Settings:
+    name = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+    return base.replace(
+        topic=f"{name}.requests",
+        dlq_topic=f"{name}.requests.dlq",
+        consumer_group=f"{name}-indexer",
+        index_prefix=name,
+        stats_interval_s=3600.0,
+    )
+
+
+def produce(settings: Settings, values: list[bytes]) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        acks="all",
+        linger_ms=20,
+        batch_size=512 * 1024,
+    )
+    try:
+        for i, value in enumerate(values):
+            producer.send(settings.topic, value)
+            if i % 10000 == 0:
+                progress(f"producing {i:,}/{len(values):,}")
+        producer.flush(timeout=120)
+    finally:
+        producer.close(timeout=10)
+    progress(f"produced {len(values):,} records to {settings.topic}")
+    done_line()
+
+
+# --- 1. the raw _bulk loop ------------------------------------------------------------------
+def raw_bulk(es: Elasticsearch, settings: Settings, values: list[bytes]) -> float:
+    """Documents per second of a plain back-to-back _bulk loop (bodies prebuilt)."""
+    ensure_index_template(settings, es)
+    builder = DocumentBuilder(settings.index_prefix)
+    documents = []
+    for offset, value in enumerate(values):
+        built = builder.build(Message(settings.topic, 0, offset, value))
+        assert isinstance(built, Document)
+        documents.append(built)
+    size = settings.batch_size
+    bodies = [bulk_body(documents[i : i + size]) for i in range(0, len(documents), size)]
+    began = time.perf_counter()
+    for number, body in enumerate(bodies, 1):
+        response = es.bulk(operations=body, filter_path="errors")
+        if response.get("errors"):
+            raise RuntimeError("raw bulk loop: some documents failed")
+        if number % 10 == 0:
+            progress(f"raw _bulk: {number * size:,}/{len(values):,}")
+    elapsed = time.perf_counter() - began
+    done_line()
+    return len(values) / elapsed
+
+
+# --- 2. the consumer end to end -------------------------------------------------------------
+def consumer_run(settings: Settings, values: list[bytes]) -> float:
+    """Documents per second of the indexer, from its start to the last record indexed."""
+    ensure_topics(settings)
+    ensure_index_template(settings)
+    produce(settings, values)
+    indexer = IndexerConsumer(settings)
+    began = time.perf_counter()
+    thread = threading.Thread(target=indexer.run, name="indexer")
+    thread.start()
+    try:
+        while indexer.stats.indexed < len(values):
+            if not thread.is_alive():
+                raise RuntimeError("the indexer stopped early")
+            time.sleep(0.005)
+            if int((time.perf_counter() - began) * 200) % 100 == 0:
+                progress(f"consumer: {indexer.stats.indexed:,}/{len(values):,}")
+        elapsed = time.perf_counter() - began
+    finally:
+        indexer.stop()
+        thread.join()
+    done_line()
+    if indexer.stats.dead_lettered:
+        raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
+    return len(values) / elapsed
+
+
+# --- 3. freshness ---------------------------------------------------------------------------
+def freshness(settings: Settings, rate: float, seconds: float) -> list[float]:
+    """Seconds from produce to searchable, per record, at a steady produce rate."""
+    ensure_topics(settings)
+    es = es_client(settings)
+    ensure_index_template(settings, es)
+    indexer = IndexerConsumer(settings)
+    thread = threading.Thread(target=indexer.run, name="indexer")
+    thread.start()
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    producing = threading.Event()
+    producing.set()
+    lock = threading.Lock()
+
+    def produce_steadily() -> None:
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), linger_ms=5)
+        rng = random.Random(5)
+        total = int(rate * seconds)
+        began = time.monotonic()
+        for i in range(total):
+            pause = began + i / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            now = datetime.now(UTC)
+            record = sample_record(rng, now)
+            with lock:
+                sent[record["request_id"]] = time.time()
+            producer.send(settings.topic, orjson.dumps(record))
+        producer.flush()
+        producer.close()
+        producing.clear()
+
+    time.sleep(2.0)  # let the indexer join its group first
+    producer_thread = threading.Thread(target=produce_steadily, name="steady-producer")
+    producer_thread.start()
+    try:
+        deadline = None
+        while True:
+            with lock:
+                pending = [rid for rid in sent if rid not in seen]
+            if not producing.is_set():
+                deadline = deadline or time.monotonic() + 15
+                if not pending or time.monotonic() > deadline:
+                    break
+            if pending:
+                found = es.search(
+                    index=settings.read_alias,
+                    query={"terms": {"request_id": pending[:5000]}},
+                    size=len(pending[:5000]),
+                    source=False,
+                    docvalue_fields=["request_id"],
+                    allow_no_indices=True,
+                    ignore_unavailable=True,
+                )
+                now = time.time()
+                for hit in found["hits"]["hits"]:
+                    seen.setdefault(hit["fields"]["request_id"][0], now)
+            progress(f"freshness: {len(seen):,}/{int(rate * seconds):,} searchable")
+            time.sleep(0.05)
+    finally:
+        producer_thread.join()
+        indexer.stop()
+        thread.join()
+        es.close()
+    done_line()
+    missing = len(sent) - len(seen)
+    if missing:
+        raise RuntimeError(f"{missing} records never became searchable")
+    return [seen[rid] - sent[rid] for rid in sent]
+
+
+def best_of(measure: Callable[[], float], results: list[float]) -> None:
+    results.append(measure())
+
+
+def run(args: argparse.Namespace) -> int:
+    tune_gc_for_throughput()  # as `reqtrail consume` does
+    base = load_settings()
+    if args.batch_size:
+        base = base.replace(batch_size=args.batch_size)
+    es = es_client(base)
+    print(f"generating {args.records:,} records ...", file=sys.stderr)
+    values = [orjson.dumps(r) for r in sample_records(args.records, seed=17)]
+    raw: list[float] = []
+    consumer: list[float] = []
+    used: list[Settings] = []
+    try:
+        for round_number in range(1, args.rounds + 1):
+            print(f"round {round_number}/{args.rounds}", file=sys.stderr)
+            raw_settings = isolated(base, "raw")
+            used.append(raw_settings)
+            raw.append(raw_bulk(es, raw_settings, values))
+            consumer_settings = isolated(base, "consumer")
+            used.append(consumer_settings)
+            consumer.append(consumer_run(consumer_settings, values))
+        latencies: list[float] = []
+        if args.seconds > 0:
+            fresh_settings = isolated(base, "fresh")
+            used.append(fresh_settings)
+            latencies = freshness(fresh_settings, args.rate, args.seconds)
+    finally:
+        for settings in used:
+            cleanup(settings)
+    print_table(args, max(raw), max(consumer), raw, consumer, latencies)
+    return 0
+
+
+def print_table(
+    args: argparse.Namespace,
+    raw_best: float,
+    consumer_best: float,
+    raw: list[float],
+    consumer: list[float],
+    latencies: list[float],
+) -> None:
+    ratio = consumer_best / raw_best
+    rows: list[tuple[str, str, str]] = [
+        ("raw _bulk loop (ceiling)", f"{raw_best:,.0f} docs/s", _all(raw)),
+        ("consumer, Kafka -> ES end to end", f"{consumer_best:,.0f} docs/s", _all(consumer)),
+        ("ratio consumer / raw", f"{ratio:.2f}", "target >= 0.9"),
+    ]
+    if latencies:
+        cuts = statistics.quantiles(latencies, n=100)
+        rows.append(
+            (
+                f"freshness at {args.rate:.0f}/s, produce -> searchable",
+                f"p50 {statistics.median(latencies):.2f} s  p95 {cuts[94]:.2f} s",
+                f"max {max(latencies):.2f} s; target p95 <= 2 s",
+            )
+        )
+    print()
+    print(
+        f"indexer benchmark: {args.records:,} records of ~"
+        f"{args.avg_bytes} B, batch {args.batch_size or load_settings().batch_size}, "
+        f"best of {args.rounds} round(s)"
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    header = ("measurement", "value", "notes")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    verdict = "met" if ratio >= 0.9 else "MISSED"
+    print(f"throughput target (ratio >= 0.9): {verdict}")
+
+
+def _all(values: list[float]) -> str:
+    return "rounds: " + ", ".join(f"{v:,.0f}" for v in values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=0, help="default: REQTRAIL_BATCH_SIZE")
+    parser.add_argument("--rate", type=float, default=200.0, help="freshness produce rate /s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="freshness duration (0: skip)")
+    args = parser.parse_args(argv)
+    sample = [len(orjson.dumps(r)) for r in sample_records(200, seed=17)]
+    args.avg_bytes = sum(sample) // len(sample)
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
