@@ -182,13 +182,19 @@ def install_flask(
 
     def remember_route_and_user(_exc: BaseException | None = None) -> None:
         with capture_internal_exceptions():
-            environ = request.environ
+            current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+            environ = current.environ
             if CYCLE_KEY not in environ:
                 return
-            rule = request.url_rule
+            rule = current.url_rule
             if rule is not None:
                 environ[ROUTE_KEY] = rule.rule
-            user_id = user_id_getter() if user_id_getter is not None else _flask_login_user()
+            if user_id_getter is not None:
+                user_id = user_id_getter()
+            elif hasattr(app, "login_manager"):  # Flask-Login is set up on this app
+                user_id = _flask_login_user()
+            else:
+                return
             if user_id:
                 environ[USER_ID_KEY] = str(user_id)
 
