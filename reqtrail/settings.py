@@ -138,6 +138,10 @@ class Settings:
     retry_backoff_ms: int = _doc("First retry delay for 429/5xx/connection errors.", 200)
     retry_backoff_max_ms: int = _doc("Cap of the exponential retry delay.", 10000)
     stats_interval_s: float = _doc("Seconds between the consumer's one-line stats.", 10.0)
+    commit_interval_ms: int = _doc(
+        "Finished offsets are committed at most this often (and always on rebalance/exit).",
+        1000,
+    )
     # --- Dashboard ---------------------------------------------------------------------
     dashboard_port: int = _doc("Port of the Streamlit dashboard.", 8501)
     dashboard_password: str = _doc("If set, the dashboard asks for this password.", "")
