@@ -31,7 +31,7 @@ from producers.pipeline import (
     USER_AGENT_HEADER,
     RecordPipeline,
 )
-from producers.sentry import SentryRequestScope
+from producers.sentry import open_request_scope
 
 MAX_STACK_CHARS = 8192
 CLIENT_CLOSED_STATUS = 499
@@ -103,8 +103,7 @@ class RequestCycle:
         self.response_headers: dict[str, str] | None = None
         self.exception: BaseException | None = None
         self.error: dict[str, Any] | None = None
-        self.sentry = SentryRequestScope()
-        self.sentry.enter(request_id, user_id, device_id)
+        self.sentry = open_request_scope(request_id, user_id, device_id)
 
     def set_response_headers(self, headers: dict[str, str]) -> None:
         """Record the allow-listed response headers (keys already lower-case)."""

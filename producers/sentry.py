@@ -58,3 +58,17 @@ class SentryRequestScope:
         manager, self._manager = self._manager, None
         if manager is not None:
             manager.__exit__(exc_type, exc, tb)
+
+
+_INACTIVE = SentryRequestScope()  # shared: enter() never ran on it, so it holds no state
+
+
+def open_request_scope(
+    request_id: str, user_id: str | None, device_id: str | None
+) -> SentryRequestScope:
+    """An entered scope for this request, or a shared no-op one when Sentry is off."""
+    if not sentry_sdk.get_client().is_active():
+        return _INACTIVE
+    scope = SentryRequestScope()
+    scope.enter(request_id, user_id, device_id)
+    return scope

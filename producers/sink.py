@@ -37,7 +37,12 @@ from producers.spill import SpillFile
 from reqtrail.settings import Settings
 
 ProducerFactory = Callable[[Settings], Any]
-SEND_BURST = 8  # records sent before the sender lets request threads have the GIL
+# Records sent before the sender lets request threads have the GIL (each send() is ~20 µs
+# of Python).  Small bursts keep request latency flat; a long backlog (the server is
+# saturated) gets bigger bursts so that records are not all dropped.
+SEND_BURST = 2
+BACKLOG_BURST = 32
+BACKLOG = 256
 YIELD_S = 0.00005  # a real sleep: a zero sleep does not reliably hand the GIL over
 IDLE_WAIT_S = 0.05
 SETTLE_WAIT_S = 0.005
@@ -221,10 +226,11 @@ class KafkaSink:
         return producer
 
     def _send_burst(self) -> bool:
-        """Send up to SEND_BURST queued records; False when there was nothing to send."""
+        """Send a burst of queued records; False when there was nothing to send."""
         queue, pending, producer, topic = self._queue, self._pending, self._producer, self.topic
         sent = 0
-        while sent < SEND_BURST:
+        burst = SEND_BURST if len(queue) < BACKLOG else BACKLOG_BURST
+        while sent < burst:
             try:
                 payload, key = queue.popleft()
             except IndexError:
