@@ -126,7 +126,9 @@ class Settings:
     kafka_compression: str = _doc(
         "Codec of produced batches: gzip or none (snappy, lz4, zstd need extra packages).", "gzip"
     )
-    kafka_linger_ms: int = _doc("How long the producer waits to fill a batch.", 50)
+    kafka_linger_ms: int = _doc(
+        "How long the producer waits to fill a batch (longer: fewer GIL-holding wake-ups).", 200
+    )
     kafka_delivery_timeout_ms: int = _doc(
         "A record not acknowledged by Kafka within this time counts as dropped (and spilled).",
         30000,
