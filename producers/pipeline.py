@@ -13,6 +13,7 @@ on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,8 +156,9 @@ class RecordPipeline:
             self.logger.record(event)
 
     def stats(self) -> dict[str, Any]:
+        """Sink counters (produced, delivered, dropped, spilled, queued...) and sampled_out."""
         sink_stats = self.sink.stats()
-        out = dict(sink_stats.__dict__) if isinstance(sink_stats, SinkStats) else {}
+        out = dataclasses.asdict(sink_stats) if isinstance(sink_stats, SinkStats) else {}
         out["sampled_out"] = self.sampler.sampled_out
         return out
 
