@@ -2,9 +2,10 @@
 
 One bulk request is in flight on a worker thread while the loop polls and decodes the
 next batch. Offsets are committed per partition only up to the highest contiguous
-finished record (indexed or dead-lettered). While Elasticsearch (or the dead-letter
-topic) fails, the partitions are paused and the loop keeps polling, so the consumer stays
-in the group without buffering more records; they resume after the retry succeeds.
+finished record (indexed or dead-lettered), every ``commit_interval_ms``, on revocation
+and on exit. While Elasticsearch (or the dead-letter topic) fails, the partitions are
+paused and the loop keeps polling, so the consumer stays in the group without buffering
+more records; they resume after the retry succeeds.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class IndexerConsumer:
         self._holding = False
         self._in_flight: Future[BulkOutcome] | None = None
         self._consumer: Any = None
+        self._next_commit = 0.0
         self.assigned_ever: set[int] = set()  # partitions this consumer was given at some point
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -106,7 +108,7 @@ class IndexerConsumer:
                     self._in_flight = executor.submit(self._sender.send, documents)
                 if previous is not None:
                     self._settle(previous)
-                self._commit()
+                self._commit_when_due()
                 reporter.tick()
             last = self._take_in_flight()
             if last is not None:
@@ -157,7 +159,7 @@ class IndexerConsumer:
                 first_at = time.monotonic()
             for _progress, records in polled:
                 count += len(records)
-                nbytes += sum(r.serialized_value_size for r in records)
+                nbytes += sum([r.serialized_value_size for r in records])
             batch.extend(polled)
         return batch
 
@@ -172,7 +174,7 @@ class IndexerConsumer:
             progress = self._tracker.get(tp.topic, tp.partition) or self._tracker.assign(
                 tp.topic, tp.partition
             )
-            progress.start_many(r.offset for r in records)
+            progress.start_many([r.offset for r in records])
             result.append((progress, records))
         return result
 
@@ -277,6 +279,12 @@ class IndexerConsumer:
         log.info("resumed %d partitions", len(paused))
 
     # -- offsets -----------------------------------------------------------------------------
+    def _commit_when_due(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_commit:
+            self._commit()
+            self._next_commit = now + self.settings.commit_interval_ms / 1000
+
     def _commit(self, only: Sequence[PartitionProgress] | None = None) -> bool:
         positions = self._tracker.to_commit()
         if only is not None:

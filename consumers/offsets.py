@@ -10,7 +10,7 @@ do not stall it. Pure bookkeeping: no I/O.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 TopicPartitionKey = tuple[str, int]
 
@@ -45,15 +45,30 @@ class PartitionProgress:
             return  # already finished and passed
         self._delivered.append(offset)
 
-    def start_many(self, offsets: Iterable[int]) -> None:
-        for offset in offsets:
-            self.start(offset)
+    def start_many(self, offsets: Sequence[int]) -> None:
+        """``start`` for increasing ``offsets`` (one poll's records of this partition)."""
+        if not offsets:
+            return
+        first = offsets[0]
+        if (self._delivered and first <= self._delivered[-1]) or (
+            self.position is not None and first < self.position
+        ):
+            for offset in offsets:
+                self.start(offset)
+        else:
+            self._delivered.extend(offsets)
 
     def finish(self, offset: int) -> None:
         """Record that ``offset`` is indexed or dead-lettered; advance the commit position."""
-        if self.revoked or (self.position is not None and offset < self.position):
+        if self.revoked:
             return
         delivered = self._delivered
+        if not self._finished and delivered and delivered[0] == offset:  # in order: common
+            delivered.popleft()
+            self.position = offset + 1
+            return
+        if self.position is not None and offset < self.position:
+            return
         if not delivered or offset < delivered[0]:
             return
         finished = self._finished

@@ -8,7 +8,7 @@ from consumers.offsets import OffsetTracker, PartitionProgress
 def test_position_moves_only_over_contiguous_finished_records() -> None:
     """Finishing out of order never moves the commit position past an unfinished record."""
     progress = PartitionProgress("t", 0)
-    progress.start_many(range(10, 15))
+    progress.start_many(list(range(10, 15)))
     progress.finish(12)
     progress.finish(13)
     assert progress.position is None
@@ -62,3 +62,14 @@ def test_tracker_commits_only_moved_positions_and_forgets_revoked_partitions() -
     assert p1.position is None and tracker.get("t", 1) is None
     again = tracker.assign("t", 1)
     assert again is not p1 and not again.revoked
+
+
+def test_overlapping_deliveries_are_tracked_once() -> None:
+    """A batch that overlaps offsets already in flight only adds the new ones."""
+    progress = PartitionProgress("t", 0)
+    progress.start_many([5, 6])
+    progress.start_many([6, 7])
+    assert progress.in_flight == 3
+    for offset in (5, 6, 7):
+        progress.finish(offset)
+    assert progress.position == 8 and progress.in_flight == 0
