@@ -13,7 +13,7 @@ from reqtrail.settings import Settings, env_name, load_settings
 
 def _send_batch_with(settings: Settings) -> tuple[Any, SendBatch]:
     """A KafkaProducer and ``send_batch(records) -> delivered flags`` using it."""
-    from producers.sink import make_kafka_producer
+    from producers.kafka_producer import make_kafka_producer
 
     producer = make_kafka_producer(settings)
 

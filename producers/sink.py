@@ -29,10 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.partitioner.default import DefaultPartitioner, murmur2
-
 from producers.guard import capture_internal_exceptions
+from producers.kafka_producer import make_kafka_producer
 from producers.spill import SpillFile
 from reqtrail.settings import Settings
 
@@ -48,57 +46,6 @@ IDLE_WAIT_S = 0.05
 SETTLE_WAIT_S = 0.005
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
-MAX_CACHED_KEYS = 100_000
-
-
-class KeyHashCachingPartitioner(DefaultPartitioner):  # type: ignore[misc]
-    """kafka-python's default partitioning (murmur2 of the key, as the Java client does),
-    with each key's hash remembered: players send many requests, and the pure-Python
-    murmur2 would otherwise be computed for every record."""
-
-    def __init__(self) -> None:
-        self._hashes: dict[bytes, int] = {}
-
-    def partition(
-        self,
-        topic: str,
-        key: Any,
-        serialized_key: bytes | None,
-        value: Any,
-        serialized_value: bytes | None,
-        cluster: Any,
-    ) -> int:
-        if serialized_key is None:
-            return int(
-                super().partition(topic, key, serialized_key, value, serialized_value, cluster)
-            )
-        hashed = self._hashes.get(serialized_key)
-        if hashed is None:
-            if len(self._hashes) >= MAX_CACHED_KEYS:
-                self._hashes.clear()
-            hashed = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
-        partitions = sorted(cluster.partitions_for_topic(topic))
-        return int(partitions[hashed % len(partitions)])
-
-
-def make_kafka_producer(settings: Settings) -> KafkaProducer:
-    """The producer the sink uses: idempotent, acks=all, compressed, short blocking limits."""
-    compression = settings.kafka_compression.strip().lower()
-    delivery_ms = settings.kafka_delivery_timeout_ms
-    return KafkaProducer(
-        bootstrap_servers=[s.strip() for s in settings.kafka_bootstrap.split(",")],
-        client_id=f"reqtrail-{settings.service}",
-        acks="all",
-        compression_type=None if compression in ("", "none") else compression,
-        linger_ms=settings.kafka_linger_ms,
-        batch_size=256 * 1024,  # few, large batches: fewer wake-ups, better compression
-        partitioner=KeyHashCachingPartitioner(),
-        delivery_timeout_ms=delivery_ms,
-        request_timeout_ms=max(1000, min(30000, delivery_ms - settings.kafka_linger_ms)),
-        max_block_ms=2000,
-        bootstrap_timeout_ms=5000,
-        reconnect_backoff_max_ms=2000,
-    )
 
 
 @dataclass(frozen=True)

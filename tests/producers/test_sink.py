@@ -12,7 +12,8 @@ import pytest
 from kafka.partitioner.default import DefaultPartitioner
 
 import producers.sink as sink_module
-from producers.sink import KafkaSink, KeyHashCachingPartitioner
+from producers.kafka_producer import KeyHashCachingPartitioner
+from producers.sink import KafkaSink
 from reqtrail.settings import Settings, load_settings
 
 
