@@ -144,6 +144,9 @@ class Settings:
         "Finished offsets are committed at most this often (and always on rebalance/exit).",
         1000,
     )
+    bulk_in_flight: int = _doc(
+        "Bulk requests one indexer keeps in flight while it decodes the next batch.", 1
+    )
     # --- Dashboard ---------------------------------------------------------------------
     dashboard_port: int = _doc("Port of the Streamlit dashboard.", 8501)
     dashboard_password: str = _doc("If set, the dashboard asks for this password.", "")
