@@ -11,7 +11,7 @@ writes into the shared scope dict).  On ``lifespan.shutdown`` the pipeline is fl
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from producers.cycle import RequestCycle, route_template
@@ -36,13 +36,15 @@ class RequestTrailMiddleware:
         app: ASGIApp,
         pipeline: RecordPipeline | None = None,
         user_id_getter: UserIdGetter | None = None,
+        skip_paths: Iterable[str] = (),
     ) -> None:
         self.app = app
         self._pipeline = resolve(pipeline)
         self.user_id_getter = user_id_getter
+        self.skip_paths = frozenset(skip_paths)  # e.g. load-balancer health checks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.skip_paths:
             if scope["type"] == "lifespan":
                 receive = self._watch_lifespan(receive)
             await self.app(scope, receive, send)

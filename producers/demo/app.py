@@ -9,7 +9,8 @@ Endpoints (JSON in, JSON out)::
     POST /battles/{battle_id}/finish  rewards; crashes now and then (500, sent to Sentry)
     POST /units/{unit_id}/upgrade     spend materials to level a unit (sometimes slow)
     POST /shop/purchase               verifies a store receipt (slow: an "external" call)
-    GET  /health                      for load balancers
+    GET  /health                      for load balancers (not logged)
+    GET  /_reqtrail/stats             the pipeline's counters (not logged)
 
 Two releases in one process: the record's ``app_version`` is the server's release
 (``REQTRAIL_APP_VERSION``), and — the demo sets ``app_version_header = x-app-version`` unless
@@ -42,6 +43,8 @@ from producers.asgi import RequestTrailMiddleware
 from producers.pipeline import RecordPipeline, configure
 from reqtrail.settings import Settings, load_settings
 
+STATS_PATH = "/_reqtrail/stats"
+UNLOGGED_PATHS = ("/health", STATS_PATH)
 NEW_RELEASE = (1, 5)
 # Chance that finishing a battle crashes, for old and new releases.
 CRASH_CHANCE = {"old": 0.01, "new": 0.08}
@@ -207,6 +210,11 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
+async def reqtrail_stats(request: Request) -> JSONResponse:
+    """The pipeline's counters (produced, delivered, dropped, spilled, ...), for the demo."""
+    return JSONResponse(request.app.state.pipeline.stats())
+
+
 ROUTES = [
     Route("/login", login, methods=["POST"]),
     Route("/home", home),
@@ -216,6 +224,7 @@ ROUTES = [
     Route("/units/{unit_id}/upgrade", unit_upgrade, methods=["POST"]),
     Route("/shop/purchase", shop_purchase, methods=["POST"]),
     Route("/health", health),
+    Route(STATS_PATH, reqtrail_stats),
 ]
 
 
@@ -246,10 +255,10 @@ def create_app(pipeline: RecordPipeline | None = None) -> Starlette:
         settings = demo_settings()
         init_sentry(settings)
         pipeline = configure(settings)
-    app = Starlette(
-        routes=ROUTES, middleware=[Middleware(RequestTrailMiddleware, pipeline=pipeline)]
-    )
+    middleware = Middleware(RequestTrailMiddleware, pipeline=pipeline, skip_paths=UNLOGGED_PATHS)
+    app = Starlette(routes=ROUTES, middleware=[middleware])
     app.state.app_version = pipeline.settings.app_version or DEFAULT_APP_VERSION
+    app.state.pipeline = pipeline
     return app
 
 

@@ -86,6 +86,23 @@ def test_app_version_header_selects_the_release_and_its_bugs(
     assert second["error"]["type"].endswith("RewardCalculationError")
 
 
+def test_health_and_stats_are_served_but_not_logged(fast_demo: None) -> None:
+    """/health and /_reqtrail/stats answer without making records; stats count the others."""
+    pipeline, sink = memory_pipeline(demo.demo_settings(load_settings(environ={})))
+    client = TestClient(demo.create_app(pipeline))
+    client.get("/home", headers=PLAYER)
+    assert client.get("/health").json() == {"ok": True}
+    assert client.get(demo.STATS_PATH).json()["sampled_out"] == 0
+    assert [r["route"] for r in sink.records] == ["/home"]
+
+
+def test_locustfile_path_is_exported_without_importing_locust() -> None:
+    """producers.demo.LOCUSTFILE names the locustfile (for `locust -f`)."""
+    from producers.demo import LOCUSTFILE
+
+    assert LOCUSTFILE.name == "locustfile.py" and LOCUSTFILE.is_file()
+
+
 def test_locustfile_parses_release_weights() -> None:
     """REQTRAIL_DEMO_APP_VERSIONS is 'version:weight,...'; a missing weight means 1."""
     code = (
