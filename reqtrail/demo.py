@@ -10,6 +10,7 @@ every process it started, services included when it started them.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -180,14 +181,16 @@ class Demo:
         return env
 
     def _locust_argv(self) -> list[str]:
-        from producers.demo import locustfile
-
+        # Only locate the locustfile: importing locust here would monkey-patch this process.
+        spec = importlib.util.find_spec("producers.demo.locustfile")
+        if spec is None or spec.origin is None:
+            raise RuntimeError("producers.demo.locustfile is not installed")
         argv = [
             sys.executable,
             "-m",
             "locust",
             "-f",
-            str(Path(locustfile.__file__)),
+            spec.origin,
             "--headless",
             "--only-summary",
             "-u",

@@ -14,6 +14,7 @@ import argparse
 import gzip
 import html
 import json
+import signal
 import threading
 import zlib
 from collections import deque
@@ -171,6 +172,10 @@ def serve(host: str, port: int, store: EventStore | None = None) -> ThreadingHTT
     return server
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -178,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(EventStore()))
     print(f"local Sentry collector on http://{args.host}:{args.port}", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
