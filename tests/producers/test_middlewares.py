@@ -188,3 +188,49 @@ def test_sampling_drops_ordinary_requests_but_keeps_crashes() -> None:
         client.request("GET", "/crash")
     assert [(r["status"], r["sample_rate"]) for r in sink.records] == [(500, 1.0)]
     assert pipeline.sampler.sampled_out == 5
+
+
+def test_starlette_authenticated_user_is_the_user_id() -> None:
+    """With Starlette's AuthenticationMiddleware, request.user's identity names the record."""
+    from starlette.applications import Starlette
+    from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+    from starlette.middleware import Middleware
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from starlette.requests import HTTPConnection, Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    class TokenBackend(AuthenticationBackend):
+        async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, SimpleUser]:
+            return AuthCredentials(["player"]), SimpleUser("player-from-token")
+
+    async def home(request: Request) -> JSONResponse:
+        return JSONResponse({"hi": request.user.display_name})
+
+    pipeline, sink = memory_pipeline(small_settings())
+    app = Starlette(
+        routes=[Route("/home", home)],
+        middleware=[
+            Middleware(RequestTrailMiddleware, pipeline=pipeline),
+            Middleware(AuthenticationMiddleware, backend=TokenBackend()),
+        ],
+    )
+    TestClient(app).get("/home", headers={"x-user-id": "header-user"})
+    assert sink.records[0]["user_id"] == "player-from-token"
+
+
+def test_django_user_id_getter_setting() -> None:
+    """settings.REQTRAIL_USER_ID_GETTER (callable or dotted path) names Django's user."""
+    from django.test.utils import override_settings
+
+    from tests.producers.apps import configure_django
+
+    configure_django()
+    pipeline, sink = memory_pipeline(small_settings())
+    with (
+        override_settings(REQTRAIL_USER_ID_GETTER=lambda request: "player-django"),
+        framework_client("django", pipeline) as client,
+    ):
+        client.request("GET", "/inventory", headers={"x-user-id": "header-user"})
+    assert sink.records[0]["user_id"] == "player-django"
