@@ -1,17 +1,17 @@
 """The Kafka sink: a bounded in-memory queue drained by one background thread.
 
-The request thread only appends to a deque (``put``), which costs well under a microsecond
-and never blocks.  The sender thread builds the kafka-python ``KafkaProducer`` lazily (so a
+The request thread only appends to a deque (``put``), which costs about a microsecond and
+never blocks.  The sender thread builds the kafka-python ``KafkaProducer`` lazily (so a
 dead broker never delays app startup), retries the connection with capped backoff, and calls
 ``producer.send()`` (asynchronous, batched by ``linger_ms``, compressed, keyed by user ID).
 
 Accounting, so that ``dropped`` is exactly the records that will never reach Kafka:
 
 * ``produced``: records handed to ``put``;
-* ``delivered``: acknowledged by the broker (the send future's callback);
+* ``delivered``: acknowledged by the broker (its send future succeeded);
 * ``dropped``: refused because ``buffer_size`` records were already held (queued + in
-  flight), or failed in Kafka (the future's errback, e.g. delivery timeout), or still held
-  when ``close()`` gave up;
+  flight), or failed in Kafka (its send future failed, e.g. delivery timeout, or ``send()``
+  raised), or still held when ``close()`` gave up;
 * ``spilled``: the dropped ones written to ``spill_path`` (when set).
 
 After ``flush()`` returns True, ``produced == delivered + dropped``.
