@@ -72,7 +72,7 @@ def indexer_consumer(settings: Settings, **overrides: Any) -> Any:
         "max_poll_records": settings.batch_size,
         "fetch_max_bytes": max(52428800, settings.batch_max_bytes * 2),
         "max_partition_fetch_bytes": max(1048576, settings.batch_max_bytes),
-        "session_timeout_ms": 45000,
+        "session_timeout_ms": 10000,  # a crashed member's partitions move on within 10 s
         "heartbeat_interval_ms": 3000,
         "max_poll_interval_ms": 300000,
         "request_timeout_ms": 30000,

@@ -14,7 +14,7 @@ import gc
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -74,7 +74,8 @@ class IndexerConsumer:
         )
         self._carry: Polled = []
         self._holding = False
-        self._in_flight: Future[BulkOutcome] | None = None
+        self._in_flight: deque[Future[BulkOutcome]] = deque()
+        self._max_in_flight = max(1, settings.bulk_in_flight)
         self._consumer: Any = None
         self._next_commit = 0.0
         self.assigned_ever: set[int] = set()  # partitions this consumer was given at some point
@@ -95,24 +96,23 @@ class IndexerConsumer:
         self._dlq = DeadLetterWriter(reliable_producer(settings, "dlq"), settings.dlq_topic)
         consumer = self._consumer = indexer_consumer(settings, **self._consumer_overrides)
         reporter = StatsReporter(self.stats, settings.stats_interval_s, self.lag, self._emit_stats)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reqtrail-bulk")
+        executor = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="reqtrail-bulk")
         try:
             consumer.subscribe([settings.topic], listener=_Rebalance(self))
             log.info("indexing %s -> %s-*", settings.topic, settings.index_prefix)
             while not self.stopping:
                 documents = self._prepare(self._poll_batch())
-                # Hand the next bulk to the worker before sorting the previous one's
-                # results, so Elasticsearch never waits for this thread.
-                previous = self._take_in_flight()
+                # Hand the next bulk to a worker before sorting an earlier one's results,
+                # so Elasticsearch never waits for this thread.
+                oldest = self._take_oldest() if self._in_flight_full() else None
                 if documents:
-                    self._in_flight = executor.submit(self._sender.send, documents)
-                if previous is not None:
-                    self._settle(previous)
+                    self._in_flight.append(executor.submit(self._sender.send, documents))
+                if oldest is not None:
+                    self._settle(oldest)
                 self._commit_when_due()
                 reporter.tick()
-            last = self._take_in_flight()
-            if last is not None:
-                self._settle(last)
+            while self._in_flight:
+                self._settle(self._take_oldest())
             self._commit()
         except RetriesAbandoned as exc:
             log.warning("stopping with unfinished records (%s); they will be redelivered", exc)
@@ -193,13 +193,15 @@ class IndexerConsumer:
         return documents
 
     # -- indexing ----------------------------------------------------------------------------
-    def _take_in_flight(self) -> BulkOutcome | None:
-        """Wait for the bulk request in flight (if any) and return its outcome."""
-        future = self._in_flight
-        if future is None:
-            return None
-        outcome = future.result()
-        self._in_flight = None
+    def _in_flight_full(self) -> bool:
+        """True when no further bulk may start before the oldest one finished."""
+        in_flight = self._in_flight
+        return bool(in_flight) and (len(in_flight) >= self._max_in_flight or in_flight[0].done())
+
+    def _take_oldest(self) -> BulkOutcome:
+        """Wait for the oldest bulk request in flight and return its outcome."""
+        outcome = self._in_flight[0].result()
+        self._in_flight.popleft()
         return outcome
 
     def _settle(self, outcome: BulkOutcome) -> None:
@@ -308,8 +310,7 @@ class IndexerConsumer:
 
     def _on_revoked(self, revoked: list[Any]) -> None:
         """Before partitions go: finish the in-flight bulk's indexed records, then commit."""
-        future = self._in_flight
-        if future is not None:
+        for future in list(self._in_flight):
             try:
                 for document in future.result().indexed:
                     if document.progress is not None:

@@ -84,3 +84,29 @@ def setup_all(settings: Settings) -> dict[str, Any]:
     ensure_index_template(settings, es)
     index = ensure_index(settings, es=es)
     return {"topics_created": created, "template": settings.index_prefix, "index": index}
+
+
+def remove_all(settings: Settings) -> None:
+    """Delete the prefix's daily indices (resolved by name), its template and both topics.
+
+    For tests and benchmarks that create throw-away pipelines; never call it on data you
+    want to keep.
+    """
+    es = es_client(settings)
+    try:
+        names = sorted(es.indices.get(index=f"{settings.index_prefix}-*").body)
+        for start in range(0, len(names), 50):
+            es.indices.delete(index=",".join(names[start : start + 50]))
+        es.options(ignore_status=404).indices.delete_index_template(name=settings.index_prefix)
+    finally:
+        es.close()
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap.split(","), client_id="reqtrail-setup"
+    )
+    try:
+        existing = set(admin.list_topics())
+        doomed = [t for t in (settings.topic, settings.dlq_topic) if t in existing]
+        if doomed:
+            admin.delete_topics(doomed)
+    finally:
+        admin.close()

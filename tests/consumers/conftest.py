@@ -12,12 +12,11 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient
 
 from consumers.clients import es_client
 from consumers.consumer import IndexerConsumer
 from consumers.dlq import DeadLetterInfo
-from consumers.setup import ensure_index_template, ensure_topics
+from consumers.setup import ensure_index_template, ensure_topics, remove_all
 from reqtrail.settings import Settings
 from schemas.samples import sample_records
 
@@ -130,22 +129,7 @@ def running_indexer(settings: Settings, **kwargs: Any) -> Iterator[IndexerConsum
 
 def cleanup(settings: Settings) -> None:
     """Delete this test's indices (by name), template and topics."""
-    es = es_client(settings)
-    try:
-        names = list(es.indices.get(index=f"{settings.index_prefix}-*").body)
-        for start in range(0, len(names), 50):
-            es.indices.delete(index=",".join(names[start : start + 50]))
-        es.options(ignore_status=404).indices.delete_index_template(name=settings.index_prefix)
-    finally:
-        es.close()
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        existing = set(admin.list_topics())
-        doomed = [t for t in (settings.topic, settings.dlq_topic) if t in existing]
-        if doomed:
-            admin.delete_topics(doomed)
-    finally:
-        admin.close()
+    remove_all(settings)
 
 
 @pytest.fixture

@@ -52,8 +52,8 @@ def _prepare(settings: Settings) -> Settings:
 def test_429_storm_loses_nothing_and_dead_letters_nothing(
     dedicated_es: Callable[..., ElasticsearchService], settings: Settings
 ) -> None:
-    """On a node with a one-slot write queue, three indexers in one group get many 429s
-    (per item and per request) and still index exactly N documents, none dead-lettered."""
+    """On a node with a one-slot write queue, three indexers in one group (up to five bulk
+    requests in flight) get many 429s and still index exactly N documents, none in the DLQ."""
     node = dedicated_es(
         extra_config={"thread_pool.write.size": 1, "thread_pool.write.queue_size": 1}
     )
@@ -65,7 +65,10 @@ def test_429_storm_loses_nothing_and_dead_letters_nothing(
     es = es_client(settings)
     try:
         with ExitStack() as stack:
-            indexers = [stack.enter_context(running_indexer(settings)) for _ in range(3)]
+            indexers = [
+                stack.enter_context(running_indexer(settings.replace(bulk_in_flight=k)))
+                for k in (1, 2, 2)
+            ]
             wait_for_docs(es, settings.index_prefix, len(values), timeout_s=180)
             wait_until(lambda: committed_total(settings) == len(values), 30, "all committed")
         throttled = sum(i.stats.throttled for i in indexers)
