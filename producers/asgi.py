@@ -132,8 +132,9 @@ def _start_response(
         for name, value in raw_headers
         if name in wanted
     }
-    if REQUEST_ID_HEADER not in picked and not any(
-        name.lower() == _REQUEST_ID_BYTES for name, _value in raw_headers
+    if REQUEST_ID_HEADER not in picked and (
+        _REQUEST_ID_BYTES in wanted  # allow-listed, so not in picked means not sent
+        or not any(name.lower() == _REQUEST_ID_BYTES for name, _value in raw_headers)
     ):
         if _REQUEST_ID_BYTES in wanted:
             picked[REQUEST_ID_HEADER] = cycle.request_id
