@@ -10,12 +10,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaProducer, codec
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
-from reqtrail.settings import Settings
+from reqtrail.settings import Settings, SettingsError, env_name
 
 MAX_CACHED_KEYS = 100_000
+CODECS = {
+    "none": lambda: True,
+    "gzip": codec.has_gzip,
+    "snappy": codec.has_snappy,
+    "lz4": codec.has_lz4,
+    "zstd": codec.has_zstd,
+}
+
+
+def compression_type(settings: Settings) -> str | None:
+    """kafka-python's ``compression_type`` for the settings; a clear error if unusable.
+
+    Checked when the sink is built (app startup), not when the broker is first reached, so
+    a typo or a missing codec package fails loudly instead of dropping every record.
+    """
+    name = settings.kafka_compression.strip().lower() or "none"
+    available = CODECS.get(name)
+    if available is None:
+        raise SettingsError(
+            f"{env_name('kafka_compression')} must be one of {', '.join(CODECS)}: "
+            f"{settings.kafka_compression!r}"
+        )
+    if not available():
+        raise SettingsError(
+            f"{env_name('kafka_compression')}={name} needs its Python package "
+            f"(pip install {'python-snappy' if name == 'snappy' else name}"
+            f"{'standard' if name == 'zstd' else ''})"
+        )
+    return None if name == "none" else name
 
 
 class KeyHashCachingPartitioner(DefaultPartitioner):  # type: ignore[misc]
@@ -50,13 +79,12 @@ class KeyHashCachingPartitioner(DefaultPartitioner):  # type: ignore[misc]
 
 def make_kafka_producer(settings: Settings) -> KafkaProducer:
     """The producer the sink uses: idempotent, acks=all, compressed, short blocking limits."""
-    compression = settings.kafka_compression.strip().lower()
     delivery_ms = settings.kafka_delivery_timeout_ms
     return KafkaProducer(
         bootstrap_servers=[s.strip() for s in settings.kafka_bootstrap.split(",")],
         client_id=f"reqtrail-{settings.service}",
         acks="all",
-        compression_type=None if compression in ("", "none") else compression,
+        compression_type=compression_type(settings),
         linger_ms=settings.kafka_linger_ms,
         batch_size=256 * 1024,  # few, large batches: fewer wake-ups, better compression
         partitioner=KeyHashCachingPartitioner(),

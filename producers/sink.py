@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from producers.guard import capture_internal_exceptions
-from producers.kafka_producer import make_kafka_producer
+from producers.kafka_producer import compression_type, make_kafka_producer
 from producers.spill import SpillFile
 from reqtrail.settings import Settings
 
@@ -68,6 +68,7 @@ class KafkaSink:
         producer_factory: ProducerFactory = make_kafka_producer,
         register_atexit: bool = True,
     ) -> None:
+        compression_type(settings)  # fail at startup on an unusable codec, not in the thread
         self.settings = settings
         self.topic = settings.topic
         self.capacity = settings.buffer_size

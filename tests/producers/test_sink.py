@@ -177,3 +177,13 @@ def test_caching_partitioner_agrees_with_kafka_pythons_default() -> None:
                 assert cached.partition("t", key, key, None, b"", cluster) == default.partition(
                     "t", key, key, None, b"", cluster
                 )
+
+
+def test_unusable_compression_fails_at_startup(tmp_path: Path) -> None:
+    """A codec typo or a missing codec package is a clear error when the sink is built."""
+    from reqtrail.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="REQTRAIL_KAFKA_COMPRESSION must be one of"):
+        KafkaSink(make_settings(tmp_path, kafka_compression="brotli"), register_atexit=False)
+    for name in ("gzip", "none"):
+        KafkaSink(make_settings(tmp_path, kafka_compression=name), register_atexit=False)
