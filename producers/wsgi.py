@@ -19,7 +19,7 @@ from typing import Any
 from producers.capture import CapturingReader
 from producers.cycle import RequestCycle, pick_headers, route_template
 from producers.guard import capture_internal_exceptions
-from producers.pipeline import CaptureConfig, RecordPipeline, resolve
+from producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
@@ -126,11 +126,15 @@ def _start_response(
     cycle: RequestCycle, status: str, headers: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     cycle.status = int(status.split(" ", 1)[0])
-    picked = pick_headers(headers, cycle.pipeline.capture.header_allowlist)
-    if not any(name.lower() == "x-request-id" for name, _ in headers):
+    allow = cycle.pipeline.capture.header_allowlist
+    picked = pick_headers(headers, allow)
+    if REQUEST_ID_HEADER not in picked and (
+        REQUEST_ID_HEADER in allow  # allow-listed, so not in picked means not sent
+        or not any(name.lower() == REQUEST_ID_HEADER for name, _ in headers)
+    ):
         headers = [*headers, ("X-Request-ID", cycle.request_id)]
-        if "x-request-id" in cycle.pipeline.capture.header_allowlist:
-            picked["x-request-id"] = cycle.request_id
+        if REQUEST_ID_HEADER in allow:
+            picked[REQUEST_ID_HEADER] = cycle.request_id
     cycle.set_response_headers(picked)
     return headers
 
