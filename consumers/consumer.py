@@ -27,7 +27,14 @@ from consumers.clients import bulk_client, indexer_consumer, reliable_producer
 from consumers.dlq import DeadLetterWriter
 from consumers.documents import DocumentBuilder
 from consumers.errors import DeadLetterError
-from consumers.indexer import Backoff, BulkClient, BulkOutcome, BulkSender, RetriesAbandoned, settle
+from consumers.indexer import (
+    Backoff,
+    BulkClient,
+    BulkOutcome,
+    BulkSender,
+    RetriesAbandoned,
+    retry_until_settled,
+)
 from consumers.offsets import OffsetTracker, PartitionProgress
 from consumers.stats import IndexerStats, StatsReporter
 from consumers.types import DeadLetter, Document
@@ -207,21 +214,19 @@ class IndexerConsumer:
     def _settle(self, outcome: BulkOutcome) -> None:
         """Finish indexed records, retry what must be retried, dead-letter rejections."""
         rejected: list[DeadLetter] = []
-        results = settle(
-            outcome,
-            self._sender.send,
-            self._backoff,
-            wait=self._wait_paused,
-            wanted=_still_owned,
+        attempts = retry_until_settled(
+            outcome, self._sender.send, self._backoff, wait=self._wait_paused, wanted=_still_owned
         )
-        for ok, item in results:
-            document = item.document
-            progress = document.progress
-            if ok:
+        for attempt in attempts:
+            for document in attempt.indexed:  # hot path: a plain loop, no per-item objects
+                progress = document.progress
                 if progress is not None:
                     progress.finish(document.message.offset)
-            elif progress is None or not progress.revoked:
-                rejected.append(DeadLetter(document.message, "rejected", item.describe(), progress))
+            for item in attempt.rejected:
+                progress = item.document.progress
+                if progress is None or not progress.revoked:
+                    message = item.document.message
+                    rejected.append(DeadLetter(message, "rejected", item.describe(), progress))
         if rejected:
             self._dead_letter(rejected)
         if self._holding:

@@ -215,24 +215,22 @@ class RetriesAbandoned(RetriableError):
     """The caller stopped waiting (shutdown); the held documents are not finished."""
 
 
-def settle(
+def retry_until_settled(
     outcome: BulkOutcome,
     send: Callable[[Sequence[Document]], BulkOutcome],
     backoff: Backoff,
     wait: Callable[[float], bool] = sleep_then_continue,
     wanted: Callable[[Document], bool] = lambda document: True,
-) -> Iterator[tuple[bool, ItemResult]]:
-    """Yield ``(ok, result)`` per document of ``outcome``, retrying retryable items until done.
+) -> Iterator[BulkOutcome]:
+    """Yield ``outcome``, then the outcome of each retry of its retryable items, until none
+    is left: only ``indexed`` and ``rejected`` of the yielded outcomes are final.
 
     ``wait(delay)`` sleeps between attempts (the consumer polls Kafka with its partitions
     paused meanwhile) and returns False to give up, which raises RetriesAbandoned. Items
     no longer ``wanted`` (their partition was revoked) are dropped from the retry.
     """
     while True:
-        for document in outcome.indexed:
-            yield True, ItemResult(document, 201)
-        for rejected in outcome.rejected:
-            yield False, rejected
+        yield outcome
         if not outcome.retry:
             backoff.reset()
             return
@@ -244,6 +242,22 @@ def settle(
         if not held:
             return
         outcome = send(held)
+
+
+def settle(
+    outcome: BulkOutcome,
+    send: Callable[[Sequence[Document]], BulkOutcome],
+    backoff: Backoff,
+    wait: Callable[[float], bool] = sleep_then_continue,
+    wanted: Callable[[Document], bool] = lambda document: True,
+) -> Iterator[tuple[bool, ItemResult]]:
+    """Yield ``(ok, result)`` once per document of ``outcome``, retrying retryable items
+    (see ``retry_until_settled``); rejected results carry their original document."""
+    for attempt in retry_until_settled(outcome, send, backoff, wait, wanted):
+        for document in attempt.indexed:
+            yield True, ItemResult(document, 201)
+        for rejected in attempt.rejected:
+            yield False, rejected
 
 
 def streaming_index(
