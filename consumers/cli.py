@@ -19,9 +19,11 @@ dlq_app = typer.Typer(
 
 
 def _configure_logging(level: str) -> None:
+    # On a terminal each line first clears the live progress line of `consume`.
+    clear = "\r\x1b[2K" if sys.stderr.isatty() else ""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=clear + "%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     for noisy in ("kafka", "elastic_transport", "urllib3"):

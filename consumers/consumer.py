@@ -326,7 +326,8 @@ class IndexerConsumer:
         self._commit([p for p in mine if p is not None])
         for tp in revoked:
             self._tracker.revoke(tp.topic, tp.partition)
-        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+        if revoked:
+            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
 
     def _on_assigned(self, assigned: list[Any]) -> None:
         for tp in assigned:
@@ -334,7 +335,8 @@ class IndexerConsumer:
             self.assigned_ever.add(tp.partition)
         if self._holding and assigned:
             self._consumer.pause(*assigned)
-        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        if assigned:
+            log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
 
     def lag(self) -> dict[int, int]:
         """Per partition: records in Kafka not yet indexed (highwater - commit position)."""

@@ -21,6 +21,22 @@ from reqtrail.settings import Settings
 from schemas.samples import sample_records
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The REQTRAIL_* environment that reproduces ``settings`` in a subprocess."""
+    names = (
+        "kafka_bootstrap",
+        "es_url",
+        "topic",
+        "dlq_topic",
+        "consumer_group",
+        "index_prefix",
+        "topic_partitions",
+        "stats_interval_s",
+        "batch_max_wait_ms",
+    )
+    return {f"REQTRAIL_{n.upper()}": str(getattr(settings, n)) for n in names}
+
+
 def record_values(count: int, seed: int = 11) -> list[bytes]:
     """``count`` valid records as produced by the middleware (orjson bytes)."""
     return [orjson.dumps(r) for r in sample_records(count, seed=seed)]

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+import typer
 from elasticsearch import Elasticsearch
+from typer.testing import CliRunner
 
 from reqtrail.settings import Settings
 from schemas.samples import sample_records
@@ -17,11 +19,20 @@ from tests.consumers.conftest import (
     produce,
     record_values,
     running_indexer,
+    settings_env,
     wait_for_docs,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
+
+
+def consumers_app() -> typer.Typer:
+    from consumers.cli import register
+
+    app = typer.Typer()
+    register(app)
+    return app
 
 
 def test_n_records_become_exactly_n_documents(pipeline: Settings, es: Elasticsearch) -> None:
@@ -103,7 +114,17 @@ def test_dead_letters_can_be_redriven_after_the_cause_is_fixed(
         summary = summarize(pipeline, samples=2)
         assert summary.total == 20 and summary.by_kind == {"rejected": 20}
         assert len(summary.samples) == 2 and "status" in summary.samples[0].reason
+        shown = CliRunner().invoke(
+            consumers_app(), ["dlq", "--samples", "1"], env=settings_env(pipeline)
+        )
+        assert shown.exit_code == 0, shown.output
+        assert f"{pipeline.dlq_topic}: 20 dead letters" in shown.output
+        assert "rejected" in shown.output and "document_parsing_exception" in shown.output
         es.indices.delete(index=bad_index)  # the fix: let the template create it again
+        dry = CliRunner().invoke(
+            consumers_app(), ["dlq", "redrive", "--dry-run"], env=settings_env(pipeline)
+        )
+        assert "would re-drive 20 dead letters" in dry.output, dry.output
         report = redrive(pipeline)
         assert report.redriven == 20
         wait_for_docs(es, pipeline.index_prefix, 20)

@@ -32,10 +32,10 @@ from tests.consumers.conftest import (
     produce,
     record_values,
     running_indexer,
+    settings_env,
     wait_for_docs,
     wait_until,
 )
-from tests.consumers.test_operations import settings_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

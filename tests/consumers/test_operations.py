@@ -29,27 +29,12 @@ from tests.consumers.conftest import (
     produce,
     record_values,
     running_indexer,
+    settings_env,
     wait_for_docs,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The REQTRAIL_* environment that reproduces ``settings`` in a subprocess."""
-    names = (
-        "kafka_bootstrap",
-        "es_url",
-        "topic",
-        "dlq_topic",
-        "consumer_group",
-        "index_prefix",
-        "topic_partitions",
-        "stats_interval_s",
-        "batch_max_wait_ms",
-    )
-    return {f"REQTRAIL_{n.upper()}": str(getattr(settings, n)) for n in names}
 
 
 def test_write_blocked_index_is_reported_and_recovers_by_itself(
