@@ -211,11 +211,25 @@ def robust(values: list[float], q: float, rounds: int) -> float:
 
 
 def bench_settings(bootstrap: str) -> Settings:
+    # Default settings (buffer_size included: with Kafka down, records beyond it are dropped,
+    # as in production), only a fresh topic.
     return load_settings().replace(
-        kafka_bootstrap=bootstrap,
-        topic=f"bench-middleware-{uuid.uuid4().hex[:8]}",
-        buffer_size=100_000,
+        kafka_bootstrap=bootstrap, topic=f"bench-middleware-{uuid.uuid4().hex[:8]}"
     )
+
+
+def delete_topic(settings: Settings) -> None:
+    """Remove the benchmark's topic from the (possibly shared) broker."""
+    from kafka.admin import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            admin.delete_topics([settings.topic])
+        finally:
+            admin.close()
+    except Exception as exc:  # a leftover topic is no reason to lose the results
+        print(f"  (could not delete topic {settings.topic}: {exc})", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -248,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
             pipeline.flush(timeout=10 if kafka_label == "up" else 0.5)
             stats = pipeline.sink.stats()
             pipeline.close(timeout=2 if kafka_label == "up" else 0.1)
+            if kafka_label == "up":
+                delete_topic(settings)
             rows.append((label, b, w))
             stats_lines.append(
                 f"{label}: produced={stats.produced} delivered={stats.delivered} "
