@@ -36,13 +36,13 @@ from consumers.indexer import (
     retry_until_settled,
 )
 from consumers.offsets import OffsetTracker, PartitionProgress
+from consumers.polling import BatchPoller, Polled
 from consumers.stats import IndexerStats, StatsReporter
 from consumers.types import DeadLetter, Document
 from reqtrail.settings import Settings
 
 log = logging.getLogger("reqtrail.consumer")
 
-Polled = list[tuple[PartitionProgress, list[Any]]]  # (progress, kafka ConsumerRecords)
 COMMIT_TIMEOUT_MS = 10_000
 
 
@@ -79,8 +79,6 @@ class IndexerConsumer:
         self._backoff = Backoff(
             settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000
         )
-        self._carry: Polled = []
-        self._holding = False
         self._in_flight: deque[Future[BulkOutcome]] = deque()
         self._max_in_flight = max(1, settings.bulk_in_flight)
         self._consumer: Any = None
@@ -100,15 +98,25 @@ class IndexerConsumer:
         settings = self.settings
         es = self._es or bulk_client(settings)
         self._sender = BulkSender(es, on_outcome=self.stats.record_bulk)
-        self._dlq = DeadLetterWriter(reliable_producer(settings, "dlq"), settings.dlq_topic)
-        consumer = self._consumer = indexer_consumer(settings, **self._consumer_overrides)
+        producer = self._until_connected(lambda: reliable_producer(settings, "dlq"))
+        consumer = self._until_connected(
+            lambda: indexer_consumer(settings, **self._consumer_overrides)
+        )
+        if producer is None or consumer is None:
+            for client in (producer, consumer):
+                if client is not None:
+                    self._close_quietly(client.close)
+            return
+        self._dlq = DeadLetterWriter(producer, settings.dlq_topic)
+        self._consumer = consumer
+        self._poller = BatchPoller(consumer, self._tracker, settings, self._stop.is_set)
         reporter = StatsReporter(self.stats, settings.stats_interval_s, self.lag, self._emit_stats)
         executor = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="reqtrail-bulk")
         try:
             consumer.subscribe([settings.topic], listener=_Rebalance(self))
             log.info("indexing %s -> %s-*", settings.topic, settings.index_prefix)
             while not self.stopping:
-                documents = self._prepare(self._poll_batch())
+                documents = self._prepare(self._poller.poll_batch())
                 # Hand the next bulk to a worker before sorting an earlier one's results,
                 # so Elasticsearch never waits for this thread.
                 oldest = self._take_oldest() if self._in_flight_full() else None
@@ -132,58 +140,29 @@ class IndexerConsumer:
             self._close_quietly(self._dlq.producer.close, timeout=5)
             log.info("indexer stopped")
 
+    def _until_connected(self, connect: Callable[[], Any]) -> Any:
+        """``connect()``, retried with backoff while Kafka cannot be reached; None if stopped."""
+        while not self.stopping:
+            try:
+                client = connect()
+            except KafkaError as exc:
+                delay = self._backoff.next_delay()
+                log.error(
+                    "Kafka at %s unreachable (%s); retry %d in %.1f s",
+                    self.settings.kafka_bootstrap, exc, self._backoff.attempts, delay,
+                )  # fmt: skip
+                self._stop.wait(delay)
+            else:
+                self._backoff.reset()
+                return client
+        return None
+
     @staticmethod
     def _close_quietly(close: Callable[..., Any], **kwargs: Any) -> None:
         try:
             close(**kwargs)
         except Exception:  # closing must not hide the real error
             log.exception("error while closing")
-
-    # -- polling ---------------------------------------------------------------------------
-    def _poll_batch(self) -> Polled:
-        """Records up to batch_size / batch_max_bytes, or what came within batch_max_wait_ms."""
-        settings = self.settings
-        batch, self._carry = self._carry, []
-        count = sum(len(records) for _, records in batch)
-        nbytes = 0
-        max_wait = settings.batch_max_wait_ms / 1000
-        first_at: float | None = time.monotonic() if batch else None
-        while not self.stopping and count < settings.batch_size:
-            if nbytes >= settings.batch_max_bytes:
-                break
-            if first_at is None:
-                timeout = max_wait
-            else:
-                timeout = first_at + max_wait - time.monotonic()
-                if timeout <= 0:
-                    break
-            polled = self._poll(timeout, settings.batch_size - count)
-            if not polled:
-                if first_at is None:
-                    break
-                continue
-            if first_at is None:
-                first_at = time.monotonic()
-            for _progress, records in polled:
-                count += len(records)
-                nbytes += sum([r.serialized_value_size for r in records])
-            batch.extend(polled)
-        return batch
-
-    def _poll(self, timeout_s: float, max_records: int) -> Polled:
-        polled = self._consumer.poll(
-            timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records
-        )
-        result: Polled = []
-        for tp, records in polled.items():
-            if not records:
-                continue
-            progress = self._tracker.get(tp.topic, tp.partition) or self._tracker.assign(
-                tp.topic, tp.partition
-            )
-            progress.start_many([r.offset for r in records])
-            result.append((progress, records))
-        return result
 
     def _prepare(self, batch: Polled) -> list[Document]:
         """Decode the batch; dead-letter poison records right away."""
@@ -215,7 +194,11 @@ class IndexerConsumer:
         """Finish indexed records, retry what must be retried, dead-letter rejections."""
         rejected: list[DeadLetter] = []
         attempts = retry_until_settled(
-            outcome, self._sender.send, self._backoff, wait=self._wait_paused, wanted=_still_owned
+            outcome,
+            self._sender.send,
+            self._backoff,
+            wait=self._poller.wait_paused,
+            wanted=_still_owned,
         )
         for attempt in attempts:
             for document in attempt.indexed:  # hot path: a plain loop, no per-item objects
@@ -229,8 +212,8 @@ class IndexerConsumer:
                     rejected.append(DeadLetter(message, "rejected", item.describe(), progress))
         if rejected:
             self._dead_letter(rejected)
-        if self._holding:
-            self._release()
+        if self._poller.holding:
+            self._poller.release()
 
     def _dead_letter(self, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
@@ -242,48 +225,13 @@ class IndexerConsumer:
             except DeadLetterError as exc:
                 delay = self._backoff.next_delay()
                 log.error("%s; retry %d in %.1f s", exc, self._backoff.attempts, delay)
-                if not self._wait_paused(delay):
+                if not self._poller.wait_paused(delay):
                     raise RetriesAbandoned(str(exc)) from exc
         self._backoff.reset()
         self.stats.record_dead_letters(Counter(letter.kind for letter in letters))
         for letter in letters:
             if letter.progress is not None:
                 letter.progress.finish(letter.message.offset)
-
-    # -- pausing while Elasticsearch or Kafka fails ----------------------------------------
-    def _wait_paused(self, delay_s: float) -> bool:
-        """Wait ``delay_s`` with every partition paused, polling to stay in the group."""
-        self._hold()
-        deadline = time.monotonic() + delay_s
-        while not self.stopping:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return True
-            try:
-                polled = self._poll(min(remaining, 0.5), self.settings.batch_size)
-            except KafkaError as exc:
-                log.warning("poll while paused failed: %s", exc)
-                time.sleep(min(remaining, 0.5))
-                continue
-            if polled:  # a partition assigned meanwhile, fetched before it was paused
-                self._carry.extend(polled)
-                self._hold()
-        return False
-
-    def _hold(self) -> None:
-        assignment = self._consumer.assignment()
-        if assignment:
-            self._consumer.pause(*assignment)
-        if not self._holding:
-            log.info("pausing %d partitions until the retry succeeds", len(assignment))
-        self._holding = True
-
-    def _release(self) -> None:
-        paused = self._consumer.paused()
-        if paused:
-            self._consumer.resume(*paused)
-        self._holding = False
-        log.info("resumed %d partitions", len(paused))
 
     # -- offsets -----------------------------------------------------------------------------
     def _commit_when_due(self) -> None:
@@ -333,8 +281,7 @@ class IndexerConsumer:
         for tp in assigned:
             self._tracker.assign(tp.topic, tp.partition)
             self.assigned_ever.add(tp.partition)
-        if self._holding and assigned:
-            self._consumer.pause(*assigned)
+        self._poller.on_assigned(assigned)
         if assigned:
             log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
 

@@ -1,0 +1,132 @@
+"""Batches from the Kafka consumer, with offsets tracked from the moment they arrive.
+
+``BatchPoller`` polls until a batch is full (count or bytes) or ``batch_max_wait_ms``
+passed since its first record, and registers every record with the OffsetTracker as soon
+as ``poll`` returns it, so records fetched before a rebalance keep the (revoked) progress
+they came with. ``wait_paused`` is how the loop waits out a failure: every partition is
+paused, and polling continues, so the consumer stays in its group (and sees rebalances)
+without fetching more records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from consumers.offsets import OffsetTracker, PartitionProgress
+from reqtrail.settings import Settings
+
+log = logging.getLogger("reqtrail.consumer")
+
+Polled = list[tuple[PartitionProgress, list[Any]]]  # (progress, kafka ConsumerRecords)
+
+
+class BatchPoller:
+    """Polls ``consumer`` (kafka-python KafkaConsumer) in batches; pauses on request."""
+
+    def __init__(
+        self,
+        consumer: Any,
+        tracker: OffsetTracker,
+        settings: Settings,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.consumer = consumer
+        self.tracker = tracker
+        self.settings = settings
+        self.stopping = stopping
+        self.holding = False
+        self._carry: Polled = []
+
+    def poll_batch(self) -> Polled:
+        """Records up to batch_size / batch_max_bytes, or what came within batch_max_wait_ms."""
+        settings = self.settings
+        batch, self._carry = self._carry, []
+        count = sum(len(records) for _, records in batch)
+        nbytes = 0
+        max_wait = settings.batch_max_wait_ms / 1000
+        first_at: float | None = time.monotonic() if batch else None
+        while not self.stopping() and count < settings.batch_size:
+            if nbytes >= settings.batch_max_bytes:
+                break
+            if first_at is None:
+                timeout = max_wait
+            else:
+                timeout = first_at + max_wait - time.monotonic()
+                if timeout <= 0:
+                    break
+            polled = self.poll(timeout, settings.batch_size - count)
+            if not polled:
+                if first_at is None:
+                    break
+                continue
+            if first_at is None:
+                first_at = time.monotonic()
+            for _progress, records in polled:
+                count += len(records)
+                nbytes += sum([r.serialized_value_size for r in records])
+            batch.extend(polled)
+        return batch
+
+    def poll(self, timeout_s: float, max_records: int) -> Polled:
+        """One ``poll``; each partition's records with the progress that tracks them."""
+        polled = self.consumer.poll(
+            timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records
+        )
+        result: Polled = []
+        for tp, records in polled.items():
+            if not records:
+                continue
+            progress = self.tracker.get(tp.topic, tp.partition) or self.tracker.assign(
+                tp.topic, tp.partition
+            )
+            progress.start_many([r.offset for r in records])
+            result.append((progress, records))
+        return result
+
+    def wait_paused(self, delay_s: float) -> bool:
+        """Wait ``delay_s`` with every partition paused, polling to stay in the group.
+
+        False when the consumer is stopping (the caller gives up)."""
+        self.hold()
+        deadline = time.monotonic() + delay_s
+        while not self.stopping():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            try:
+                polled = self.poll(min(remaining, 0.5), self.settings.batch_size)
+            except KafkaError as exc:
+                log.warning("poll while paused failed: %s", exc)
+                time.sleep(min(remaining, 0.5))
+                continue
+            if polled:  # a partition assigned meanwhile, fetched before it was paused
+                self._carry.extend(polled)
+                self.hold()
+        return False
+
+    def hold(self) -> None:
+        """Pause every assigned partition (and, via on_assigned, those assigned later)."""
+        assignment = self.consumer.assignment()
+        if assignment:
+            self.consumer.pause(*assignment)
+        if not self.holding:
+            log.info("pausing %d partitions until the retry succeeds", len(assignment))
+        self.holding = True
+
+    def release(self) -> None:
+        """Resume every paused partition."""
+        paused = self.consumer.paused()
+        if paused:
+            self.consumer.resume(*paused)
+        self.holding = False
+        log.info("resumed %d partitions", len(paused))
+
+    def on_assigned(self, assigned: list[Any]) -> None:
+        """Keep newly assigned partitions paused while holding."""
+        if self.holding and assigned:
+            self.consumer.pause(*assigned)
