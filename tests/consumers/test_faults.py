@@ -149,13 +149,17 @@ def test_consumer_killed_mid_batch_and_restarted(settings: Settings, tmp_path: P
 def test_kafka_restarted_consumption_resumes(
     dedicated_kafka: Callable[..., KafkaService], settings: Settings
 ) -> None:
-    """The broker stops and comes back: the indexer reconnects and indexes what follows."""
+    """The indexer starts while the broker is down and waits for it; later the broker
+    stops and comes back mid-run: the indexer reconnects and indexes what follows."""
     broker = dedicated_kafka()
     settings = _prepare(settings.replace(kafka_bootstrap=broker.bootstrap))
     before, after = record_values(1000, seed=14), record_values(1000, seed=15)
     es = es_client(settings)
     try:
+        broker.stop()
         with running_indexer(settings) as indexer:
+            time.sleep(2)  # the indexer is starting against a dead broker
+            broker.start()
             produce(settings, before)
             wait_for_docs(es, settings.index_prefix, len(before))
             broker.stop()
