@@ -14,12 +14,14 @@ import re
 import time
 import traceback
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from producers.capture import BodyCapture
+from producers.guard import capture_internal_exceptions
 from producers.ids import accept_request_id
 from producers.pipeline import (
     CLIENT_VERSION_HEADER,
@@ -35,6 +37,8 @@ from producers.sentry import open_request_scope
 
 MAX_STACK_CHARS = 8192
 CLIENT_CLOSED_STATUS = 499
+
+_current_cycle: ContextVar[RequestCycle | None] = ContextVar("reqtrail_cycle", default=None)
 
 
 class RequestCycle:
@@ -104,6 +108,7 @@ class RequestCycle:
         self.exception: BaseException | None = None
         self.error: dict[str, Any] | None = None
         self.sentry = open_request_scope(request_id, user_id, device_id)
+        _current_cycle.set(self)
 
     def set_response_headers(self, headers: dict[str, str]) -> None:
         """Record the allow-listed response headers (keys already lower-case)."""
@@ -138,6 +143,7 @@ class RequestCycle:
         """Close the Sentry scope and emit the record (exactly once)."""
         event = self.event
         event["latency_ms"] = round((time.perf_counter() - self._t0) * 1000.0, 3)
+        _current_cycle.set(None)
         self.sentry.exit()
         status = self.status
         if status is None:
@@ -150,6 +156,21 @@ class RequestCycle:
         self.request_body.add_to(event, "request")
         self.response_body.add_to(event, "response")
         self.pipeline.emit(event)
+
+
+def report_exception(exc: BaseException) -> str | None:
+    """Attach a handled exception to the current request's record and report it to Sentry.
+
+    For apps that turn an exception into their own error response (a JSON error body with
+    status 500, say): the exception never reaches the middleware, so call this from the
+    handler. Returns the Sentry event ID (None outside a request or without Sentry).
+    """
+    cycle = _current_cycle.get()
+    if cycle is None:
+        return None
+    with capture_internal_exceptions():
+        cycle.fail(exc)
+    return cycle.error.get("sentry_event_id") if cycle.error else None
 
 
 def _qualified_name(kind: type[BaseException]) -> str:

@@ -40,14 +40,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from producers.asgi import RequestTrailMiddleware
+from producers.cycle import report_exception
 from producers.pipeline import RecordPipeline, configure
 from reqtrail.settings import Settings, load_settings
 
 STATS_PATH = "/_reqtrail/stats"
 UNLOGGED_PATHS = ("/health", STATS_PATH)
 NEW_RELEASE = (1, 5)
-# Chance that finishing a battle crashes, for old and new releases.
-CRASH_CHANCE = {"old": 0.01, "new": 0.08}
+# Chance that finishing a battle crashes, for old and new releases
+# (REQTRAIL_DEMO_CRASH_CHANCE overrides the new release's; tests raise it).
+CRASH_CHANCE = {"old": 0.01, "new": float(os.environ.get("REQTRAIL_DEMO_CRASH_CHANCE", "0.08"))}
 # Multiplies every simulated delay (REQTRAIL_DEMO_TIME_SCALE; tests use 0).
 TIME_SCALE = float(os.environ.get("REQTRAIL_DEMO_TIME_SCALE", "1.0"))
 DEFAULT_APP_VERSION = "1.4.2"
@@ -249,6 +251,17 @@ def init_sentry(settings: Settings) -> bool:
     return True
 
 
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """What the game client gets for a crash: a JSON error it can show, with the event ID.
+
+    The handler runs inside the middleware, so ``report_exception`` puts the error and the
+    Sentry event ID into the request's record, beside this response body.
+    """
+    event_id = report_exception(exc)
+    body = {"error": "internal", "code": "REWARD_TABLE_MISSING", "sentry_event_id": event_id}
+    return JSONResponse(body, status_code=500)
+
+
 def create_app(pipeline: RecordPipeline | None = None) -> Starlette:
     """The demo server; its records go to ``pipeline`` (default: one from the environment)."""
     if pipeline is None:
@@ -256,7 +269,11 @@ def create_app(pipeline: RecordPipeline | None = None) -> Starlette:
         init_sentry(settings)
         pipeline = configure(settings)
     middleware = Middleware(RequestTrailMiddleware, pipeline=pipeline, skip_paths=UNLOGGED_PATHS)
-    app = Starlette(routes=ROUTES, middleware=[middleware])
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[middleware],
+        exception_handlers={RewardCalculationError: internal_error},
+    )
     app.state.app_version = pipeline.settings.app_version or DEFAULT_APP_VERSION
     app.state.pipeline = pipeline
     return app

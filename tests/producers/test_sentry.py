@@ -1,27 +1,23 @@
 """Integration with a real sentry-sdk client that sends to a local HTTP endpoint.
 
-A tiny ``http.server`` plays Sentry: it accepts envelopes on ``/api/<project>/envelope/``
-and keeps the events, so the tests check what Sentry would really have received.
+The local Sentry collector (``reqtrail.sentry_collector``, also used by the demo) accepts the
+envelopes sentry-sdk really sends, so the tests check what Sentry would have received.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
-import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import orjson
 import pytest
 import sentry_sdk
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 
 from consumers.setup import ensure_topics
 from producers.pipeline import RecordPipeline
+from reqtrail.sentry_collector import EventStore, serve
 from reqtrail.settings import Settings, load_settings
 from schemas import record_errors
 from tests.producers.frameworks import FRAMEWORKS, framework_client
@@ -30,59 +26,11 @@ from tests.producers.helpers import memory_pipeline, read_topic
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-class SentryInbox:
-    """Events received by the fake Sentry endpoint."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-
-    def add_envelope(self, body: bytes) -> None:
-        lines = body.split(b"\n")
-        # envelope header, then (item header, payload) pairs
-        i = 1
-        while i + 1 < len(lines):
-            header = orjson.loads(lines[i])
-            payload = lines[i + 1]
-            if header.get("type") == "event":
-                with self.lock:
-                    self.events.append(orjson.loads(payload))
-            i += 2
-
-
-def decode_body(raw: bytes, encoding: str) -> bytes:
-    if encoding == "gzip":
-        return gzip.decompress(raw)
-    if encoding == "deflate":
-        return zlib.decompress(raw)
-    if encoding == "br":
-        import brotli
-
-        return bytes(brotli.decompress(raw))
-    return raw
-
-
 @pytest.fixture
-def sentry_inbox() -> Iterator[tuple[str, SentryInbox]]:
-    """(DSN, inbox) of a local fake Sentry, with sentry-sdk initialised to send there."""
-    inbox = SentryInbox()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if self.path.rstrip("/").endswith("/envelope"):
-                inbox.add_envelope(decode_body(raw, self.headers.get("Content-Encoding", "")))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def sentry_inbox() -> Iterator[tuple[str, EventStore]]:
+    """(DSN, events) of the local Sentry collector, with sentry-sdk initialised to send there."""
+    inbox = EventStore()
+    server = serve("127.0.0.1", 0, inbox)
     dsn = f"http://publickey@127.0.0.1:{server.server_address[1]}/42"
     with sentry_client(dsn):
         yield dsn, inbox
@@ -106,9 +54,9 @@ def sentry_client(dsn: str) -> Iterator[None]:
         sentry_sdk.get_global_scope().set_client(None)
 
 
-def event_for(inbox: SentryInbox, event_id: str) -> dict[str, Any]:
+def event_for(inbox: EventStore, event_id: str) -> dict[str, Any]:
     sentry_sdk.flush(timeout=5)
-    matching = [e for e in inbox.events if e["event_id"] == event_id]
+    matching = inbox.search(event_id)
     assert len(matching) == 1, f"Sentry got {len(matching)} events with id {event_id}"
     return matching[0]
 
@@ -116,7 +64,7 @@ def event_for(inbox: SentryInbox, event_id: str) -> dict[str, Any]:
 @pytest.mark.integration
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_crash_links_record_and_sentry_event(
-    framework: str, settings: Settings, sentry_inbox: tuple[str, SentryInbox]
+    framework: str, settings: Settings, sentry_inbox: tuple[str, EventStore]
 ) -> None:
     """500 for the client; the record's sentry_event_id names an event with its user and ID."""
     _dsn, inbox = sentry_inbox
@@ -150,7 +98,7 @@ def test_crash_links_record_and_sentry_event(
 
 
 def test_concurrent_async_requests_keep_their_own_sentry_user(
-    sentry_inbox: tuple[str, SentryInbox],
+    sentry_inbox: tuple[str, EventStore],
 ) -> None:
     """Interleaved ASGI requests each report their own user and request ID to Sentry."""
     import httpx
@@ -204,3 +152,55 @@ def test_without_sentry_records_have_no_event_id() -> None:
     with framework_client("starlette", pipeline) as client:
         assert client.request("GET", "/crash").status == 500
     assert "sentry_event_id" not in sink.records[0]["error"]
+
+
+def test_handled_crash_reported_by_the_app_keeps_body_error_and_event(
+    sentry_inbox: tuple[str, EventStore],
+) -> None:
+    """An app's own 500 handler calls report_exception: the record has body, error and event."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from producers import report_exception
+    from producers.asgi import RequestTrailMiddleware
+
+    _dsn, inbox = sentry_inbox
+    pipeline, sink = memory_pipeline(load_settings(environ={}))
+
+    class RewardError(RuntimeError):
+        pass
+
+    async def finish(request: Request) -> JSONResponse:
+        raise RewardError("no reward row")
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": "internal", "event": report_exception(exc)}, 500)
+
+    inner = Starlette(routes=[Route("/finish", finish)], exception_handlers={RewardError: handler})
+    app = RequestTrailMiddleware(inner, pipeline=pipeline)
+
+    async def play() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://game") as client:
+            return await client.get("/finish", headers={"x-user-id": "p-7", "x-request-id": "r-7"})
+
+    answer = asyncio.run(play())
+    assert answer.status_code == 500
+    (record,) = sink.records
+    assert record_errors(record) is None
+    assert record["status"] == 500 and record["error"]["type"].endswith("RewardError")
+    event_id = record["error"]["sentry_event_id"]
+    assert answer.json() == {"error": "internal", "event": event_id}
+    assert '"event"' in record["response_body"] and event_id in record["response_body"]
+    event = event_for(inbox, event_id)
+    assert event["user"]["id"] == "p-7" and event["tags"]["request_id"] == "r-7"
+
+
+def test_report_exception_outside_a_request_does_nothing() -> None:
+    """Called with no request in flight, report_exception returns None and raises nothing."""
+    from producers import report_exception
+
+    assert report_exception(RuntimeError("stray")) is None
