@@ -10,7 +10,6 @@ every process it started, services included when it started them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -25,6 +24,7 @@ from typing import Any
 
 from consumers.setup import setup_all
 from dashboards.queries.es_client import make_client
+from producers.demo import LOCUSTFILE
 from reqtrail.demo_examples import Example, find_examples
 from reqtrail.services import LocalStack
 from reqtrail.settings import Settings
@@ -56,7 +56,7 @@ class DemoSummary:
     produced: int = 0
     delivered: int = 0
     dropped: int = 0
-    indexed: int = 0
+    indexed: int = 0  # documents added to the read alias during this run
     sentry_events: int = 0
     examples: list[Example] = field(default_factory=list)
     child_pids: list[int] = field(default_factory=list)
@@ -94,6 +94,7 @@ class Demo:
         self.stack = LocalStack(settings, report=say)
         self.es = make_client(settings)
         self._last_progress = 0.0
+        self._indexed_before = 0
 
     # -- lifecycle ---------------------------------------------------------------------
     def run(self) -> DemoSummary:
@@ -123,6 +124,7 @@ class Demo:
             self.summary.services_started = list(result.started)
         self.say(f"setup: topics, index template and alias '{self.settings.read_alias}'")
         setup_all(self.settings)
+        self._indexed_before = self._es_count() or 0
         env = self._child_env()
         python = sys.executable
         self._start(
@@ -181,16 +183,12 @@ class Demo:
         return env
 
     def _locust_argv(self) -> list[str]:
-        # Only locate the locustfile: importing locust here would monkey-patch this process.
-        spec = importlib.util.find_spec("producers.demo.locustfile")
-        if spec is None or spec.origin is None:
-            raise RuntimeError("producers.demo.locustfile is not installed")
         argv = [
             sys.executable,
             "-m",
             "locust",
             "-f",
-            spec.origin,
+            str(LOCUSTFILE),
             "--headless",
             "--only-summary",
             "-u",
@@ -257,11 +255,16 @@ class Demo:
         self.summary.dropped = int(stats.get("dropped", self.summary.dropped))
         sentry = get_json(f"{self.sentry_url}/stats") or {}
         self.summary.sentry_events = int(sentry.get("received", self.summary.sentry_events))
+        count = self._es_count()
+        if count is not None:
+            self.summary.indexed = count - self._indexed_before
+
+    def _es_count(self) -> int | None:
         try:
             self.es.indices.refresh(index=self.settings.read_alias)
-            self.summary.indexed = int(self.es.count(index=self.settings.read_alias)["count"])
+            return int(self.es.count(index=self.settings.read_alias)["count"])
         except Exception:  # noqa: BLE001 - a progress line must not end the demo
-            pass
+            return None
 
     def _progress(self, elapsed: float) -> None:
         self._last_progress = elapsed

@@ -46,11 +46,8 @@ def demo(
         log_dir=log_dir,
     )
     summary = Demo(load_settings(), options, say=lambda line: typer.echo(f"[demo] {line}")).run()
-    failed = {name: code for name, code in summary.exit_codes.items() if code not in (0, None)}
     if summary.dropped or (options.exit_when_done and summary.indexed < summary.delivered):
         raise typer.Exit(1)
-    if failed:
-        typer.echo(f"[demo] note: exit codes {failed}", err=True)
 
 
 def register(app: typer.Typer) -> None:
