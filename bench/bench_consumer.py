@@ -313,7 +313,7 @@ def _all(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=0, help="default: REQTRAIL_BATCH_SIZE")
     parser.add_argument("--rate", type=float, default=200.0, help="freshness produce rate /s")
