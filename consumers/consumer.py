@@ -83,7 +83,6 @@ class IndexerConsumer:
         self._max_in_flight = max(1, settings.bulk_in_flight)
         self._consumer: Any = None
         self._next_commit = 0.0
-        self.assigned_ever: set[int] = set()  # partitions this consumer was given at some point
 
     # -- lifecycle ------------------------------------------------------------------------
     def stop(self) -> None:
@@ -280,7 +279,6 @@ class IndexerConsumer:
     def _on_assigned(self, assigned: list[Any]) -> None:
         for tp in assigned:
             self._tracker.assign(tp.topic, tp.partition)
-            self.assigned_ever.add(tp.partition)
         self._poller.on_assigned(assigned)
         if assigned:
             log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
