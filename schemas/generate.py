@@ -26,7 +26,9 @@ def json_schema() -> dict[str, Any]:
         spec = copy.deepcopy(f.json)
         spec["description"] = f.doc
         if f.nullable:
-            spec = {"anyOf": [spec, {"type": "null"}], "description": f.doc}
+            # A type list, not anyOf: fastjsonschema validates it without raising and
+            # catching an exception per null field.
+            spec["type"] = [spec["type"], "null"]
         properties[f.name] = spec
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
