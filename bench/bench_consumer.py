@@ -36,11 +36,11 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch
 from kafka import KafkaProducer
 
-from consumers.clients import es_client
 from consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 from consumers.documents import DocumentBuilder, bulk_body
 from consumers.setup import ensure_index_template, ensure_topics, remove_all
 from consumers.types import Document, Message
+from reqtrail.es import es_client
 from reqtrail.settings import Settings, load_settings
 from schemas.samples import sample_record, sample_records
 

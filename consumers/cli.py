@@ -124,8 +124,8 @@ def retention(
     dry_run: bool = typer.Option(False, "--dry-run", help="List, do not delete."),
 ) -> None:
     """Delete daily indices older than --keep-days (local nodes without ILM)."""
-    from consumers.clients import es_client
     from consumers.retention import apply_retention
+    from reqtrail.es import es_client
 
     _configure_logging("warning")
     settings = load_settings()

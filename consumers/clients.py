@@ -10,6 +10,7 @@ from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 from kafka import KafkaConsumer, KafkaProducer
 
+from reqtrail.es import es_client
 from reqtrail.settings import Settings
 
 
@@ -27,29 +28,6 @@ class BulkResponseSerializer(OrjsonSerializer):
         if data.startswith(self.ALL_INDEXED):
             return {"errors": False}
         return super().json_loads(data)
-
-
-def es_client(
-    settings: Settings,
-    *,
-    request_timeout: float | None = None,
-    serializer: OrjsonSerializer | None = None,
-) -> Elasticsearch:
-    """An ES client that never retries by itself (the indexer owns retries), orjson inside."""
-    options: dict[str, Any] = {
-        "request_timeout": request_timeout or settings.es_request_timeout,
-        "max_retries": 0,
-        "retry_on_timeout": False,
-        "serializer": serializer or OrjsonSerializer(),
-        "verify_certs": settings.es_verify_certs,
-    }
-    if settings.es_api_key:
-        options["api_key"] = settings.es_api_key
-    elif settings.es_username:
-        options["basic_auth"] = (settings.es_username, settings.es_password)
-    if settings.es_ca_certs:
-        options["ca_certs"] = settings.es_ca_certs
-    return Elasticsearch(settings.es_url, **options)
 
 
 def bulk_client(settings: Settings) -> Elasticsearch:

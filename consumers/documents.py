@@ -8,28 +8,13 @@ is the record's original bytes whenever they are one JSON line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
 
 import orjson
 
 from consumers.decode import Poison, decode_record
 from consumers.offsets import PartitionProgress
 from consumers.types import DeadLetter, Document, SourceMessage
-
-
-def utc_day(timestamp: str) -> date | None:
-    """The UTC calendar day of an ISO 8601 timestamp, or None when it is not a real date."""
-    try:
-        if timestamp[-1:] in ("Z", "z"):
-            return date.fromisoformat(timestamp[:10])
-        return datetime.fromisoformat(timestamp).astimezone(UTC).date()
-    except ValueError:
-        return None
-
-
-def daily_index(prefix: str, day: date) -> str:
-    """``<prefix>-YYYY.MM.DD``."""
-    return f"{prefix}-{day:%Y.%m.%d}"
+from schemas.indices import daily_index, utc_day
 
 
 class DocumentBuilder:

@@ -14,10 +14,10 @@ from elasticsearch import Elasticsearch
 from kafka.admin import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
-from consumers.clients import es_client
-from consumers.documents import daily_index
+from reqtrail.es import es_client
 from reqtrail.settings import Settings
 from schemas import IndexOptions, index_template
+from schemas.indices import daily_index
 
 log = logging.getLogger("reqtrail.setup")
 

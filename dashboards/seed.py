@@ -16,6 +16,7 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from schemas import IndexOptions, index_template
+from schemas.indices import daily_index, utc_day
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -40,9 +41,12 @@ class SeedResult:
         return self.indexed / self.seconds if self.seconds > 0 else 0.0
 
 
-def daily_index(prefix: str, timestamp: str) -> str:
-    """``<prefix>-YYYY.MM.DD`` for an ISO ``@timestamp`` such as ``2025-03-01T12:00:00.000Z``."""
-    return f"{prefix}-{timestamp[0:4]}.{timestamp[5:7]}.{timestamp[8:10]}"
+def record_index(prefix: str, timestamp: str) -> str:
+    """The daily index of an ``@timestamp`` (the same one the indexer would choose)."""
+    day = utc_day(timestamp)
+    if day is None:
+        raise SeedError(1, [{"@timestamp": timestamp, "reason": "not an ISO 8601 timestamp"}])
+    return daily_index(prefix, day)
 
 
 def put_template(es: Elasticsearch, prefix: str, *, refresh_interval: str = "1s") -> None:
@@ -53,7 +57,7 @@ def put_template(es: Elasticsearch, prefix: str, *, refresh_interval: str = "1s"
 
 def _actions(prefix: str, records: Iterable[dict[str, Any]], seen: set[str]) -> Iterator[Any]:
     for record in records:
-        index = daily_index(prefix, record["@timestamp"])
+        index = record_index(prefix, record["@timestamp"])
         seen.add(index)
         yield {"_op_type": "index", "_index": index, "_id": record["request_id"], "_source": record}
 

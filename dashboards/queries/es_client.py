@@ -11,8 +11,8 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as ESConnectionError
-from elasticsearch.serializer import OrjsonSerializer
 
+from reqtrail.es import es_client
 from reqtrail.settings import Settings
 
 
@@ -26,21 +26,7 @@ class DataUnavailable(RuntimeError):
 
 def make_client(settings: Settings, *, max_retries: int = 1) -> Elasticsearch:
     """A client for ``settings.es_url`` with the configured credentials and TLS."""
-    options: dict[str, Any] = {
-        "request_timeout": settings.es_request_timeout,
-        "max_retries": max_retries,
-        "retry_on_timeout": False,
-        "serializer": OrjsonSerializer(),
-    }
-    if settings.es_api_key:
-        options["api_key"] = settings.es_api_key
-    elif settings.es_username:
-        options["basic_auth"] = (settings.es_username, settings.es_password)
-    if settings.es_url.startswith("https"):
-        options["verify_certs"] = settings.es_verify_certs
-        if settings.es_ca_certs:
-            options["ca_certs"] = settings.es_ca_certs
-    return Elasticsearch(settings.es_url, **options)
+    return es_client(settings, max_retries=max_retries)
 
 
 def _url_of(es: Elasticsearch) -> str:

@@ -13,10 +13,10 @@ import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from consumers.clients import es_client
 from consumers.consumer import IndexerConsumer
 from consumers.dlq import DeadLetterInfo
 from consumers.setup import ensure_index_template, ensure_topics, remove_all
+from reqtrail.es import es_client
 from reqtrail.settings import Settings
 from schemas.samples import sample_records
 

@@ -8,8 +8,9 @@ import orjson
 import pytest
 
 from consumers.decode import Poison, decode_record
-from consumers.documents import DocumentBuilder, bulk_body, utc_day
+from consumers.documents import DocumentBuilder, bulk_body
 from consumers.types import DeadLetter, Document, Message
+from schemas.indices import utc_day
 from schemas.samples import sample_records
 
 

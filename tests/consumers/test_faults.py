@@ -19,8 +19,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumers.clients import es_client
 from consumers.setup import ensure_index_template, ensure_topics
+from reqtrail.es import es_client
 from reqtrail.services import ElasticsearchService, KafkaService
 from reqtrail.settings import Settings
 from schemas.samples import sample_records

@@ -17,8 +17,8 @@ import typer
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
-from consumers.clients import es_client
 from consumers.setup import ensure_index_template, ensure_topics
+from reqtrail.es import es_client
 from reqtrail.settings import Settings
 from schemas.samples import sample_records
 from tests.consumers.conftest import (

@@ -1,0 +1,35 @@
+"""The one place an Elasticsearch client is built from Settings (URL, credentials, TLS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from elasticsearch.serializer import OrjsonSerializer
+
+from reqtrail.settings import Settings
+
+
+def es_client(
+    settings: Settings,
+    *,
+    max_retries: int = 0,
+    request_timeout: float | None = None,
+    serializer: OrjsonSerializer | None = None,
+) -> Elasticsearch:
+    """A client for ``settings.es_url`` (orjson inside; retries only when asked for)."""
+    options: dict[str, Any] = {
+        "request_timeout": request_timeout or settings.es_request_timeout,
+        "max_retries": max_retries,
+        "retry_on_timeout": False,
+        "serializer": serializer or OrjsonSerializer(),
+    }
+    if settings.es_api_key:
+        options["api_key"] = settings.es_api_key
+    elif settings.es_username:
+        options["basic_auth"] = (settings.es_username, settings.es_password)
+    if settings.es_url.startswith("https"):
+        options["verify_certs"] = settings.es_verify_certs
+        if settings.es_ca_certs:
+            options["ca_certs"] = settings.es_ca_certs
+    return Elasticsearch(settings.es_url, **options)
