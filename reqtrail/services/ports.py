@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 from pathlib import Path
 
@@ -28,18 +29,35 @@ def port_is_free(port: int, host: str = LOCALHOST) -> bool:
     return True
 
 
-def free_ports(count: int, host: str = LOCALHOST) -> list[int]:
-    """``count`` distinct ports that are free right now (the OS picks them)."""
-    sockets: list[socket.socket] = []
+def ephemeral_port_range(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> range:
+    """The ports the OS hands to outgoing connections (Linux default 32768-60999)."""
     try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+        low, high = (int(part) for part in path.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def free_ports(count: int, host: str = LOCALHOST) -> list[int]:
+    """``count`` distinct ports that are free now, chosen outside the ephemeral range.
+
+    A port the OS picked with ``bind(0)`` comes from the ephemeral range, and an outgoing
+    connection may take it before the server we start binds it; ports below that range
+    are only ever taken by servers.
+    """
+    ephemeral = ephemeral_port_range()
+    low, high = (20000, ephemeral.start) if ephemeral.start > 21000 else (1024, ephemeral.start)
+    if high - low < 100:  # an unusual range: fall back to ports above it
+        low, high = ephemeral.stop, 65535
+    rng = random.SystemRandom()
+    chosen: list[int] = []
+    for _ in range(5000):
+        port = rng.randrange(low, high)
+        if port not in chosen and port_is_free(port, host):
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    raise OSError(f"no {count} free ports found between {low} and {high}")
 
 
 def listening_inodes(port: int, proc_net: Path = Path("/proc/net")) -> set[str]:
