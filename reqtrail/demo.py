@@ -27,10 +27,15 @@ from dashboards.queries.es_client import make_client
 from producers.demo import LOCUSTFILE
 from reqtrail.demo_examples import Example, find_examples
 from reqtrail.services import LocalStack
+from reqtrail.services.ports import port_is_free, port_owner
 from reqtrail.settings import Settings
 from reqtrail.supervisor import Child, Supervisor, wait_until
 
 Say = Callable[[str], None]
+
+
+class DemoError(RuntimeError):
+    """The demo cannot start or keep running; the message says why in one line."""
 
 
 class DemoStopped(Exception):
@@ -122,6 +127,7 @@ class Demo:
         else:
             result = self.stack.up()
             self.summary.services_started = list(result.started)
+        self._check_ports()
         self.say(f"setup: topics, index template and alias '{self.settings.read_alias}'")
         setup_all(self.settings)
         self._indexed_before = self._es_count() or 0
@@ -161,6 +167,16 @@ class Demo:
                 f"no traffic: point your own server's middleware at Kafka "
                 f"{self.settings.kafka_bootstrap}, topic {self.settings.topic}"
             )
+
+    def _check_ports(self) -> None:
+        wanted = {
+            "game server (--server-port)": self.options.server_port,
+            "Sentry collector (--sentry-port)": self.options.sentry_port,
+            "dashboard (REQTRAIL_DASHBOARD_PORT)": self.settings.dashboard_port,
+        }
+        for what, port in wanted.items():
+            if not port_is_free(port):
+                raise DemoError(f"port {port} for the {what} is taken by {port_owner(port)}")
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -217,7 +233,7 @@ class Demo:
             ok = wait_until(lambda: http_ok(health) or not child.is_running(), timeout)
             child.check_alive()
             if not ok:
-                raise RuntimeError(
+                raise DemoError(
                     f"{name} did not answer {health} within {timeout:.0f} s; see {child.log_path}"
                 )
         return child

@@ -31,8 +31,10 @@ def demo(
     ] = None,
 ) -> None:
     """Run everything: services, topics, game server, indexer, dashboard and players."""
-    from reqtrail.demo import Demo, DemoOptions
+    from reqtrail.demo import Demo, DemoError, DemoOptions
+    from reqtrail.services import ServiceError
     from reqtrail.settings import load_settings
+    from reqtrail.supervisor import ChildDiedError
 
     options = DemoOptions(
         duration_s=duration,
@@ -45,7 +47,12 @@ def demo(
         keep_services=keep_services,
         log_dir=log_dir,
     )
-    summary = Demo(load_settings(), options, say=lambda line: typer.echo(f"[demo] {line}")).run()
+    demo_run = Demo(load_settings(), options, say=lambda line: typer.echo(f"[demo] {line}"))
+    try:
+        summary = demo_run.run()
+    except (DemoError, ServiceError, ChildDiedError) as exc:
+        typer.echo(f"reqtrail demo: {exc}", err=True)
+        raise typer.Exit(1) from None
     if summary.dropped or (options.exit_when_done and summary.indexed < summary.delivered):
         raise typer.Exit(1)
 
