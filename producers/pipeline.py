@@ -56,11 +56,19 @@ class RecordLogger(BoundLoggerBase):
     """
 
     def record(self, event: dict[str, Any]) -> None:
+        # structlog's ``_process_event`` with the event dict used as it is (the cycle made
+        # it for this record alone) instead of copied into a copy of the empty context.
+        if self._context:
+            event = {**self._context, **event}
+        logger = self._logger
+        processed: Any = event
         try:
-            args, kwargs = self._process_event("info", None, event)
+            for processor in self._processors:
+                processed = processor(logger, "info", processed)
         except DropEvent:
             return
-        self._logger.info(*args, **kwargs)
+        args, kwargs = processed
+        logger.info(*args, **kwargs)
 
 
 class SinkLogger:

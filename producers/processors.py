@@ -131,18 +131,30 @@ class BodyTruncator:
         self.max_bytes = max_bytes
 
     def __call__(self, logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
-        for prefix in ("request", "response"):
-            key = prefix + "_body"
+        limit = self.max_bytes
+        for key, truncated_key, size_key in _BODY_KEYS:
             body = event.get(key)
             if body is None:
                 continue
-            raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-            size = max(event.get(key + "_size") or 0, len(raw))
-            cut = size > self.max_bytes or len(raw) > self.max_bytes
-            event[key] = decode_head(raw[: self.max_bytes], cut)
-            event[key + "_truncated"] = cut
-            event[key + "_size"] = size
+            raw = body if type(body) is bytes else _as_bytes(body)
+            size = event.get(size_key) or 0
+            if size < len(raw):
+                size = len(raw)
+            cut = size > limit
+            event[key] = decode_head(raw[:limit] if cut else raw, cut)
+            event[truncated_key] = cut
+            event[size_key] = size
         return event
+
+
+# (body, truncated flag, original size) keys, request then response.
+_BODY_KEYS = tuple(
+    (p + "_body", p + "_body_truncated", p + "_body_size") for p in ("request", "response")
+)
+
+
+def _as_bytes(body: str | bytes | bytearray | memoryview) -> bytes:
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 
 class SecretRedactor:
@@ -153,29 +165,31 @@ class SecretRedactor:
 
     def __call__(self, logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
         matcher = self.matcher
-        for name in ("request_headers", "response_headers"):
+        for name in _HEADER_KEYS:
             headers = event.get(name)
             if headers:
                 event[name] = redact_mapping(matcher, headers)
         query = event.get("query")
         if query:
             event["query"] = redact_query(matcher, query)
-        for prefix in ("request", "response"):
-            body = event.get(prefix + "_body")
+        for key, content_type_key in _REDACTED_BODY_KEYS:
+            body = event.get(key)
             if body:
-                content_type = event.get("_" + prefix + "_content_type")
-                event[prefix + "_body"] = redact_body(matcher, body, content_type)
+                event[key] = redact_body(matcher, body, event.get(content_type_key))
         return event
+
+
+_HEADER_KEYS = ("request_headers", "response_headers")
+# (body key, content-type hint key), request then response.
+_REDACTED_BODY_KEYS = tuple(
+    (p + "_body", "_" + p + "_content_type") for p in ("request", "response")
+)
 
 
 def keep_record_fields(logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
     """Drop everything that is not a record field (structlog's ``event``, hints) and Nones."""
-    for key in event.keys() - FIELD_NAMES:
-        del event[key]
-    if None in event.values():
-        for key in [k for k, v in event.items() if v is None]:
-            del event[key]
-    return event
+    # One pass building a new dict (same key order) beats a set difference plus deletions.
+    return {k: v for k, v in event.items() if v is not None and k in FIELD_NAMES}
 
 
 class RecordRenderer:
