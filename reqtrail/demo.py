@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -100,6 +101,7 @@ class Demo:
         self.es = make_client(settings)
         self._last_progress = 0.0
         self._indexed_before = 0
+        self._began = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------
     def run(self) -> DemoSummary:
@@ -310,8 +312,10 @@ class Demo:
 
     def _print_examples(self) -> None:
         try:
+            # Only this run's traffic: its Sentry events are in this run's collector.
+            this_run = timedelta(seconds=time.monotonic() - self._began + 60)
             self.summary.examples = find_examples(
-                self.es, self.settings.read_alias, self.dashboard_url
+                self.es, self.settings.read_alias, self.dashboard_url, window=this_run
             )
         except Exception as exc:  # noqa: BLE001 - examples are a courtesy
             self.say(f"examples not available yet: {exc}")

@@ -41,7 +41,7 @@ def player_with_500(es: Elasticsearch, index: str, window: TimeRange, base: str)
     return Example(
         title=f"Player {user} hit a {int(row['status'])} on {row['route']}",
         detail=f"request {request_id}: response body and Sentry event in the detail view",
-        url=_link(base, user=user, **{"class": "5xx", "range": "24h", "open": request_id}),
+        url=_link(base, user=user, **{"class": "5xx", "range": "1h", "open": request_id}),
     )
 
 
@@ -54,7 +54,7 @@ def slowest_route(es: Elasticsearch, index: str, window: TimeRange, base: str) -
         title=f"Slowest route: {top['route']} (p95 {top['p95']:.0f} ms over {int(top['requests'])}"
         " requests)",
         detail="its requests slower than the route's own p95",
-        url=_link(base, route=str(top["route"]), pct="95", range="24h"),
+        url=_link(base, route=str(top["route"]), pct="95", range="1h"),
     )
 
 
