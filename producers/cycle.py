@@ -18,8 +18,6 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from structlog.contextvars import bind_contextvars, clear_contextvars
-
 from producers.capture import BodyCapture
 from producers.guard import capture_internal_exceptions
 from producers.ids import accept_request_id
@@ -33,6 +31,7 @@ from producers.pipeline import (
     USER_AGENT_HEADER,
     RecordPipeline,
 )
+from producers.request_context import rebind_request_context
 from producers.sentry import open_request_scope
 
 MAX_STACK_CHARS = 8192
@@ -75,13 +74,7 @@ class RequestCycle:
         self.request_id = request_id = accept_request_id(headers.get(REQUEST_ID_HEADER))
         self.user_id = user_id = headers.get(capture.user_id_header) or None
         device_id = headers.get(DEVICE_ID_HEADER)
-        clear_contextvars()
-        bind_contextvars(
-            request_id=request_id,
-            user_id=user_id,
-            device_id=device_id,
-            session_id=headers.get(SESSION_ID_HEADER),
-        )
+        rebind_request_context(request_id, user_id, device_id, headers.get(SESSION_ID_HEADER))
         allow = capture.header_allowlist
         self.event: dict[str, Any] = {
             "started_at": started_at,

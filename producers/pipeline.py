@@ -2,7 +2,7 @@
 
 ``RecordPipeline(settings)`` wires, in order::
 
-    merge_contextvars -> Sampler -> ServiceContext -> format_timestamp -> [ClientIpHasher]
+    merge_request_context -> Sampler -> ServiceContext -> format_timestamp -> [ClientIpHasher]
       -> BodyTruncator -> SecretRedactor -> keep_record_fields -> RecordRenderer -> SinkLogger
 
 It uses its own structlog logger (``structlog.wrap_logger``), not the global configuration, so
@@ -21,7 +21,6 @@ from typing import Any
 
 import structlog
 from structlog import BoundLoggerBase, DropEvent
-from structlog.contextvars import merge_contextvars
 from structlog.typing import Processor
 
 from producers.guard import capture_internal_exceptions
@@ -35,6 +34,7 @@ from producers.processors import (
     format_timestamp,
     keep_record_fields,
 )
+from producers.request_context import merge_request_context
 from producers.sink import KafkaSink, SinkStats
 from reqtrail.settings import Settings, load_settings
 
@@ -127,7 +127,7 @@ class CaptureConfig:
 def build_processors(settings: Settings, sampler: Sampler) -> list[Processor]:
     """The processor chain for ``settings`` (see the module docstring for the order)."""
     chain: list[Processor] = [
-        merge_contextvars,
+        merge_request_context,
         sampler,
         ServiceContext(settings.service, settings.environment, settings.app_version),
         format_timestamp,
