@@ -36,9 +36,10 @@ from reqtrail.settings import Settings
 
 ProducerFactory = Callable[[Settings], Any]
 # Records sent before the sender lets request threads have the GIL (each send() is ~20 µs
-# of Python).  Small bursts keep request latency flat; a long backlog (the server is
-# saturated) gets bigger bursts so that records are not all dropped.
-SEND_BURST = 2
+# of Python, and each turn the sender takes is added to the request that was running).  One
+# record per turn keeps request latency flat; a long backlog (the server is saturated) gets
+# bigger bursts so that records are not all dropped.
+SEND_BURST = 1
 BACKLOG_BURST = 32
 BACKLOG = 256
 YIELD_S = 0.00005  # a real sleep: a zero sleep does not reliably hand the GIL over
