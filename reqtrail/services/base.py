@@ -22,12 +22,13 @@ from typing import ClassVar
 from reqtrail.services import processes
 from reqtrail.services.errors import ServiceError
 from reqtrail.services.jdk import Jdk, find_jdk
-from reqtrail.services.ports import ensure_ports_free
+from reqtrail.services.ports import ensure_ports_free, wait_ports_free
 from reqtrail.settings import Settings
 
 Report = Callable[[str], None]
 CONSOLE_LOG_MAX_BYTES = 5 * 1024 * 1024
 TAIL_LINES = 25
+PORT_RELEASE_TIMEOUT_S = 10.0  # after stop/kill, how long to wait for the sockets to close
 
 
 def report_to_stderr(message: str) -> None:
@@ -238,15 +239,20 @@ class LocalService(ABC):
             processes.stop_group(record.pid, timeout_s)
         self._reap()
         self.pid_file.unlink(missing_ok=True)
+        if running:
+            wait_ports_free(self.ports(), PORT_RELEASE_TIMEOUT_S)
         return running
 
     def kill(self) -> None:
         """SIGKILL every process of the service at once (for fault tests)."""
         record = self.record()
-        if record is not None and processes.record_alive(record):
+        running = record is not None and processes.record_alive(record)
+        if record is not None and running:
             processes.kill_group(record.pid)
         self._reap()
         self.pid_file.unlink(missing_ok=True)
+        if running:
+            wait_ports_free(self.ports(), PORT_RELEASE_TIMEOUT_S)
 
     def _reap(self) -> None:
         if self._proc is not None:

@@ -10,6 +10,7 @@ import contextlib
 import os
 import random
 import socket
+import time
 from pathlib import Path
 
 from reqtrail.services.errors import ServiceError
@@ -96,6 +97,16 @@ def port_owner(port: int) -> str:
                         comm = (pid_dir / "comm").read_text().strip()
                         return f"pid {pid_dir.name} ({comm})"
     return "an unknown process"
+
+
+def wait_ports_free(ports: dict[str, int], timeout_s: float) -> bool:
+    """Wait until every port can be bound again (a killed server's sockets close late)."""
+    deadline = time.monotonic() + timeout_s
+    while not all(port_is_free(port) for port in ports.values()):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def ensure_ports_free(ports: dict[str, int], service: str, hint: str) -> None:

@@ -64,13 +64,30 @@ def start_ticks(pid: int) -> int:
     return stat[2] if stat else 0
 
 
+def has_live_thread(pid: int) -> bool:
+    """True while any thread of ``pid`` is not yet a zombie.
+
+    When a multi-threaded process (a JVM) is killed, its main thread can show ``Z`` while
+    other threads are still exiting and still hold the process's sockets open.
+    """
+    try:
+        tasks = list((PROC / str(pid) / "task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if parse_stat((task / "stat").read_text())[0] not in ("Z", "X"):
+                return True
+    return False
+
+
 def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``."""
+    """Processes of group ``pgid`` that still have a live (non-zombie) thread."""
     members = []
     for entry in PROC.iterdir():
         if entry.name.isdigit():
             stat = read_stat(int(entry.name))
-            if stat and stat[1] == pgid and stat[0] != "Z":
+            if stat and stat[1] == pgid and (stat[0] != "Z" or has_live_thread(int(entry.name))):
                 members.append(int(entry.name))
     return members
 

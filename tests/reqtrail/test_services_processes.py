@@ -23,6 +23,17 @@ from reqtrail.services.ports import (
 # A parent that forks a child and both sleep: like Elasticsearch's launcher and server.
 PARENT_AND_CHILD = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"
 
+# The main thread exits (so /proc/<pid>/stat says Z) while another thread still holds a
+# listening socket: what a killed JVM looks like for a moment.
+ZOMBIE_LEADER = """
+import ctypes, socket, sys, threading, time
+sock = socket.socket()
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+sock.listen(1)
+threading.Thread(target=time.sleep, args=(60,)).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
 
 @pytest.fixture
 def listener() -> Iterator[int]:
@@ -90,6 +101,31 @@ def test_stop_group_ends_the_parent_and_its_children(tmp_path: Path) -> None:
     assert processes.stop_group(proc.pid, timeout_s=10) is True
     proc.wait(timeout=5)
     assert processes.group_members(proc.pid) == [] and not processes.record_alive(record)
+
+
+def test_a_process_whose_main_thread_exited_is_alive_while_a_thread_runs(tmp_path: Path) -> None:
+    """A leader in state Z with a live thread still holds its ports: it is not gone yet."""
+    port = free_ports(1)[0]
+    proc = processes.spawn(
+        [sys.executable, "-c", ZOMBIE_LEADER, str(port)],
+        dict(os.environ),
+        tmp_path,
+        tmp_path / "c.log",
+    )
+    try:
+        for _ in range(100):
+            stat = processes.read_stat(proc.pid)
+            if stat is not None and stat[0] == "Z":
+                break
+            time.sleep(0.05)
+        assert stat is not None and stat[0] == "Z", "the main thread did not exit"
+        assert not port_is_free(port)
+        assert processes.group_members(proc.pid) == [proc.pid]
+        processes.kill_group(proc.pid)
+        assert processes.group_members(proc.pid) == [] and port_is_free(port)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def test_a_recycled_pid_is_not_our_service(tmp_path: Path) -> None:
