@@ -1,20 +1,17 @@
 """Stage 1: Kafka record bytes -> a validated record, or the reason it is poison.
 
 The common case (valid JSON satisfying the schema) raises no exception: ``orjson.loads``
-only raises for bad JSON, and validity is first asked of a generated accept-only check
-(``consumers.fastcheck``); only records it does not accept go through the shared
-compiled validator, which gives the authoritative answer and the reason.
+only raises for bad JSON, and the shared validator answers valid or not without raising;
+only records it refuses are asked again for the reason.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import orjson
 
-from consumers.fastcheck import FastCheck, compile_fast_check
-from schemas import json_schema, record_errors
+from schemas import is_valid, record_errors
 
 
 class Poison(NamedTuple):
@@ -22,11 +19,6 @@ class Poison(NamedTuple):
 
     kind: Literal["undecodable", "schema"]
     reason: str
-
-
-@lru_cache(maxsize=1)
-def fast_check() -> FastCheck:
-    return compile_fast_check(json_schema())
 
 
 def decode_record(value: bytes | None) -> dict[str, Any] | Poison:
@@ -39,9 +31,6 @@ def decode_record(value: bytes | None) -> dict[str, Any] | Poison:
         return Poison("undecodable", f"not JSON: {exc}")
     if type(record) is not dict:
         return Poison("schema", f"a record must be a JSON object, got {type(record).__name__}")
-    if fast_check()(record):
+    if is_valid(record):
         return record
-    problem = record_errors(record)
-    if problem is not None:
-        return Poison("schema", problem)
-    return record
+    return Poison("schema", record_errors(record) or "not valid against the record schema")

@@ -26,8 +26,7 @@ def json_schema() -> dict[str, Any]:
         spec = copy.deepcopy(f.json)
         spec["description"] = f.doc
         if f.nullable:
-            # A type list, not anyOf: fastjsonschema validates it without raising and
-            # catching an exception per null field.
+            # A type list, not anyOf: one check per field instead of two alternatives.
             spec["type"] = [spec["type"], "null"]
         properties[f.name] = spec
     return {
