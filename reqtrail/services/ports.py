@@ -1,7 +1,8 @@
 """Port checks for local services: is a port free, who holds it, pick free ones.
 
-``port_owner`` reads ``/proc/net/tcp{,6}`` and the ``/proc/<pid>/fd`` links (Linux; as
-root it sees every process, otherwise only the caller's own); elsewhere it says "unknown".
+``listening_pid`` and ``port_owner`` read ``/proc/net/tcp{,6}`` and the ``/proc/<pid>/fd``
+links (Linux; as root they see every process, otherwise only the caller's own); elsewhere
+they find nobody.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def parse_listening_inodes(table: str, port: int) -> set[str]:
     return inodes
 
 
-def port_owner(port: int) -> str:
-    """'pid 123 (java)' for the process listening on ``port``, or 'an unknown process'."""
+def listening_pid(port: int) -> int | None:
+    """The pid of the process listening on ``port`` (None: nobody, or not visible to us)."""
     inodes = listening_inodes(port)
     if inodes:
         targets = {f"socket:[{inode}]" for inode in inodes}
@@ -94,8 +95,16 @@ def port_owner(port: int) -> str:
             with contextlib.suppress(OSError):
                 for fd in (pid_dir / "fd").iterdir():
                     if os.readlink(fd) in targets:
-                        comm = (pid_dir / "comm").read_text().strip()
-                        return f"pid {pid_dir.name} ({comm})"
+                        return int(pid_dir.name)
+    return None
+
+
+def port_owner(port: int) -> str:
+    """'pid 123 (java)' for the process listening on ``port``, or 'an unknown process'."""
+    pid = listening_pid(port)
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            return f"pid {pid} ({(Path('/proc') / str(pid) / 'comm').read_text().strip()})"
     return "an unknown process"
 
 

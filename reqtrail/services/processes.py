@@ -59,6 +59,15 @@ def read_stat(pid: int) -> tuple[str, int, int] | None:
         return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds used so far by every thread of ``pid`` (None: no such pid)."""
+    try:
+        after_comm = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return (int(after_comm[11]) + int(after_comm[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def start_ticks(pid: int) -> int:
     stat = read_stat(pid)
     return stat[2] if stat else 0

@@ -16,6 +16,7 @@ from reqtrail.services.errors import ServiceError
 from reqtrail.services.ports import (
     ensure_ports_free,
     free_ports,
+    listening_pid,
     parse_listening_inodes,
     port_is_free,
 )
@@ -60,6 +61,12 @@ def test_taken_port_error_names_the_owner(listener: int) -> None:
     assert "\n" not in message
     assert f"port {listener} (elasticsearch http)" in message
     assert f"pid {os.getpid()} (" in message and "choose another port" in message
+
+
+def test_listening_pid_finds_the_listener(listener: int) -> None:
+    """The process listening on a port is found by pid; a free port has none."""
+    assert listening_pid(listener) == os.getpid()
+    assert listening_pid(free_ports(1)[0]) is None
 
 
 def test_listening_inodes_come_from_the_proc_table() -> None:

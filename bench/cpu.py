@@ -1,0 +1,61 @@
+"""Who used the CPU during a measurement: Elasticsearch, the Kafka broker, this process.
+
+On a small shared machine the services and the benchmark compete for the same cores, so a
+throughput figure means more next to the CPU seconds each party spent on it. The service
+processes are found by the ports they listen on (local services only; a remote or
+invisible one is reported as unknown).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from reqtrail.services.ports import listening_pid
+from reqtrail.services.processes import cpu_seconds
+from reqtrail.settings import Settings
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds spent during one measurement (None: that process was not visible)."""
+
+    wall_s: float
+    es_s: float | None
+    kafka_s: float | None
+    here_s: float
+
+    def cells(self, documents: int) -> list[str]:
+        """Per 10k documents: ES, Kafka, this process, and the cores busy on average."""
+        per = 10_000 / documents
+        parts = [self.es_s, self.kafka_s, self.here_s]
+        busy = sum(p for p in parts if p is not None) / self.wall_s if self.wall_s else 0.0
+        return [("?" if p is None else f"{p * per:.2f}") for p in parts] + [f"{busy:.2f}"]
+
+
+class CpuMeter:
+    """``start()`` then ``stop()``: the CPU each party used in between."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.es_pid = listening_pid(settings.es_port)
+        self.kafka_pid = listening_pid(settings.kafka_port)
+        self._began: tuple[float, float | None, float | None, float] | None = None
+
+    def _now(self) -> tuple[float, float | None, float | None, float]:
+        es = cpu_seconds(self.es_pid) if self.es_pid else None
+        kafka = cpu_seconds(self.kafka_pid) if self.kafka_pid else None
+        return time.perf_counter(), es, kafka, time.process_time()
+
+    def start(self) -> None:
+        self._began = self._now()
+
+    def stop(self) -> CpuUse:
+        if self._began is None:
+            raise RuntimeError("CpuMeter.stop() before start()")
+        (w0, e0, k0, h0), (w1, e1, k1, h1) = self._began, self._now()
+        return CpuUse(
+            wall_s=w1 - w0,
+            es_s=None if e0 is None or e1 is None else e1 - e0,
+            kafka_s=None if k0 is None or k1 is None else k1 - k0,
+            here_s=h1 - h0,
+        )
