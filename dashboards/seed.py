@@ -8,6 +8,7 @@ refreshed. ``fast=True`` loads with ``refresh_interval: -1`` and restores it aft
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -130,10 +131,14 @@ def count(es: Elasticsearch, prefix: str) -> int:
 
 
 def print_progress(label: str = "seeding") -> ProgressCallback:
-    """A progress callback that prints one updating line: done/total, percent and rate."""
+    """A progress callback: done/total, percent and rate, on one updating line in a terminal;
+    elsewhere (logs, CI) a plain line at every tenth of the way."""
     started = time.perf_counter()
+    interactive = sys.stdout.isatty()
+    printed_tenths = -1
 
     def report(done: int, total: int | None) -> None:
+        nonlocal printed_tenths
         elapsed = max(time.perf_counter() - started, 1e-6)
         rate = done / elapsed
         if total:
@@ -142,7 +147,13 @@ def print_progress(label: str = "seeding") -> ProgressCallback:
             text = f"{label}: {done:,}/{total:,} ({share:5.1%}) {rate:,.0f}/s eta {eta:,.0f}s"
         else:
             text = f"{label}: {done:,} {rate:,.0f}/s"
-        end = "\n" if total is not None and done >= total else ""
-        print(f"\r{text}   ", end=end, flush=True)
+        finished = total is not None and done >= total
+        if interactive:
+            print(f"\r{text}   ", end="\n" if finished else "", flush=True)
+            return
+        tenths = done * 10 // total if total else done // 100_000
+        if tenths > printed_tenths or finished:
+            printed_tenths = tenths
+            print(text, flush=True)
 
     return report
