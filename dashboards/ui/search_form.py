@@ -28,8 +28,15 @@ def _seed_widgets(state: SearchState, now: datetime) -> None:
     _init("f_device", state.device_id or "")
     _init("f_rid", state.request_id or "")
     _init("f_range", state.range if state.range in RANGE_LABELS else CUSTOM_RANGE)
-    _init("f_since", (state.since or now - timedelta(hours=24)).replace(tzinfo=None))
-    _init("f_until", (state.until or now).replace(tzinfo=None))
+    # From/To show the window actually searched, so "last 1h" reads as the hour it is,
+    # and switching to a custom range starts from it.
+    try:
+        window = state.time_range(now)
+        since, until = window.start, window.end
+    except FilterError:
+        since, until = now - timedelta(hours=24), now
+    _init("f_since", since.replace(tzinfo=None))
+    _init("f_until", until.replace(tzinfo=None))
     _init("f_status", status_text(state))
     _init("f_route", state.route or ANY)
     _init("f_version", state.app_version or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +56,17 @@ def test_search_by_user_id_from_the_form_lists_their_requests(app: AppTest) -> N
     assert set(table["user_id"]) == {ALICE} and len(table) == 12
     assert app.query_params["user"] == ALICE
     assert "**12 requests**" in texts(app)
+
+
+def test_from_and_to_show_the_window_of_a_quick_range(app: AppTest) -> None:
+    """With "last 1h" picked, the From/To fields show that hour, not a default day."""
+    app.query_params["range"] = "1h"
+    app.run()
+    assert not app.exception, app.exception
+    assert app.session_state["f_range"] == "1h"
+    since, until = app.session_state["f_since"], app.session_state["f_until"]
+    assert until - since == timedelta(hours=1)
+    assert abs(until - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=5)
 
 
 def test_a_shared_search_link_shows_the_same_results(app: AppTest, seeded: Seeded) -> None:
