@@ -30,7 +30,13 @@ from reqtrail.demo_examples import Example, find_examples
 from reqtrail.services import LocalStack
 from reqtrail.services.ports import port_is_free, port_owner
 from reqtrail.settings import Settings
-from reqtrail.supervisor import Child, Supervisor, wait_until
+from reqtrail.supervisor import Child, Supervisor, describe_exit, wait_until
+
+PLAYERS = "players"  # the locust child
+# locust exits 1 when any request failed: the demo's deliberate 500s always do.
+LOCUST_FAILURES_HINT: dict[int | None, str] = {
+    1: ": locust counts the demo's deliberate 500s as failures"
+}
 
 Say = Callable[[str], None]
 
@@ -157,7 +163,7 @@ class Demo:
         )
         self.say(f"dashboard: {self.dashboard_url}")
         if self.options.traffic:
-            self._start("players", self._locust_argv(), env)
+            self._start(PLAYERS, self._locust_argv(), env)
             what = (
                 f"for {self.options.duration_s:.0f} s"
                 if self.options.duration_s
@@ -243,7 +249,7 @@ class Demo:
     # -- watching ----------------------------------------------------------------------
     def _watch(self) -> None:
         began = time.monotonic()
-        players = next((c for c in self.supervisor.children if c.name == "players"), None)
+        players = next((c for c in self.supervisor.children if c.name == PLAYERS), None)
         while True:
             time.sleep(min(self.options.progress_every_s, 2.0))
             for child in self.supervisor.children:
@@ -256,7 +262,9 @@ class Demo:
                 self._print_examples()
             if players is not None and not players.is_running():
                 code = players.process.returncode if players.process else None
-                self.say(f"traffic finished (locust exit code {code})")
+                self.say(
+                    f"traffic finished ({describe_exit(code)}{LOCUST_FAILURES_HINT.get(code, '')})"
+                )
                 self._drain()
                 self._print_examples()
                 if self.options.exit_when_done:
@@ -331,7 +339,8 @@ class Demo:
         codes = self.supervisor.stop_all()
         self.summary.exit_codes = codes
         for name, code in codes.items():
-            self.say(f"stopped {name} (exit code {code})")
+            hint = LOCUST_FAILURES_HINT.get(code, "") if name == PLAYERS else ""
+            self.say(f"stopped {name} ({describe_exit(code)}{hint})")
         if self.summary.services_started and not self.options.keep_services:
             for name in self.stack.down():
                 self.say(f"stopped service {name}")

@@ -120,6 +120,20 @@ class Supervisor:
         return [c.pid for c in self.children if c.pid is not None]
 
 
+def describe_exit(code: int | None) -> str:
+    """A child's exit status in words: 'exited cleanly', 'exit code 1', 'ended by SIGTERM'."""
+    if code is None:
+        return "never started"
+    if code == 0:
+        return "exited cleanly"
+    if code < 0:
+        try:
+            return f"ended by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"ended by signal {-code}"
+    return f"exit code {code}"
+
+
 def pid_alive(pid: int) -> bool:
     """True when a process with ``pid`` exists and is not a zombie."""
     try:
