@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from elasticsearch import ApiError, Elasticsearch
@@ -89,7 +89,11 @@ def produce(settings: Settings, values: list[bytes]) -> None:
 
 
 # --- 1. the raw _bulk loop ------------------------------------------------------------------
-Measured = tuple[float, CpuUse]  # documents per second, and who used the CPU meanwhile
+class Measured(NamedTuple):
+    """One timed run: documents per second, and who used the CPU meanwhile."""
+
+    rate: float
+    cpu: CpuUse
 
 
 def raw_bulk(es: Elasticsearch, settings: Settings, values: list[bytes]) -> Measured:
@@ -116,7 +120,7 @@ def raw_bulk(es: Elasticsearch, settings: Settings, values: list[bytes]) -> Meas
     elapsed = time.perf_counter() - began
     cpu = meter.stop()
     done_line()
-    return len(values) / elapsed, cpu
+    return Measured(len(values) / elapsed, cpu)
 
 
 # --- 2. the consumer end to end -------------------------------------------------------------
@@ -155,7 +159,7 @@ def consumer_run(
     done_line()
     if indexer.stats.dead_lettered:
         raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
-    return len(values) / elapsed, cpu
+    return Measured(len(values) / elapsed, cpu)
 
 
 # --- 3. freshness ---------------------------------------------------------------------------
@@ -277,14 +281,14 @@ def print_table(
     alone: Measured,
     latencies: list[float],
 ) -> None:
-    raw_best = max(raw, key=lambda measured: measured[0])
-    consumer_best = max(consumer, key=lambda measured: measured[0])
-    ratio = consumer_best[0] / raw_best[0]
+    raw_best = max(raw, key=lambda measured: measured.rate)
+    consumer_best = max(consumer, key=lambda measured: measured.rate)
+    ratio = consumer_best.rate / raw_best.rate
     rows: list[list[str]] = [
-        ["raw _bulk loop (ceiling)", f"{raw_best[0]:,.0f} docs/s", _all(raw)],
-        ["consumer, Kafka -> ES end to end", f"{consumer_best[0]:,.0f} docs/s", _all(consumer)],
+        ["raw _bulk loop (ceiling)", f"{raw_best.rate:,.0f} docs/s", _all(raw)],
+        ["consumer, Kafka -> ES end to end", f"{consumer_best.rate:,.0f} docs/s", _all(consumer)],
         ["ratio consumer / raw", f"{ratio:.2f}", "target >= 0.9"],
-        ["consumer alone, no-op ES sink", f"{alone[0]:,.0f} docs/s", "its own cost, ES excluded"],
+        ["consumer alone, no-op ES sink", f"{alone.rate:,.0f} docs/s", "its own cost, ES excluded"],
     ]
     if latencies:
         cuts = statistics.quantiles(latencies, n=100)
@@ -309,9 +313,9 @@ def print_table(
     print_rows(
         ["run", "Elasticsearch", "Kafka broker", "this process", "cores busy"],
         [
-            ["raw _bulk loop", *raw_best[1].cells(args.records)],
-            ["consumer end to end", *consumer_best[1].cells(args.records)],
-            ["consumer alone, no-op ES sink", *alone[1].cells(args.records)],
+            ["raw _bulk loop", *raw_best.cpu.cells(args.records)],
+            ["consumer end to end", *consumer_best.cpu.cells(args.records)],
+            ["consumer alone, no-op ES sink", *alone.cpu.cells(args.records)],
         ],
     )
 
@@ -325,7 +329,7 @@ def print_rows(header: list[str], rows: list[list[str]]) -> None:
 
 
 def _all(measured: list[Measured]) -> str:
-    return "rounds: " + ", ".join(f"{rate:,.0f}" for rate, _cpu in measured)
+    return "rounds: " + ", ".join(f"{m.rate:,.0f}" for m in measured)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,10 +33,13 @@ from reqtrail.settings import Settings
 from reqtrail.supervisor import Child, Supervisor, describe_exit, wait_until
 
 PLAYERS = "players"  # the locust child
-# locust exits 1 when any request failed: the demo's deliberate 500s always do.
-LOCUST_FAILURES_HINT: dict[int | None, str] = {
-    1: ": locust counts the demo's deliberate 500s as failures"
-}
+
+
+def describe_players_exit(code: int | None) -> str:
+    """How locust ended; its exit 1 means failed requests, which the deliberate 500s always are."""
+    hint = ": locust counts the demo's deliberate 500s as failures" if code == 1 else ""
+    return describe_exit(code) + hint
+
 
 Say = Callable[[str], None]
 
@@ -262,9 +265,7 @@ class Demo:
                 self._print_examples()
             if players is not None and not players.is_running():
                 code = players.process.returncode if players.process else None
-                self.say(
-                    f"traffic finished ({describe_exit(code)}{LOCUST_FAILURES_HINT.get(code, '')})"
-                )
+                self.say(f"traffic finished ({describe_players_exit(code)})")
                 self._drain()
                 self._print_examples()
                 if self.options.exit_when_done:
@@ -339,8 +340,8 @@ class Demo:
         codes = self.supervisor.stop_all()
         self.summary.exit_codes = codes
         for name, code in codes.items():
-            hint = LOCUST_FAILURES_HINT.get(code, "") if name == PLAYERS else ""
-            self.say(f"stopped {name} ({describe_exit(code)}{hint})")
+            ending = describe_players_exit(code) if name == PLAYERS else describe_exit(code)
+            self.say(f"stopped {name} ({ending})")
         if self.summary.services_started and not self.options.keep_services:
             for name in self.stack.down():
                 self.say(f"stopped service {name}")

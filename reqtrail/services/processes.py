@@ -46,9 +46,15 @@ class ProcessRecord:
             return None
 
 
+def fields_after_comm(text: str) -> list[str]:
+    """The fields of a /proc/<pid>/stat line after ``(comm)``, which may contain spaces:
+    index 0 is the state (stat field 3)."""
+    return text[text.rindex(")") + 2 :].split()
+
+
 def parse_stat(text: str) -> tuple[str, int, int]:
     """(state, process group, start time in clock ticks) from a /proc/<pid>/stat line."""
-    after_comm = text[text.rindex(")") + 2 :].split()
+    after_comm = fields_after_comm(text)
     return after_comm[0], int(after_comm[2]), int(after_comm[19])
 
 
@@ -62,7 +68,7 @@ def read_stat(pid: int) -> tuple[str, int, int] | None:
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds used so far by every thread of ``pid`` (None: no such pid)."""
     try:
-        after_comm = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        after_comm = fields_after_comm((PROC / str(pid) / "stat").read_text())
         return (int(after_comm[11]) + int(after_comm[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
