@@ -35,7 +35,7 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch
 from kafka import KafkaProducer
 
-from bench.cpu import CpuMeter, CpuUse
+from bench.cpu import CpuMeter, CpuUse, wait_until_idle
 from consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 from consumers.documents import DocumentBuilder, bulk_body
 from consumers.setup import ensure_index_template, ensure_topics, remove_all
@@ -56,6 +56,19 @@ def progress(message: str) -> None:
 def done_line() -> None:
     if sys.stderr.isatty():
         sys.stderr.write("\n")
+
+
+def settle(settings: Settings) -> None:
+    """Let ES finish the previous run's merges before the clock starts (see wait_until_idle)."""
+    waited = wait_until_idle(
+        settings,
+        on_wait=lambda s, cores: progress(
+            f"waiting for ES to go idle: {cores:.2f} cores busy, {s:.0f} s"
+        ),
+    )
+    if waited > 1:
+        progress(f"ES idle after {waited:.1f} s")
+        done_line()
 
 
 def isolated(base: Settings, label: str) -> Settings:
@@ -108,6 +121,7 @@ def raw_bulk(es: Elasticsearch, settings: Settings, values: list[bytes]) -> Meas
     size = settings.batch_size
     bodies = [bulk_body(documents[i : i + size]) for i in range(0, len(documents), size)]
     send_bulk: Any = es.bulk  # typed for lists of dicts; the raw NDJSON bytes work too
+    settle(settings)
     meter = CpuMeter(settings)
     meter.start()
     began = time.perf_counter()
@@ -139,6 +153,7 @@ def consumer_run(
     ensure_index_template(settings)
     produce(settings, values)
     indexer = IndexerConsumer(settings, es=es)
+    settle(settings)
     meter = CpuMeter(settings)
     meter.start()
     began = time.perf_counter()
@@ -250,23 +265,24 @@ def run(args: argparse.Namespace) -> int:
     raw: list[Measured] = []
     consumer: list[Measured] = []
     used: list[Settings] = []
+
+    def fresh(label: str) -> Settings:
+        """Throw-away names for one run; the previous run's indices and topics go first,
+        so its merges do not tax this one."""
+        while used:
+            remove_all(used.pop())
+        used.append(isolated(base, label))
+        return used[-1]
+
     try:
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}", file=sys.stderr)
-            raw_settings = isolated(base, "raw")
-            used.append(raw_settings)
-            raw.append(raw_bulk(es, raw_settings, values))
-            consumer_settings = isolated(base, "consumer")
-            used.append(consumer_settings)
-            consumer.append(consumer_run(consumer_settings, values))
-        alone_settings = isolated(base, "alone")
-        used.append(alone_settings)
-        alone = consumer_run(alone_settings, values, es=NoOpBulkClient())
+            raw.append(raw_bulk(es, fresh("raw"), values))
+            consumer.append(consumer_run(fresh("consumer"), values))
+        alone = consumer_run(fresh("alone"), values, es=NoOpBulkClient())
         latencies: list[float] = []
         if args.seconds > 0:
-            fresh_settings = isolated(base, "fresh")
-            used.append(fresh_settings)
-            latencies = freshness(fresh_settings, args.rate, args.seconds)
+            latencies = freshness(fresh("fresh"), args.rate, args.seconds)
     finally:
         for settings in used:
             remove_all(settings)

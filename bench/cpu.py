@@ -9,6 +9,7 @@ invisible one is reported as unknown).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reqtrail.services.ports import listening_pid
@@ -59,3 +60,36 @@ class CpuMeter:
             kafka_s=None if k0 is None or k1 is None else k1 - k0,
             here_s=h1 - h0,
         )
+
+
+def wait_until_idle(
+    settings: Settings,
+    *,
+    busy_below: float = 0.15,
+    window_s: float = 0.5,
+    timeout_s: float = 30.0,
+    on_wait: Callable[[float, float], None] | None = None,
+) -> float:
+    """Wait until Elasticsearch uses less than ``busy_below`` of a core over ``window_s``.
+
+    Merges and flushes of the previous run's indices go on for seconds after it; a timed
+    run that starts meanwhile pays for them. Returns the seconds waited (``timeout_s`` at
+    most; an invisible ES process is not waited for). ``on_wait(waited_s, cores)`` is
+    called after every busy window.
+    """
+    pid = listening_pid(settings.es_port)
+    began = time.perf_counter()
+    if pid is None:
+        return 0.0
+    while True:
+        before = cpu_seconds(pid)
+        time.sleep(window_s)
+        after = cpu_seconds(pid)
+        waited = time.perf_counter() - began
+        if before is None or after is None:
+            return waited
+        cores = (after - before) / window_s
+        if cores < busy_below or waited >= timeout_s:
+            return waited
+        if on_wait is not None:
+            on_wait(waited, cores)

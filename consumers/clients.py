@@ -1,4 +1,4 @@
-"""Thin adapters: Elasticsearch and Kafka clients configured from Settings."""
+"""Thin adapters: Kafka clients configured from Settings (ES bulk: consumers.bulk_http)."""
 
 from __future__ import annotations
 
@@ -6,33 +6,9 @@ import os
 import socket
 from typing import Any
 
-from elasticsearch import Elasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 from kafka import KafkaConsumer, KafkaProducer
 
-from reqtrail.es import es_client
 from reqtrail.settings import Settings
-
-
-class BulkResponseSerializer(OrjsonSerializer):
-    """orjson, but an all-successful ``_bulk`` answer is not parsed item by item.
-
-    The indexer asks for ``filter_path=errors,items...``, so ES writes ``errors`` first;
-    when it is false the thousand per-item statuses are not needed, and skipping them
-    saves about a microsecond per document on a busy core.
-    """
-
-    ALL_INDEXED = b'{"errors":false,'
-
-    def json_loads(self, data: bytes) -> Any:
-        if data.startswith(self.ALL_INDEXED):
-            return {"errors": False}
-        return super().json_loads(data)
-
-
-def bulk_client(settings: Settings) -> Elasticsearch:
-    """The indexer's own client for ``_bulk`` requests (see BulkResponseSerializer)."""
-    return es_client(settings, serializer=BulkResponseSerializer())
 
 
 def client_id(role: str) -> str:

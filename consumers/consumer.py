@@ -1,11 +1,13 @@
 """The indexer loop: Kafka consumer group -> decode -> bulk index -> commit.
 
-One bulk request is in flight on a worker thread while the loop polls and decodes the
-next batch. Offsets are committed per partition only up to the highest contiguous
-finished record (indexed or dead-lettered), every ``commit_interval_ms``, on revocation
-and on exit. While Elasticsearch (or the dead-letter topic) fails, the partitions are
-paused and the loop keeps polling, so the consumer stays in the group without buffering
-more records; they resume after the retry succeeds.
+The loop writes each bulk request itself and reads the answer only after it has polled
+and decoded the next batch, so Elasticsearch indexes while this thread decodes, without a
+worker thread competing for the GIL (see consumers.bulk_http). Offsets are committed per
+partition only up to the highest contiguous finished record (indexed or dead-lettered),
+every ``commit_interval_ms``, on revocation and on exit. While Elasticsearch (or the
+dead-letter topic) fails, the partitions are paused and the loop keeps polling, so the
+consumer stays in the group without buffering more records; they resume after the retry
+succeeds.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers.clients import bulk_client, indexer_consumer, reliable_producer
+from consumers.bulk_http import HttpBulkTransport
+from consumers.clients import indexer_consumer, reliable_producer
 from consumers.dlq import DeadLetterWriter
 from consumers.documents import DocumentBuilder
 from consumers.errors import DeadLetterError
@@ -32,6 +34,7 @@ from consumers.indexer import (
     BulkClient,
     BulkOutcome,
     BulkSender,
+    InFlightBulk,
     RetriesAbandoned,
     retry_until_settled,
 )
@@ -79,7 +82,7 @@ class IndexerConsumer:
         self._backoff = Backoff(
             settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000
         )
-        self._in_flight: deque[Future[BulkOutcome]] = deque()
+        self._in_flight: deque[InFlightBulk] = deque()
         self._max_in_flight = max(1, settings.bulk_in_flight)
         self._consumer: Any = None
         self._next_commit = 0.0
@@ -95,7 +98,7 @@ class IndexerConsumer:
 
     def run(self) -> None:
         settings = self.settings
-        es = self._es or bulk_client(settings)
+        es = self._es or HttpBulkTransport.from_settings(settings)
         self._sender = BulkSender(es, on_outcome=self.stats.record_bulk)
         producer = self._until_connected(lambda: reliable_producer(settings, "dlq"))
         consumer = self._until_connected(
@@ -110,17 +113,16 @@ class IndexerConsumer:
         self._consumer = consumer
         self._poller = BatchPoller(consumer, self._tracker, settings, self._stop.is_set)
         reporter = StatsReporter(self.stats, settings.stats_interval_s, self.lag, self._emit_stats)
-        executor = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="reqtrail-bulk")
         try:
             consumer.subscribe([settings.topic], listener=_Rebalance(self))
             log.info("indexing %s -> %s-*", settings.topic, settings.index_prefix)
             while not self.stopping:
                 documents = self._prepare(self._poller.poll_batch())
-                # Hand the next bulk to a worker before sorting an earlier one's results,
-                # so Elasticsearch never waits for this thread.
+                # Start the next bulk before sorting an earlier one's results, so
+                # Elasticsearch never waits for this thread.
                 oldest = self._take_oldest() if self._in_flight_full() else None
                 if documents:
-                    self._in_flight.append(executor.submit(self._sender.send, documents))
+                    self._in_flight.append(self._sender.start(documents))
                 if oldest is not None:
                     self._settle(oldest)
                 self._commit_when_due()
@@ -132,7 +134,8 @@ class IndexerConsumer:
             log.warning("stopping with unfinished records (%s); they will be redelivered", exc)
             self._commit()
         finally:
-            executor.shutdown(wait=True)
+            if isinstance(es, HttpBulkTransport):
+                es.close()
             reporter.report()
             reporter.close()
             self._close_quietly(consumer.close, autocommit=False)
@@ -262,9 +265,9 @@ class IndexerConsumer:
 
     def _on_revoked(self, revoked: list[Any]) -> None:
         """Before partitions go: finish the in-flight bulk's indexed records, then commit."""
-        for future in list(self._in_flight):
+        for bulk in list(self._in_flight):
             try:
-                for document in future.result().indexed:
+                for document in bulk.result().indexed:
                     if document.progress is not None:
                         document.progress.finish(document.message.offset)
             except Exception:

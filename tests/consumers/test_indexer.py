@@ -18,6 +18,7 @@ from consumers.indexer import (
     Backoff,
     BulkSender,
     RetriesAbandoned,
+    answer_outcome,
     chunks,
     classify,
     settle,
@@ -195,13 +196,23 @@ def test_unwanted_documents_are_dropped_from_the_retry() -> None:
     assert client.sent_ids[1] == [documents[0].doc_id]
 
 
-def test_all_indexed_bulk_answer_is_not_parsed_item_by_item() -> None:
-    """An all-successful bulk answer parses to {"errors": False}; any other is parsed fully."""
-    from consumers.clients import BulkResponseSerializer
-
-    serializer = BulkResponseSerializer()
-    ok = b'{"errors":false,"items":[{"index":{"status":201}}]}'
-    assert serializer.loads(ok) == {"errors": False}
-    failed = b'{"errors":true,"items":[{"index":{"status":429}}]}'
-    assert serializer.loads(failed)["items"][0]["index"]["status"] == 429
-    assert serializer.loads(b'{"acknowledged":true}') == {"acknowledged": True}
+def test_http_answers_sort_like_client_answers() -> None:
+    """A raw ``_bulk`` answer sorts as elasticsearch-py's would: all indexed by its first
+    bytes, per-item errors item by item, an error status for the whole request."""
+    documents = make_documents(2)
+    ok = b'{"errors":false,"items":[{"index":{"status":201}},{"index":{"status":201}}]}'
+    assert answer_outcome(documents, 200, ok).indexed == documents
+    mixed = (
+        b'{"errors":true,"items":[{"index":{"status":201}},'
+        b'{"index":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}'
+    )
+    outcome = answer_outcome(documents, 200, mixed)
+    assert outcome.indexed == documents[:1] and outcome.retry[0].error is EsThrottledError
+    blocked = b'{"error":{"type":"cluster_block_exception","reason":"blocked"},"status":403}'
+    outcome = answer_outcome(documents, 403, blocked)
+    assert [r.error for r in outcome.retry] == [IndexWriteBlockedError] * 2
+    assert outcome.retry[0].reason == "blocked"
+    proxy = answer_outcome(documents, 502, b"<html>Bad Gateway</html>")
+    assert proxy.retry[0].status == 502 and "Bad Gateway" in proxy.retry[0].reason
+    mapping = b'{"error":{"type":"illegal_argument_exception","reason":"bad"},"status":400}'
+    assert answer_outcome(documents, 400, mapping).rejected[0].error is DocumentRejectedError
