@@ -32,7 +32,6 @@ from consumers.errors import DeadLetterError
 from consumers.indexer import (
     Backoff,
     BulkClient,
-    BulkOutcome,
     BulkSender,
     InFlightBulk,
     RetriesAbandoned,
@@ -40,6 +39,7 @@ from consumers.indexer import (
 )
 from consumers.offsets import OffsetTracker, PartitionProgress
 from consumers.polling import BatchPoller, Polled
+from consumers.results import BulkOutcome
 from consumers.stats import IndexerStats, StatsReporter
 from consumers.types import DeadLetter, Document
 from reqtrail.settings import Settings

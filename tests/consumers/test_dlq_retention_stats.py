@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from consumers.dlq import DeadLetterInfo, dead_letter_headers, dlq_meta, original_headers
-from consumers.indexer import BulkOutcome, ItemResult
+from consumers.results import BulkOutcome, ItemResult
 from consumers.retention import expired
 from consumers.stats import IndexerStats, StatsReporter
 from consumers.types import DeadLetter, Message

@@ -18,13 +18,11 @@ from consumers.indexer import (
     Backoff,
     BulkSender,
     RetriesAbandoned,
-    answer_outcome,
     chunks,
-    classify,
     settle,
-    sort_items,
     streaming_index,
 )
+from consumers.results import answer_outcome, classify, sort_items
 from tests.consumers.fakes import FailingBulkClient, api_error, make_documents
 
 
