@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import elastic_transport
@@ -28,7 +28,8 @@ from consumers.results import (
     BulkOutcome,
     ItemResult,
     answer_outcome,
-    sort_items,
+    error_type_and_reason,
+    response_outcome,
     whole_request_outcome,
 )
 from consumers.types import Document
@@ -130,10 +131,7 @@ class BulkSender:
         except elastic_transport.TransportError as exc:  # connection refused/reset, timeout
             outcome = whole_request_outcome(documents, 503, type(exc).__name__, str(exc))
         else:
-            if response.get("errors"):
-                outcome = sort_items(documents, response["items"])
-            else:
-                outcome = BulkOutcome(indexed=list(documents))
+            outcome = response_outcome(documents, response)
         return InFlightBulk(self, documents, None, started, self.finished(outcome, started))
 
     def send(self, documents: Sequence[Document]) -> BulkOutcome:
@@ -148,11 +146,8 @@ class BulkSender:
 
 
 def _api_reason(exc: elasticsearch.ApiError) -> str:
-    info = exc.info if isinstance(exc.info, Mapping) else {}
-    error = info.get("error")
-    if isinstance(error, Mapping) and error.get("reason"):
-        return str(error["reason"])
-    return str(exc.message)
+    described = error_type_and_reason(exc.info)
+    return described[1] if described and described[1] else str(exc.message)
 
 
 class Backoff:

@@ -107,6 +107,21 @@ def whole_request_outcome(
     return BulkOutcome(retry=items) if kind.retriable else BulkOutcome(rejected=items)
 
 
+def response_outcome(documents: Sequence[Document], response: Mapping[str, Any]) -> BulkOutcome:
+    """Sort a parsed, successful ``_bulk`` response: item by item only when ``errors``."""
+    if response.get("errors"):
+        return sort_items(documents, response["items"])
+    return BulkOutcome(indexed=list(documents))
+
+
+def error_type_and_reason(answer: object) -> tuple[str, str] | None:
+    """``error.type`` and ``error.reason`` of an ES error body (None: not one)."""
+    error = answer.get("error") if isinstance(answer, Mapping) else None
+    if not isinstance(error, Mapping):
+        return None
+    return str(error.get("type", "unknown")), str(error.get("reason", ""))
+
+
 def answer_outcome(documents: Sequence[Document], status: int, body: bytes) -> BulkOutcome:
     """Sort the HTTP answer to a ``_bulk`` request with BULK_FILTER_PATH.
 
@@ -120,13 +135,10 @@ def answer_outcome(documents: Sequence[Document], status: int, body: bytes) -> B
     except orjson.JSONDecodeError:
         answer = None
     if status == 200 and isinstance(answer, dict):
-        if answer.get("errors"):
-            return sort_items(documents, answer["items"])
-        return BulkOutcome(indexed=list(documents))
-    error = answer.get("error") if isinstance(answer, dict) else None
-    if isinstance(error, dict):
-        error_type = str(error.get("type", "unknown"))
-        reason = str(error.get("reason", "")) or error_type
+        return response_outcome(documents, answer)
+    described = error_type_and_reason(answer)
+    if described is not None:
+        error_type, reason = described[0], described[1] or described[0]
     else:
         error_type = http.HTTPStatus(status).phrase if status in _KNOWN_STATUSES else "unknown"
         reason = body[:300].decode("utf-8", "replace") or f"HTTP {status}"
