@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers.consumer import IndexerConsumer
@@ -54,9 +54,21 @@ def produce(settings: Settings, values: Iterable[bytes], topic: str | None = Non
         producer.close(timeout=5)
 
 
-def count_docs(es: Elasticsearch, prefix: str) -> int:
-    es.indices.refresh(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)
-    return int(es.count(index=f"{prefix}-*", allow_no_indices=True)["count"])
+def count_docs(es: Elasticsearch, prefix: str, shard_wait_s: float = 30) -> int:
+    """Documents in the prefix's daily indices, refreshed first.
+
+    A daily index the indexer has just created answers 503 (no shard started yet) for a
+    moment; the count waits that out, up to ``shard_wait_s``.
+    """
+    deadline = time.monotonic() + shard_wait_s
+    while True:
+        try:
+            es.indices.refresh(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+            return int(es.count(index=f"{prefix}-*", allow_no_indices=True)["count"])
+        except ApiError as exc:
+            if exc.meta.status != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def wait_until(
