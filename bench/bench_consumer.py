@@ -33,13 +33,13 @@ from typing import Any, NamedTuple
 
 import orjson
 from elasticsearch import ApiError, Elasticsearch
-from kafka import KafkaProducer
 
 from bench.cpu import CpuMeter, CpuUse, wait_until_idle
 from consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 from consumers.documents import DocumentBuilder, bulk_body
 from consumers.setup import ensure_index_template, ensure_topics, remove_all
 from consumers.types import Document, Message
+from producers.kafka_producer import make_kafka_producer
 from reqtrail.es import es_client
 from reqtrail.settings import Settings, load_settings
 from schemas.samples import sample_record, sample_records
@@ -83,15 +83,12 @@ def isolated(base: Settings, label: str) -> Settings:
 
 
 def produce(settings: Settings, values: list[bytes]) -> None:
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
-        acks="all",
-        linger_ms=20,
-        batch_size=512 * 1024,
-    )
+    """Write ``values`` as reqtrail's producers do: the sink's KafkaProducer (compressed with
+    REQTRAIL_KAFKA_COMPRESSION, gzip by default), each record keyed by its user ID."""
+    producer = make_kafka_producer(settings.replace(kafka_delivery_timeout_ms=120_000))
     try:
         for i, value in enumerate(values):
-            producer.send(settings.topic, value)
+            producer.send(settings.topic, value=value, key=user_key(value))
             if i % 10000 == 0:
                 progress(f"producing {i:,}/{len(values):,}")
         producer.flush(timeout=120)
@@ -99,6 +96,12 @@ def produce(settings: Settings, values: list[bytes]) -> None:
         producer.close(timeout=10)
     progress(f"produced {len(values):,} records to {settings.topic}")
     done_line()
+
+
+def user_key(value: bytes) -> bytes | None:
+    """The Kafka key the producers give a record: its user ID."""
+    user_id = orjson.loads(value).get("user_id")
+    return user_id.encode() if isinstance(user_id, str) else None
 
 
 # --- 1. the raw _bulk loop ------------------------------------------------------------------
@@ -193,7 +196,7 @@ def freshness(settings: Settings, rate: float, seconds: float) -> list[float]:
     lock = threading.Lock()
 
     def produce_steadily() -> None:
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), linger_ms=5)
+        producer = make_kafka_producer(settings)  # as the middleware's sink sends
         rng = random.Random(5)
         total = int(rate * seconds)
         began = time.monotonic()
@@ -205,7 +208,8 @@ def freshness(settings: Settings, rate: float, seconds: float) -> list[float]:
             record = sample_record(rng, now)
             with lock:
                 sent[record["request_id"]] = time.time()
-            producer.send(settings.topic, orjson.dumps(record))
+            value = orjson.dumps(record)
+            producer.send(settings.topic, value=value, key=user_key(value))
         producer.flush()
         producer.close()
         producing.clear()
