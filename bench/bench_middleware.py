@@ -172,6 +172,7 @@ def measure(
         call = callers[name]
         if kind == "asgi":
             coro = call()
+            assert coro is not None  # an ASGI caller returns the app's coroutine
             start = clock()
             try:  # noqa: SIM105 - no extra context manager inside the timed section
                 coro.send(None)  # the in-process app never suspends: run it without a loop

@@ -73,6 +73,7 @@ class IndexerConsumer:
     ) -> None:
         self.settings = settings
         self.stats = IndexerStats()
+        self.assigned = threading.Event()  # set once the group gave this member partitions
         self._stop = threading.Event()
         self._es = es
         self._emit_stats = emit_stats or log.info
@@ -284,6 +285,7 @@ class IndexerConsumer:
             self._tracker.assign(tp.topic, tp.partition)
         self._poller.on_assigned(assigned)
         if assigned:
+            self.assigned.set()
             log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
 
     def lag(self) -> dict[int, int]:

@@ -40,6 +40,7 @@ def test_n_records_become_exactly_n_documents(pipeline: Settings, es: Elasticsea
     values = record_values(600)
     produce(pipeline, values)
     with running_indexer(pipeline) as indexer:
+        assert indexer.assigned.wait(30), "the group never assigned the indexer partitions"
         wait_for_docs(es, pipeline.index_prefix, len(values))
         wait_until(lambda: committed_total(pipeline) == len(values), 20, "offsets committed")
     assert count_docs(es, pipeline.index_prefix) == len(values)
