@@ -27,7 +27,7 @@ from kafka.structs import OffsetAndMetadata
 from consumers.bulk_http import HttpBulkTransport
 from consumers.clients import indexer_consumer, reliable_producer
 from consumers.dlq import DeadLetterWriter
-from consumers.documents import DocumentBuilder
+from consumers.documents import DocumentBuilder, bulk_body
 from consumers.errors import DeadLetterError
 from consumers.indexer import (
     Backoff,
@@ -119,11 +119,13 @@ class IndexerConsumer:
             log.info("indexing %s -> %s-*", settings.topic, settings.index_prefix)
             while not self.stopping:
                 documents = self._prepare(self._poller.poll_batch())
-                # Start the next bulk before sorting an earlier one's results, so
-                # Elasticsearch never waits for this thread.
+                body = bulk_body(documents) if documents else b""
+                # Start the next bulk (its body built already) as soon as the previous one
+                # is answered, before sorting that one's results: Elasticsearch should not
+                # wait for this thread.
                 oldest = self._take_oldest() if self._in_flight_full() else None
                 if documents:
-                    self._in_flight.append(self._sender.start(documents))
+                    self._in_flight.append(self._sender.start(documents, body))
                 if oldest is not None:
                     self._settle(oldest)
                 self._commit_when_due()

@@ -114,11 +114,13 @@ class BulkSender:
         self.client = client
         self.on_outcome = on_outcome
 
-    def start(self, documents: Sequence[Document]) -> InFlightBulk:
+    def start(self, documents: Sequence[Document], body: bytes | None = None) -> InFlightBulk:
+        """Send ``documents``; ``body``, when given, is their ``bulk_body`` built beforehand."""
         started = time.perf_counter()
         if not documents:
             return InFlightBulk(self, documents, None, started, BulkOutcome())
-        body = bulk_body(documents)
+        if body is None:
+            body = bulk_body(documents)
         client = self.client
         if isinstance(client, HttpBulkTransport):
             return InFlightBulk(self, documents, client.start(body, BULK_FILTER_PATH), started)
