@@ -14,7 +14,7 @@ import hashlib
 import random
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -200,6 +200,13 @@ def keep_record_fields(logger: WrappedLogger, method_name: str, event: EventDict
     return {k: v for k, v in event.items() if v is not None and k in FIELD_NAMES}
 
 
+def record_key(record: Any) -> bytes | None:
+    """The Kafka key of a record: its user ID in UTF-8 (one player's records stay in one
+    partition, in order), or None when it has none."""
+    user_id = record.get("user_id") if isinstance(record, Mapping) else None
+    return user_id.encode("utf-8") if isinstance(user_id, str) else None
+
+
 class RecordRenderer:
     """Final processor: JSON bytes (orjson) plus the Kafka key (the user ID, UTF-8).
 
@@ -210,6 +217,4 @@ class RecordRenderer:
     def __call__(
         self, logger: WrappedLogger, method_name: str, event: EventDict
     ) -> tuple[tuple[bytes, bytes | None], dict[str, Any]]:
-        user_id = event.get("user_id")
-        key = user_id.encode("utf-8") if isinstance(user_id, str) else None
-        return (orjson.dumps(event, default=str), key), {}
+        return (orjson.dumps(event, default=str), record_key(event)), {}

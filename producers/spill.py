@@ -16,6 +16,8 @@ from pathlib import Path
 
 import orjson
 
+from producers.processors import record_key
+
 
 class SpillFile:
     """Appends records (JSON bytes, no newlines) to ``path``; safe to call from many threads."""
@@ -58,8 +60,7 @@ def read_spilled(path: Path) -> Iterator[tuple[bytes, bytes | None]]:
                 record = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 continue
-            user_id = record.get("user_id") if isinstance(record, dict) else None
-            yield payload, (user_id.encode("utf-8") if isinstance(user_id, str) else None)
+            yield payload, record_key(record)
 
 
 @dataclass(frozen=True)
