@@ -45,6 +45,7 @@ from consumers.documents import DocumentBuilder, bulk_body
 from consumers.setup import ensure_index_template, ensure_topics, remove_all
 from consumers.types import Document, Message
 from producers.kafka_producer import make_kafka_producer
+from producers.processors import record_key
 from reqtrail.es import es_client
 from reqtrail.settings import Settings, load_settings
 from schemas.samples import sample_record, sample_records
@@ -93,7 +94,7 @@ def produce(settings: Settings, values: list[bytes]) -> None:
     producer = make_kafka_producer(settings.replace(kafka_delivery_timeout_ms=120_000))
     try:
         for i, value in enumerate(values):
-            producer.send(settings.topic, value=value, key=user_key(value))
+            producer.send(settings.topic, value=value, key=record_key(orjson.loads(value)))
             if i % 10000 == 0:
                 progress(f"producing {i:,}/{len(values):,}")
         producer.flush(timeout=120)
@@ -101,12 +102,6 @@ def produce(settings: Settings, values: list[bytes]) -> None:
         producer.close(timeout=10)
     progress(f"produced {len(values):,} records to {settings.topic}")
     done_line()
-
-
-def user_key(value: bytes) -> bytes | None:
-    """The Kafka key the producers give a record: its user ID."""
-    user_id = orjson.loads(value).get("user_id")
-    return user_id.encode() if isinstance(user_id, str) else None
 
 
 # --- 1. the raw _bulk loop ------------------------------------------------------------------
@@ -175,13 +170,10 @@ def consumer_run(
     thread = threading.Thread(target=indexer.run, name="indexer")
     thread.start()
     try:
-        while not indexer.assigned.wait(0.05):
-            if not thread.is_alive():
-                raise RuntimeError("the indexer stopped before it was assigned partitions")
-            progress(f"consumer: joining its group, {time.perf_counter() - started:.1f} s")
+        wait_assigned(indexer, thread, started)
         meter = CpuMeter(settings)
         meter.start()
-        began = time.perf_counter()
+        began = indexer.assigned_at or time.perf_counter()  # the clock starts at assignment
         while indexer.stats.indexed < len(values):
             if not thread.is_alive():
                 raise RuntimeError("the indexer stopped early")
@@ -197,6 +189,14 @@ def consumer_run(
     if indexer.stats.dead_lettered:
         raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
     return Measured(len(values) / elapsed, cpu, began - started)
+
+
+def wait_assigned(indexer: IndexerConsumer, thread: threading.Thread, since: float) -> None:
+    """Until the group has assigned ``indexer`` partitions; raises if its thread ended."""
+    while not indexer.assigned.wait(0.05):
+        if not thread.is_alive():
+            raise RuntimeError("the indexer stopped before it was assigned partitions")
+        progress(f"consumer: joining its group, {time.perf_counter() - since:.1f} s")
 
 
 # --- 3. freshness ---------------------------------------------------------------------------
@@ -228,14 +228,12 @@ def freshness(settings: Settings, rate: float, seconds: float) -> list[float]:
             with lock:
                 sent[record["request_id"]] = time.time()
             value = orjson.dumps(record)
-            producer.send(settings.topic, value=value, key=user_key(value))
+            producer.send(settings.topic, value=value, key=record_key(record))
         producer.flush()
         producer.close()
         producing.clear()
 
-    while not indexer.assigned.wait(0.1):  # start producing once the indexer has partitions
-        if not thread.is_alive():
-            raise RuntimeError("the indexer stopped before it was assigned partitions")
+    wait_assigned(indexer, thread, time.perf_counter())  # produce once it has partitions
     producer_thread = threading.Thread(target=produce_steadily, name="steady-producer")
     producer_thread.start()
     try:
@@ -328,11 +326,10 @@ def print_table(
 ) -> None:
     raw_best = max(raw, key=lambda measured: measured.rate)
     consumer_best = max(consumer, key=lambda measured: measured.rate)
-    paired = [c.rate / r.rate for r, c in zip(raw, consumer, strict=True)]
+    pairs = list(zip(raw, consumer, strict=True))
+    paired = [c.rate / r.rate for r, c in pairs]
     ratio = statistics.median(paired)
-    joined = [
-        c.rate_with_startup(args.records) / r.rate for r, c in zip(raw, consumer, strict=True)
-    ]
+    joined = [c.rate_with_startup(args.records) / r.rate for r, c in pairs]
     rows: list[list[str]] = [
         ["raw _bulk loop (ceiling)", f"{raw_best.rate:,.0f} docs/s", _all(raw)],
         ["consumer, Kafka -> ES end to end", f"{consumer_best.rate:,.0f} docs/s", _all(consumer)],

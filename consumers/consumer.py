@@ -74,6 +74,7 @@ class IndexerConsumer:
         self.settings = settings
         self.stats = IndexerStats()
         self.assigned = threading.Event()  # set once the group gave this member partitions
+        self.assigned_at: float | None = None  # time.perf_counter() of that first assignment
         self._stop = threading.Event()
         self._es = es
         self._emit_stats = emit_stats or log.info
@@ -287,6 +288,8 @@ class IndexerConsumer:
             self._tracker.assign(tp.topic, tp.partition)
         self._poller.on_assigned(assigned)
         if assigned:
+            if self.assigned_at is None:
+                self.assigned_at = time.perf_counter()
             self.assigned.set()
             log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
 

@@ -41,6 +41,7 @@ def test_n_records_become_exactly_n_documents(pipeline: Settings, es: Elasticsea
     produce(pipeline, values)
     with running_indexer(pipeline) as indexer:
         assert indexer.assigned.wait(30), "the group never assigned the indexer partitions"
+        assert indexer.assigned_at is not None
         wait_for_docs(es, pipeline.index_prefix, len(values))
         wait_until(lambda: committed_total(pipeline) == len(values), 20, "offsets committed")
     assert count_docs(es, pipeline.index_prefix) == len(values)
