@@ -6,7 +6,7 @@ In one run, on the same Elasticsearch, with the same generated documents:
    sent back to back, one request at a time, ``--batch-size`` documents each, to a fresh
    index (same template, same daily indices, same ``_id``s).
 2. **consumer end to end** - the same records are produced to a fresh topic first, as
-   the middleware's sink writes them (gzip by default, keyed by user ID; not timed); then
+   the middleware's sink writes them (zstd by default, keyed by user ID; not timed); then
    the indexer starts, and the clock runs from the moment the group has assigned it
    partitions until every record is indexed (Kafka fetch, decode, validate, bulk, commit).
    The group join before that is timed apart and shown beside.
@@ -90,7 +90,7 @@ def isolated(base: Settings, label: str) -> Settings:
 
 def produce(settings: Settings, values: list[bytes]) -> None:
     """Write ``values`` as reqtrail's producers do: the sink's KafkaProducer (compressed with
-    REQTRAIL_KAFKA_COMPRESSION, gzip by default), each record keyed by its user ID."""
+    REQTRAIL_KAFKA_COMPRESSION, zstd by default), each record keyed by its user ID."""
     producer = make_kafka_producer(settings.replace(kafka_delivery_timeout_ms=120_000))
     try:
         for i, value in enumerate(values):

@@ -1,7 +1,8 @@
 """The kafka-python producer the sink uses, and its key-hash caching partitioner.
 
-Idempotent, ``acks=all``, compressed (``REQTRAIL_KAFKA_COMPRESSION``, gzip by default: it
-needs no extra package, compresses JSON best, and zlib releases the GIL while it works),
+Idempotent, ``acks=all``, compressed (``REQTRAIL_KAFKA_COMPRESSION``, zstd by default: on
+reqtrail's records it compresses as well as gzip (~14x in 256 KB batches) for about 1 µs of
+CPU per record instead of gzip's ~19, and the indexer decompresses it 4x faster),
 batched by ``linger_ms`` into large batches, with short blocking limits: ``send()`` runs on
 the sink's thread, never on a request thread, but it must not stall the sink for long either.
 """

@@ -124,7 +124,9 @@ class Settings:
         "",
     )
     kafka_compression: str = _doc(
-        "Codec of produced batches: gzip or none (snappy, lz4, zstd need extra packages).", "gzip"
+        "Codec of produced batches: zstd, gzip, lz4, snappy or none (lz4 and snappy need "
+        "extra packages).",
+        "zstd",
     )
     kafka_linger_ms: int = _doc(
         "How long the producer waits to fill a batch (longer: fewer GIL-holding wake-ups).", 200

@@ -185,5 +185,5 @@ def test_unusable_compression_fails_at_startup(tmp_path: Path) -> None:
 
     with pytest.raises(SettingsError, match="REQTRAIL_KAFKA_COMPRESSION must be one of"):
         KafkaSink(make_settings(tmp_path, kafka_compression="brotli"), register_atexit=False)
-    for name in ("gzip", "none"):
+    for name in ("zstd", "gzip", "none"):
         KafkaSink(make_settings(tmp_path, kafka_compression=name), register_atexit=False)
