@@ -45,16 +45,17 @@ class DocumentBuilder:
         """The bulk action for ``message``, or a DeadLetter saying why there is none."""
         value = message.value
         record = decode_record(value)
-        if isinstance(record, Poison):
+        if record.__class__ is Poison:
+            assert isinstance(record, Poison)
             return DeadLetter(message, record.kind, record.reason, progress)
-        assert value is not None  # decode_record refuses empty values
-        timestamp: str = record["@timestamp"]
+        assert value is not None and not isinstance(record, Poison)  # for mypy
+        timestamp = record.timestamp
         head = self._head(timestamp)
         if head is None:
             reason = f"@timestamp is not a real date: {timestamp!r}"
             return DeadLetter(message, "schema", reason, progress)
-        doc_id: str = record["request_id"]
-        source = value if b"\n" not in value else orjson.dumps(record)
+        doc_id = record.request_id
+        source = value if b"\n" not in value else orjson.dumps(orjson.loads(value))
         action = head[1] + orjson.dumps(doc_id) + b"}}\n"
         return Document(head[0], doc_id, action, source, message, progress)
 

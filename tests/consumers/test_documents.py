@@ -18,10 +18,19 @@ def _record() -> dict[str, object]:
     return next(sample_records(1, start=datetime(2026, 3, 4, 23, 59, tzinfo=UTC)))
 
 
-def test_valid_record_decodes_to_the_dict() -> None:
-    """A valid record decodes to itself."""
+def test_valid_record_decodes_to_its_ids() -> None:
+    """A valid record gives the two fields the indexer needs: its day and its _id."""
     record = _record()
-    assert decode_record(orjson.dumps(record)) == record
+    ids = decode_record(orjson.dumps(record))
+    assert not isinstance(ids, Poison)
+    assert (ids.timestamp, ids.request_id) == (record["@timestamp"], record["request_id"])
+
+
+def test_valid_record_in_a_form_the_fast_path_refuses_is_still_indexed() -> None:
+    """JSON Schema counts 200.0 as an integer; the slower validator says so, not a DLQ."""
+    record = dict(_record(), status=200.0)
+    built = DocumentBuilder("logs").build(Message("t", 0, 9, orjson.dumps(record)))
+    assert isinstance(built, Document) and built.doc_id == record["request_id"]
 
 
 @pytest.mark.parametrize(
