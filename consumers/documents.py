@@ -45,10 +45,9 @@ class DocumentBuilder:
         """The bulk action for ``message``, or a DeadLetter saying why there is none."""
         value = message.value
         record = decode_record(value)
-        if record.__class__ is Poison:
-            assert isinstance(record, Poison)
+        if isinstance(record, Poison):
             return DeadLetter(message, record.kind, record.reason, progress)
-        assert value is not None and not isinstance(record, Poison)  # for mypy
+        assert value is not None  # decode_record refuses empty values
         timestamp = record.timestamp
         head = self._head(timestamp)
         if head is None:
