@@ -34,7 +34,8 @@ def decode_record(value: bytes | None) -> RecordIds | Poison:
     """The IDs of the valid record in ``value``, or a Poison saying why it is not one."""
     if not value:
         return Poison("undecodable", "empty message value")
-    return decode_valid(value) or _decode_and_validate(value)
+    ids = decode_valid(value)
+    return ids if ids is not None else _decode_and_validate(value)
 
 
 def _decode_and_validate(value: bytes) -> RecordIds | Poison:
