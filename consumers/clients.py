@@ -8,6 +8,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from consumers.kafka_records import install_fast_unpacking
 from reqtrail.settings import Settings
 
 
@@ -16,7 +17,8 @@ def client_id(role: str) -> str:
 
 
 def indexer_consumer(settings: Settings, **overrides: Any) -> Any:
-    """The indexer's group consumer: manual commits, batches of ``batch_size`` records."""
+    """The indexer's group consumer: manual commits, batches of ``batch_size`` records,
+    record batches unpacked by consumers.kafka_records."""
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap.split(","),
         "group_id": settings.consumer_group,
@@ -33,7 +35,9 @@ def indexer_consumer(settings: Settings, **overrides: Any) -> Any:
         "reconnect_backoff_max_ms": 2000,
     }
     config.update(overrides)
-    return KafkaConsumer(**config)
+    consumer = KafkaConsumer(**config)
+    install_fast_unpacking(consumer)
+    return consumer
 
 
 def reliable_producer(settings: Settings, role: str, **overrides: Any) -> Any:
