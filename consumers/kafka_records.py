@@ -23,23 +23,23 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from kafka.codec import gzip_decode, lz4_decode, snappy_decode, zstd_decode
+import kafka.codec as codecs
 from kafka.consumer.fetcher import ConsumerRecord, Fetcher
-from kafka.errors import CorruptRecordError
+from kafka.errors import CorruptRecordError, UnsupportedCodecError
 from kafka.protocol.consumer import IsolationLevel
 from kafka.record.default_records import DefaultRecordBatch
 
 log = logging.getLogger(__name__)
 
 BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")
-_CODECS: dict[int, Callable[[bytes], bytes]] = {
-    1: gzip_decode,
-    2: snappy_decode,
-    3: lz4_decode,
-    4: zstd_decode,
+# codec id -> (name, decoder, whether its library is installed)
+_CODECS: dict[int, tuple[str, Callable[[bytes], bytes], Callable[[], bool]]] = {
+    1: ("gzip", codecs.gzip_decode, codecs.has_gzip),
+    2: ("snappy", codecs.snappy_decode, codecs.has_snappy),
+    3: ("lz4", codecs.lz4_decode, codecs.has_lz4),
+    4: ("zstd", codecs.zstd_decode, codecs.has_zstd),
 }
 _TIMESTAMP_TYPE_MASK = 0x08
-_CONTROL_MASK = 0x20
 
 
 class BatchHeader(NamedTuple):
@@ -92,9 +92,11 @@ def batch_records(header: BatchHeader, batch: bytes | bytearray | memoryview) ->
     body = memoryview(batch)[BATCH_HEADER.size : 12 + header.length]
     if codec == 0:
         return body.tobytes()
-    decode = _CODECS.get(codec)
-    if decode is None:
-        raise CorruptRecordError(f"unknown compression codec {codec} in record batch")
+    if codec not in _CODECS:
+        raise UnsupportedCodecError(f"Unrecognized compression type: {codec}")
+    name, decode, installed = _CODECS[codec]
+    if not installed():
+        raise UnsupportedCodecError(f"Libraries for {name} compression codec not found")
     return bytes(decode(body.tobytes()))
 
 

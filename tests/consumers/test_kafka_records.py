@@ -13,11 +13,12 @@ import struct
 import time
 from typing import Any
 
+import kafka.codec
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import Fetcher
-from kafka.errors import CorruptRecordError
+from kafka.errors import CorruptRecordError, UnsupportedCodecError
 from kafka.protocol.consumer import IsolationLevel
 from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
@@ -174,6 +175,15 @@ def test_legacy_message_formats_read_the_same(magic: int) -> None:
     entries: list[Entry] = [(k, v, []) for k, v, _ in reqtrail_entries(20)]
     assert_same(build(entries, magic=magic, offset=40))
     assert_same(build(entries, magic=magic, codec=GZIP, offset=40))
+
+
+@pytest.mark.parametrize("codec", [2, 3, 5, 7])
+def test_missing_or_unknown_codecs_fail_alike(codec: int) -> None:
+    """snappy and lz4 are not installed here; 5-7 are no codec at all."""
+    if codec == 2 and kafka.codec.has_snappy() or codec == 3 and kafka.codec.has_lz4():
+        pytest.skip("codec library installed: garbage would not decode alike")
+    result = assert_same(patched(build(reqtrail_entries(3)), attributes_or=codec))
+    assert result["taken"][0][0] is UnsupportedCodecError
 
 
 def test_a_batch_with_a_wrong_crc_fails_alike() -> None:
