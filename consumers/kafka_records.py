@@ -82,6 +82,14 @@ def read_varint(buffer: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("varint out of int64 range")
 
 
+def read_bytes(buffer: bytes, pos: int) -> tuple[bytes | None, int]:
+    """Kafka's nullable bytes at ``pos``: a varint length (negative: null), then the bytes."""
+    length, pos = read_varint(buffer, pos)
+    if length < 0:
+        return None, pos
+    return buffer[pos : pos + length], pos + length
+
+
 def batch_header(batch: bytes | bytearray | memoryview) -> BatchHeader:
     return BatchHeader(*BATCH_HEADER.unpack_from(batch))
 
@@ -144,16 +152,8 @@ def _read_records(header: BatchHeader, data: bytes, records: list[RawRecord]) ->
             _attributes, pos = varint(data, pos)
         timestamp_delta, pos = varint(data, pos)
         offset_delta, pos = varint(data, pos)
-        key_length, pos = varint(data, pos)
-        key: bytes | None = None
-        if key_length >= 0:
-            key = data[pos : pos + key_length]
-            pos += key_length
-        value_length, pos = varint(data, pos)
-        value: bytes | None = None
-        if value_length >= 0:
-            value = data[pos : pos + value_length]
-            pos += value_length
+        key, pos = read_bytes(data, pos)
+        value, pos = read_bytes(data, pos)
         header_count, pos = varint(data, pos)
         headers: list[Header] = []
         if header_count:
@@ -181,11 +181,7 @@ def _read_headers(data: bytes, pos: int, count: int) -> tuple[list[Header], int]
             raise CorruptRecordError(f"Invalid negative header key size {key_length}")
         key = data[pos : pos + key_length].decode("utf-8")
         pos += key_length
-        value_length, pos = read_varint(data, pos)
-        value: bytes | None = None
-        if value_length >= 0:
-            value = data[pos : pos + value_length]
-            pos += value_length
+        value, pos = read_bytes(data, pos)
         headers.append((key, value))
     return headers, pos
 
