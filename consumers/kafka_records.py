@@ -19,7 +19,6 @@ the consumer reads transactions as read_committed or deserializes records itself
 from __future__ import annotations
 
 import logging
-import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -31,7 +30,7 @@ from kafka.record.default_records import DefaultRecordBatch
 
 log = logging.getLogger(__name__)
 
-BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")
+BATCH_HEADER = DefaultRecordBatch.HEADER_STRUCT  # kafka-python's own layout of a v2 batch header
 # codec id -> (name, decoder, whether its library is installed)
 _CODECS: dict[int, tuple[str, Callable[[bytes], bytes], Callable[[], bool]]] = {
     1: ("gzip", codecs.gzip_decode, codecs.has_gzip),
@@ -39,7 +38,7 @@ _CODECS: dict[int, tuple[str, Callable[[bytes], bytes], Callable[[], bool]]] = {
     3: ("lz4", codecs.lz4_decode, codecs.has_lz4),
     4: ("zstd", codecs.zstd_decode, codecs.has_zstd),
 }
-_TIMESTAMP_TYPE_MASK = 0x08
+_TIMESTAMP_TYPE_MASK = DefaultRecordBatch.TIMESTAMP_TYPE_MASK
 
 
 class BatchHeader(NamedTuple):
@@ -96,7 +95,7 @@ def batch_header(batch: bytes | bytearray | memoryview) -> BatchHeader:
 
 def batch_records(header: BatchHeader, batch: bytes | bytearray | memoryview) -> bytes:
     """The records section of a v2 batch, decompressed."""
-    codec = header.attributes & 0x07
+    codec = header.attributes & DefaultRecordBatch.CODEC_MASK
     body = memoryview(batch)[BATCH_HEADER.size : 12 + header.length]
     if codec == 0:
         return body.tobytes()
