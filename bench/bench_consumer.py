@@ -11,10 +11,12 @@ In one run, on the same Elasticsearch, with the same generated documents:
    partitions until every record is indexed (Kafka fetch, decode, validate, bulk, commit).
    The group join before that is timed apart and shown beside.
 
-Each round runs both, back to back, in alternating order (raw first in odd rounds, the
-consumer first in even ones), and yields one paired ratio consumer / raw. The machine's
-speed drifts by tens of percent from minute to minute, so the target is judged on the
-median of the paired ratios; best against best is shown too.
+An untimed raw loop of ``--warmup`` documents runs first, so a freshly started ES has
+compiled its indexing path before round 1. Each round runs both, back to back, in
+alternating order (raw first in odd rounds, the consumer first in even ones), and yields
+one paired ratio consumer / raw. The machine's speed drifts by tens of percent from minute
+to minute, so the target is judged on the median of the paired ratios; best against best
+is shown too.
 
 3. **freshness** - records produced at a steady ``--rate`` per second for ``--seconds``
    while the indexer runs, each stamped with its produce time as ``@timestamp``; a searcher
@@ -298,6 +300,11 @@ def run(args: argparse.Namespace) -> int:
         return used[-1]
 
     try:
+        if args.warmup:
+            # Untimed: a freshly started ES compiles its indexing path during the first
+            # bulks, which would slow whichever run came first in round 1.
+            print(f"warm-up: {args.warmup:,} documents through the raw loop", file=sys.stderr)
+            raw_bulk(es, fresh("warmup"), values[: args.warmup])
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}", file=sys.stderr)
             if round_number % 2:
@@ -393,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=0, help="default: REQTRAIL_BATCH_SIZE")
+    parser.add_argument(
+        "--warmup", type=int, default=50_000, help="untimed raw-loop documents first (0: none)"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="freshness produce rate /s")
     parser.add_argument("--seconds", type=float, default=20.0, help="freshness duration (0: skip)")
     args = parser.parse_args(argv)
