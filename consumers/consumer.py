@@ -119,7 +119,8 @@ class IndexerConsumer:
             consumer.subscribe([settings.topic], listener=_Rebalance(self))
             log.info("indexing %s -> %s-*", settings.topic, settings.index_prefix)
             while not self.stopping:
-                documents = self._prepare(self._poller.poll_batch())
+                answered = self._oldest_answered if self._in_flight else None
+                documents = self._prepare(self._poller.poll_batch(answered))
                 body = bulk_body(documents) if documents else b""
                 # Start the next bulk (its body built already) as soon as the previous one
                 # is answered, before sorting that one's results: Elasticsearch should not
@@ -187,8 +188,13 @@ class IndexerConsumer:
     # -- indexing ----------------------------------------------------------------------------
     def _in_flight_full(self) -> bool:
         """True when no further bulk may start before the oldest one finished."""
-        in_flight = self._in_flight
-        return bool(in_flight) and (len(in_flight) >= self._max_in_flight or in_flight[0].done())
+        if not self._in_flight:
+            return False
+        return len(self._in_flight) >= self._max_in_flight or self._oldest_answered()
+
+    def _oldest_answered(self) -> bool:
+        """True when the oldest bulk request in flight has its answer (never blocks)."""
+        return bool(self._in_flight) and self._in_flight[0].done()
 
     def _take_oldest(self) -> BulkOutcome:
         """Wait for the oldest bulk request in flight and return its outcome."""

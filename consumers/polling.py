@@ -11,6 +11,7 @@ without fetching more records.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,8 @@ from reqtrail.settings import Settings
 log = logging.getLogger("reqtrail.consumer")
 
 Polled = list[tuple[PartitionProgress, list[Any]]]  # (progress, kafka ConsumerRecords)
+
+ANSWER_CHECK_S = 0.005  # while a bulk is in flight and no record came: look this often
 
 
 class BatchPoller:
@@ -42,27 +45,39 @@ class BatchPoller:
         self.holding = False
         self._carry: Polled = []
 
-    def poll_batch(self) -> Polled:
-        """Records up to batch_size / batch_max_bytes, or what came within batch_max_wait_ms."""
+    def poll_batch(self, answered: Callable[[], bool] | None = None) -> Polled:
+        """Records up to batch_size / batch_max_bytes, or what came within batch_max_wait_ms.
+
+        ``answered``, given while a bulk request is in flight, tells whether it has its
+        answer. While nothing has arrived, the wait is then cut into slices of
+        ANSWER_CHECK_S and ends early, with an empty batch, once ``answered()`` is true:
+        when the topic runs dry, the last bulk is settled (its offsets committed) as soon
+        as it is answered, not a whole ``batch_max_wait_ms`` later. (Without a bulk in
+        flight the wait stays whole: short polls would keep kafka-python from finishing a
+        group join.)
+        """
         settings = self.settings
         batch, self._carry = self._carry, []
         count = sum(len(records) for _, records in batch)
         nbytes = 0
         max_wait = settings.batch_max_wait_ms / 1000
-        first_at: float | None = time.monotonic() if batch else None
+        began = time.monotonic()
+        first_at: float | None = began if batch else None
         while not self.stopping() and count < settings.batch_size:
             if nbytes >= settings.batch_max_bytes:
                 break
             if first_at is None:
-                timeout = max_wait
+                timeout = began + max_wait - time.monotonic()
+                if answered is not None:
+                    if answered():
+                        break
+                    timeout = min(timeout, ANSWER_CHECK_S)
             else:
                 timeout = first_at + max_wait - time.monotonic()
-                if timeout <= 0:
-                    break
+            if timeout <= 0:
+                break
             polled = self.poll(timeout, settings.batch_size - count)
             if not polled:
-                if first_at is None:
-                    break
                 continue
             if first_at is None:
                 first_at = time.monotonic()
@@ -75,7 +90,7 @@ class BatchPoller:
     def poll(self, timeout_s: float, max_records: int) -> Polled:
         """One ``poll``; each partition's records with the progress that tracks them."""
         polled = self.consumer.poll(
-            timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records
+            timeout_ms=max(0, math.ceil(timeout_s * 1000)), max_records=max_records
         )
         result: Polled = []
         for tp, records in polled.items():

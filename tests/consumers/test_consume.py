@@ -55,6 +55,22 @@ def test_n_records_become_exactly_n_documents(pipeline: Settings, es: Elasticsea
     assert dead_letters(pipeline) == []
 
 
+def test_the_last_bulk_is_settled_when_answered_not_after_batch_max_wait(
+    pipeline: Settings, es: Elasticsearch
+) -> None:
+    """When the topic runs dry, the last bulk's offsets are committed as soon as ES has
+    answered it, even with a 20 s batch_max_wait_ms (the loop used to poll the empty
+    topic for all of it before it read the answer). Stopping still takes up to 20 s."""
+    settings = pipeline.replace(batch_size=100, batch_max_wait_ms=20_000, commit_interval_ms=0)
+    values = record_values(300, seed=23)  # three full batches: none waits to fill
+    produce(settings, values)
+    with running_indexer(settings) as indexer:
+        assert indexer.assigned.wait(30), "the group never assigned the indexer partitions"
+        wait_until(lambda: committed_total(settings) == len(values), 10, "all committed")
+        assert indexer.stats.indexed == len(values)
+    assert count_docs(es, settings.index_prefix) == len(values)
+
+
 def test_records_delivered_twice_are_still_n_documents(
     pipeline: Settings, es: Elasticsearch
 ) -> None:
