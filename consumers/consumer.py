@@ -130,6 +130,10 @@ class IndexerConsumer:
                     self._in_flight.append(self._sender.start(documents, body))
                 if oldest is not None:
                     self._settle(oldest)
+                    # Its ~1000 documents are freed here, while the next bulk is in
+                    # flight, rather than when ``oldest`` is next assigned (~1 ms between
+                    # an answer and the next request).
+                    oldest = None
                 self._commit_when_due()
                 reporter.tick()
             while self._in_flight:
