@@ -79,7 +79,8 @@ def test_an_answered_bulk_never_cuts_a_batch_that_has_begun() -> None:
     """Once records came, the batch fills (or waits out batch_max_wait_ms) as usual, with
     whole waits again: the short polls are only for waiting while nothing came."""
     consumer = ScriptedConsumer({2: [Record(0), Record(1)], 3: [Record(2), Record(3)]})
-    batch = poller(consumer, batch_size=4).poll_batch(lambda: False)
+    answered_once_records_came = lambda: len(consumer.timeouts_ms) >= 2  # noqa: E731
+    batch = poller(consumer, batch_size=4).poll_batch(answered_once_records_came)
     assert [r.offset for _, records in batch for r in records] == [0, 1, 2, 3]
     assert consumer.timeouts_ms[0] <= ANSWER_CHECK_S * 1000
     assert consumer.timeouts_ms[2] > ANSWER_CHECK_S * 1000  # after the first records
