@@ -5,9 +5,10 @@ In one run, on the same Elasticsearch, with the same generated documents:
 1. **raw _bulk loop** - the ceiling: the documents' NDJSON bodies are built beforehand and
    sent back to back, one request at a time, ``--batch-size`` documents each, to a fresh
    index (same template, same daily indices, same ``_id``s).
-2. **consumer end to end** - the same records are produced to a fresh topic first, as
-   the middleware's sink writes them (zstd by default, keyed by user ID; not timed); then
-   the indexer starts, and the clock runs from the moment the group has assigned it
+2. **consumer end to end** - the same records are produced once per run to a fresh
+   topic, as the middleware's sink writes them (zstd by default, keyed by user ID; not
+   timed). Each round a new indexer reads the whole topic in a group of its own into
+   indices of its own, and the clock runs from the moment the group has assigned it
    partitions until every record is indexed (Kafka fetch, decode, validate, bulk, commit).
    The group join before that is timed apart and shown beside.
 
@@ -15,8 +16,8 @@ An untimed raw loop of ``--warmup`` documents runs first, so a freshly started E
 compiled its indexing path before round 1. Each round runs both, back to back, in
 alternating order (raw first in odd rounds, the consumer first in even ones), and yields
 one paired ratio consumer / raw. The machine's speed drifts by tens of percent from minute
-to minute, so the target is judged on the median of the paired ratios; best against best
-is shown too.
+to minute, so the target is judged on the median of the paired ratios (9 rounds by
+default; producing once keeps a round to two timed runs); best against best is shown too.
 
 3. **freshness** - records produced at a steady ``--rate`` per second for ``--seconds``
    while the indexer runs, each stamped with its produce time as ``@timestamp``; a searcher
@@ -44,7 +45,7 @@ from elasticsearch import ApiError, Elasticsearch
 from bench.cpu import CpuMeter, CpuUse, wait_until_idle
 from consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 from consumers.documents import DocumentBuilder, bulk_body
-from consumers.setup import ensure_index_template, ensure_topics, remove_all
+from consumers.setup import ensure_index_template, ensure_topics, remove_all, remove_indices
 from consumers.types import Document, Message
 from producers.kafka_producer import make_kafka_producer
 from producers.processors import record_key
@@ -79,11 +80,14 @@ def settle(settings: Settings) -> None:
         done_line()
 
 
-def isolated(base: Settings, label: str) -> Settings:
+def isolated(base: Settings, label: str, source: Settings | None = None) -> Settings:
+    """Throw-away names for one run: its own group and indices, and its own topics unless
+    it reads ``source``'s."""
     name = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+    topics = source or base.replace(topic=f"{name}.requests", dlq_topic=f"{name}.requests.dlq")
     return base.replace(
-        topic=f"{name}.requests",
-        dlq_topic=f"{name}.requests.dlq",
+        topic=topics.topic,
+        dlq_topic=topics.dlq_topic,
         consumer_group=f"{name}-indexer",
         index_prefix=name,
         stats_interval_s=3600.0,
@@ -157,15 +161,12 @@ class NoOpBulkClient:
         return {"errors": False}
 
 
-def consumer_run(
-    settings: Settings, values: list[bytes], es: NoOpBulkClient | None = None
-) -> Measured:
-    """Documents per second of the indexer, from the moment it has partitions to the last
+def consumer_run(settings: Settings, records: int, es: NoOpBulkClient | None = None) -> Measured:
+    """Documents per second of a new indexer reading ``settings.topic`` (which holds
+    ``records`` records) from the start, from the moment it has partitions to the last
     record indexed: Kafka fetch, decode, validate, bulk, commit. The group join before it
     (a one-time cost of a long-running service) is measured apart, as ``startup_s``."""
-    ensure_topics(settings)
     ensure_index_template(settings)
-    produce(settings, values)
     indexer = IndexerConsumer(settings, es=es)
     settle(settings)
     started = time.perf_counter()
@@ -176,12 +177,12 @@ def consumer_run(
         meter = CpuMeter(settings)
         meter.start()
         began = indexer.assigned_at or time.perf_counter()  # the clock starts at assignment
-        while indexer.stats.indexed < len(values):
+        while indexer.stats.indexed < records:
             if not thread.is_alive():
                 raise RuntimeError("the indexer stopped early")
             time.sleep(0.005)
             if int((time.perf_counter() - began) * 200) % 100 == 0:
-                progress(f"consumer: {indexer.stats.indexed:,}/{len(values):,}")
+                progress(f"consumer: {indexer.stats.indexed:,}/{records:,}")
         elapsed = time.perf_counter() - began
         cpu = meter.stop()
     finally:
@@ -190,7 +191,7 @@ def consumer_run(
     done_line()
     if indexer.stats.dead_lettered:
         raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
-    return Measured(len(values) / elapsed, cpu, began - started)
+    return Measured(records / elapsed, cpu, began - started)
 
 
 def wait_assigned(indexer: IndexerConsumer, thread: threading.Thread, since: float) -> None:
@@ -290,16 +291,20 @@ def run(args: argparse.Namespace) -> int:
     raw: list[Measured] = []
     consumer: list[Measured] = []
     used: list[Settings] = []
+    source = isolated(base, "source")  # the consumer rounds' topic, produced once
 
-    def fresh(label: str) -> Settings:
-        """Throw-away names for one run; the previous run's indices and topics go first,
-        so its merges do not tax this one."""
+    def fresh(label: str, reads: Settings | None = None) -> Settings:
+        """Throw-away names for one run (reading ``reads``'s topic, if given); the previous
+        run's indices (and topics of its own) go first, so its merges do not tax this one."""
         while used:
-            remove_all(used.pop())
-        used.append(isolated(base, label))
+            previous = used.pop()
+            (remove_indices if previous.topic == source.topic else remove_all)(previous)
+        used.append(isolated(base, label, reads))
         return used[-1]
 
     try:
+        ensure_topics(source)
+        produce(source, values)
         if args.warmup:
             # Untimed: a freshly started ES compiles its indexing path during the first
             # bulks, which would slow whichever run came first in round 1.
@@ -309,16 +314,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"round {round_number}/{args.rounds}", file=sys.stderr)
             if round_number % 2:
                 raw.append(raw_bulk(es, fresh("raw"), values))
-                consumer.append(consumer_run(fresh("consumer"), values))
+                consumer.append(consumer_run(fresh("consumer", source), len(values)))
             else:
-                consumer.append(consumer_run(fresh("consumer"), values))
+                consumer.append(consumer_run(fresh("consumer", source), len(values)))
                 raw.append(raw_bulk(es, fresh("raw"), values))
-        alone = consumer_run(fresh("alone"), values, es=NoOpBulkClient())
+        alone = consumer_run(fresh("alone", source), len(values), es=NoOpBulkClient())
         latencies: list[float] = []
         if args.seconds > 0:
             latencies = freshness(fresh("fresh"), args.rate, args.seconds)
     finally:
-        for settings in used:
+        for settings in [*used, source]:
             remove_all(settings)
     print_table(args, raw, consumer, alone, latencies)
     return 0
@@ -398,7 +403,7 @@ def _all(measured: list[Measured]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--batch-size", type=int, default=0, help="default: REQTRAIL_BATCH_SIZE")
     parser.add_argument(
         "--warmup", type=int, default=50_000, help="untimed raw-loop documents first (0: none)"

@@ -92,14 +92,7 @@ def remove_all(settings: Settings) -> None:
     For tests and benchmarks that create throw-away pipelines; never call it on data you
     want to keep.
     """
-    es = es_client(settings)
-    try:
-        names = sorted(es.indices.get(index=f"{settings.index_prefix}-*").body)
-        for start in range(0, len(names), 50):
-            es.indices.delete(index=",".join(names[start : start + 50]))
-        es.options(ignore_status=404).indices.delete_index_template(name=settings.index_prefix)
-    finally:
-        es.close()
+    remove_indices(settings)
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap.split(","), client_id="reqtrail-setup"
     )
@@ -110,3 +103,18 @@ def remove_all(settings: Settings) -> None:
             admin.delete_topics(doomed)
     finally:
         admin.close()
+
+
+def remove_indices(settings: Settings) -> None:
+    """Delete the prefix's daily indices (resolved by name) and its template; topics stay.
+
+    For throw-away pipelines only, as ``remove_all``.
+    """
+    es = es_client(settings)
+    try:
+        names = sorted(es.indices.get(index=f"{settings.index_prefix}-*").body)
+        for start in range(0, len(names), 50):
+            es.indices.delete(index=",".join(names[start : start + 50]))
+        es.options(ignore_status=404).indices.delete_index_template(name=settings.index_prefix)
+    finally:
+        es.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
+from consumers.setup import remove_all
 from reqtrail.services.ports import free_ports
 from reqtrail.settings import Settings
 from reqtrail.supervisor import pid_alive
@@ -76,3 +77,5 @@ def test_short_demo_indexes_everything_it_produced_and_cleans_up(
     record = hit["hits"]["hits"][0]["_source"]
     assert record["user_id"] == user and record["status"] == 500
     assert record["response_body"] and record["error"]["sentry_event_id"]
+    es.close()
+    remove_all(settings)  # the demo keeps its data for the dashboard; a test does not

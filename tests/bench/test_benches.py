@@ -1,0 +1,105 @@
+"""The benchmarks still run: each one, at a tiny size, against the real services.
+
+They are not timed here (speed is measured by running them in full, see README); these
+tests catch a bench that crashes, prints no table or leaves its throw-away data behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from reqtrail.es import es_client
+from reqtrail.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
+
+
+def run_bench(module: str, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "REQTRAIL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "REQTRAIL_ES_URL": settings.es_url,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def bench_leftovers(settings: Settings) -> set[str]:
+    """Indices, templates and topics named like the consumer bench's throw-away ones."""
+    es = es_client(settings)
+    try:
+        names = {f"index {n}" for n in es.indices.get(index="bench-*").body}
+        templates = es.options(ignore_status=404).indices.get_index_template(name="bench-*")
+        names |= {f"template {t['name']}" for t in templates.body.get("index_templates", [])}
+    finally:
+        es.close()
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
+    try:
+        names |= {f"topic {t}" for t in admin.list_topics() if t.startswith("bench-")}
+    finally:
+        admin.close()
+    return names
+
+
+def test_bench_consumer_prints_its_tables_and_removes_what_it_made(settings: Settings) -> None:
+    before = bench_leftovers(settings)
+    args = ["--records", "3000", "--rounds", "2", "--warmup", "1000"]
+    done = run_bench("bench.bench_consumer", settings, *args, "--rate", "50", "--seconds", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "indexer benchmark: 3,000 records" in out
+    assert "2 round(s)" in out
+    for row in (
+        "raw _bulk loop (ceiling)",
+        "consumer, Kafka -> ES end to end",
+        "ratio consumer / raw, median of rounds",
+        "consumer alone, no-op ES sink",
+        "freshness at 50/s, produce -> searchable",
+    ):
+        assert row in out, out
+    assert "throughput target (median paired ratio >= 0.9): " in out
+    assert "CPU seconds per 10k documents" in out
+    assert bench_leftovers(settings) <= before
+
+
+def test_bench_queries_prints_its_table(settings: Settings) -> None:
+    prefix = settings.index_prefix
+    try:
+        args = ["--docs", "2000", "--runs", "3", "--warmup", "1", "--prefix", prefix]
+        done = run_bench("bench.bench_queries", settings, *args)
+        # 1 means a latency target was missed: a result, not a crash
+        assert done.returncode in (0, 1), done.stderr[-3000:]
+        assert "2,000 documents" in done.stdout
+        for query in ("search by user ID", "per-route p50/p95/p99 trend", "request by ID"):
+            assert query in done.stdout, done.stdout
+    finally:
+        es = es_client(settings)
+        try:
+            for name in es.indices.get(index=f"{prefix}*").body:  # no wildcard deletes
+                es.indices.delete(index=name)
+            es.options(ignore_status=404).indices.delete_index_template(name=prefix)
+        finally:
+            es.close()
+
+
+def test_bench_middleware_prints_its_table(settings: Settings) -> None:
+    done = run_bench("bench.bench_middleware", settings, "--requests", "400", "--rounds", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "target: added p50 <= 50 µs, added p99 <= 200 µs -> " in done.stdout
+    for scenario in ("asgi kafka up", "wsgi kafka up", "asgi kafka down", "wsgi kafka down"):
+        assert scenario in done.stdout, done.stdout
