@@ -293,12 +293,15 @@ def run(args: argparse.Namespace) -> int:
     used: list[Settings] = []
     source = isolated(base, "source")  # the consumer rounds' topic, produced once
 
+    def remove(settings: Settings) -> None:
+        """A run's indices, and its topics unless they are the shared source's."""
+        (remove_indices if settings.topic == source.topic else remove_all)(settings)
+
     def fresh(label: str, reads: Settings | None = None) -> Settings:
         """Throw-away names for one run (reading ``reads``'s topic, if given); the previous
-        run's indices (and topics of its own) go first, so its merges do not tax this one."""
+        run's indices and topics go first, so its merges do not tax this one."""
         while used:
-            previous = used.pop()
-            (remove_indices if previous.topic == source.topic else remove_all)(previous)
+            remove(used.pop())
         used.append(isolated(base, label, reads))
         return used[-1]
 
@@ -323,8 +326,9 @@ def run(args: argparse.Namespace) -> int:
         if args.seconds > 0:
             latencies = freshness(fresh("fresh"), args.rate, args.seconds)
     finally:
-        for settings in [*used, source]:
-            remove_all(settings)
+        for settings in used:
+            remove(settings)
+        remove_all(source)
     print_table(args, raw, consumer, alone, latencies)
     return 0
 
