@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
+from consumers.setup import remove_indices
 from reqtrail.es import es_client
 from reqtrail.settings import Settings
 
@@ -88,13 +89,7 @@ def test_bench_queries_prints_its_table(settings: Settings) -> None:
         for query in ("search by user ID", "per-route p50/p95/p99 trend", "request by ID"):
             assert query in done.stdout, done.stdout
     finally:
-        es = es_client(settings)
-        try:
-            for name in es.indices.get(index=f"{prefix}*").body:  # no wildcard deletes
-                es.indices.delete(index=name)
-            es.options(ignore_status=404).indices.delete_index_template(name=prefix)
-        finally:
-            es.close()
+        remove_indices(settings)  # the seeded <prefix>-* indices and the template <prefix>
 
 
 def test_bench_middleware_prints_its_table(settings: Settings) -> None:
