@@ -27,6 +27,7 @@ from dashboards.cli import streamlit_command
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
 
 PAGES: dict[str, str] = {
     "search": "",  # the default page lives at the app root
@@ -147,6 +148,33 @@ def wait_for_page(driver: WebDriver, text: str, timeout: float = 30.0) -> None:
     wait_until(ready, timeout, f"{text!r} on {driver.current_url}")
     time.sleep(1.0)  # let charts and the data grid paint
     wait_until(lambda: settled(driver), timeout, "the page to settle")
+
+
+def wait_for_element(driver: WebDriver, css_selector: str, timeout: float = 30.0) -> WebElement:
+    """Wait until an element matching ``css_selector`` is displayed; return it.
+
+    Streamlit draws a page in pieces as its script runs: the title can be on the page
+    (and the status widget not yet shown) while a query further down is still running,
+    so a test that is about to use a widget waits for that widget itself.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    found: list[WebElement] = []
+
+    def shown() -> bool:
+        found[:] = driver.find_elements(By.CSS_SELECTOR, css_selector)
+        try:
+            return bool(found) and found[0].is_displayed()
+        except StaleElementReferenceException:  # redrawn between find and check
+            return False
+
+    try:
+        wait_until(shown, timeout, f"{css_selector!r} on {driver.current_url}")
+    except TimeoutError as exc:  # say what the page showed instead
+        body = driver.find_element(By.TAG_NAME, "body").text
+        raise TimeoutError(f"{exc}; the page read: {body[:800]!r}") from None
+    return found[0]
 
 
 def save_small_png(driver: WebDriver, path: Path) -> Path:

@@ -20,6 +20,7 @@ from dashboards.screenshots import (
     chromium,
     running_dashboard,
     save_small_png,
+    wait_for_element,
     wait_for_page,
     wait_until,
 )
@@ -49,17 +50,16 @@ def dashboard_url(seeded: Seeded) -> Iterator[str]:
 
 def test_browser_search_by_user_shows_the_results_table(dashboard_url: str) -> None:
     """Typing a seeded user ID and pressing Search shows their requests in the table."""
-    from selenium.webdriver.common.by import By
 
     with chromium() as driver:
         driver.get(f"{dashboard_url}/")
         wait_for_page(driver, "Search requests", timeout=60)
-        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="User ID"]').send_keys(ALICE)
-        driver.find_element(By.XPATH, '//button[.//p[text()="Search"]]').click()
+        wait_for_element(driver, 'input[aria-label="User ID"]', timeout=60).send_keys(ALICE)
+        wait_for_element(driver, '[data-testid="stBaseButton-primaryFormSubmit"]').click()
         wait_for_page(driver, "12 requests", timeout=60)
         wait_until(lambda: f"user={ALICE}" in driver.current_url, 10, "the URL to hold the user")
-        grid = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
-        assert grid and grid[0].size["height"] > 200
+        grid = wait_for_element(driver, '[data-testid="stDataFrame"]', timeout=30)
+        wait_until(lambda: grid.size["height"] > 200, 10, "the table to show its rows")
         shot = save_small_png(driver, SHOTS / "search-results.png")
         assert shot.stat().st_size > 10_000
 
