@@ -20,7 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import AsyncConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -37,7 +37,7 @@ from consumers.indexer import (
     RetriesAbandoned,
     retry_until_settled,
 )
-from consumers.offsets import OffsetTracker, PartitionProgress
+from consumers.offsets import OffsetTracker
 from consumers.polling import BatchPoller, Polled
 from consumers.results import BulkOutcome
 from consumers.stats import IndexerStats, StatsReporter
@@ -49,15 +49,38 @@ log = logging.getLogger("reqtrail.consumer")
 COMMIT_TIMEOUT_MS = 10_000
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+def _offsets(positions: dict[tuple[str, int], int]) -> dict[TopicPartition, OffsetAndMetadata]:
+    return {
+        TopicPartition(topic, partition): OffsetAndMetadata(position, "", -1)
+        for (topic, partition), position in positions.items()
+    }
+
+
+class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands the group's partition changes to the indexer.
+
+    kafka-python 3 runs these on its IO thread, while the indexer's thread is parked in
+    ``poll()`` (so they may touch the indexer's state). There, a blocking consumer call
+    such as ``commit()`` raises, and whatever a listener raises comes back out of
+    ``poll()``: the revocation commit is awaited instead, and nothing escapes.
+    """
+
     def __init__(self, owner: IndexerConsumer) -> None:
         self.owner = owner
 
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.owner._on_revoked(list(revoked))
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.owner._on_revoked(list(revoked), commit=True)
 
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self.owner._on_assigned(list(assigned))
+    async def on_partitions_lost(self, lost: Any) -> None:
+        # Evicted from the group: the partitions have new owners and a commit would be
+        # refused. Their unfinished records are redelivered to those owners.
+        await self.owner._on_revoked(list(lost), commit=False)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        try:
+            self.owner._on_assigned(list(assigned))
+        except Exception:
+            log.exception("handling assigned partitions failed")
 
 
 class IndexerConsumer:
@@ -256,29 +279,47 @@ class IndexerConsumer:
             self._commit()
             self._next_commit = now + self.settings.commit_interval_ms / 1000
 
-    def _commit(self, only: Sequence[PartitionProgress] | None = None) -> bool:
+    def _commit(self) -> bool:
+        """Commit every partition's finished position that moved (blocking)."""
         positions = self._tracker.to_commit()
-        if only is not None:
-            keys = {(p.topic, p.partition) for p in only}
-            positions = {k: v for k, v in positions.items() if k in keys}
         if not positions:
             return True
-        offsets = {
-            TopicPartition(topic, partition): OffsetAndMetadata(position, "", -1)
-            for (topic, partition), position in positions.items()
-        }
         try:
-            self._consumer.commit(offsets=offsets, timeout_ms=COMMIT_TIMEOUT_MS)
+            self._consumer.commit(offsets=_offsets(positions), timeout_ms=COMMIT_TIMEOUT_MS)
         except KafkaError as exc:
-            self.stats.commit_failures += 1
-            log.warning("offset commit failed (%s); the next commit includes these offsets", exc)
-            return False
+            return self._commit_failed(exc)
+        return self._committed(positions)
+
+    def _committed(self, positions: dict[tuple[str, int], int]) -> bool:
         self._tracker.mark_committed(positions)
         self.stats.commits += 1
         return True
 
-    def _on_revoked(self, revoked: list[Any]) -> None:
-        """Before partitions go: finish the in-flight bulk's indexed records, then commit."""
+    def _commit_failed(self, exc: Exception) -> bool:
+        self.stats.commit_failures += 1
+        log.warning("offset commit failed (%s); the next commit includes these offsets", exc)
+        return False
+
+    async def _on_revoked(self, revoked: list[Any], *, commit: bool) -> None:
+        """Before partitions go: finish the in-flight bulks' indexed records, commit them.
+
+        Runs on kafka-python's IO thread (see _Rebalance) and never raises. Waiting for a
+        bulk's answer holds that thread (and heartbeats) for at most one bulk request.
+        """
+        try:
+            self._finish_in_flight()
+            if commit:
+                await self._commit_revoked(revoked)
+        except Exception:
+            self.stats.commit_failures += 1
+            log.exception("committing revoked partitions failed; their records are redelivered")
+        finally:
+            for tp in revoked:
+                self._tracker.revoke(tp.topic, tp.partition)
+        if revoked:
+            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def _finish_in_flight(self) -> None:
         for bulk in list(self._in_flight):
             try:
                 for document in bulk.result().indexed:
@@ -286,12 +327,19 @@ class IndexerConsumer:
                         document.progress.finish(document.message.offset)
             except Exception:
                 log.exception("in-flight bulk failed during rebalance")
-        mine = [self._tracker.get(tp.topic, tp.partition) for tp in revoked]
-        self._commit([p for p in mine if p is not None])
-        for tp in revoked:
-            self._tracker.revoke(tp.topic, tp.partition)
-        if revoked:
-            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    async def _commit_revoked(self, revoked: list[Any]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in revoked}
+        positions = {k: v for k, v in self._tracker.to_commit().items() if k in keys}
+        if not positions:
+            return
+        try:
+            # The non-blocking commit, awaited on the IO thread: heartbeats go on meanwhile.
+            await self._consumer.commit_async(offsets=_offsets(positions))
+        except KafkaError as exc:
+            self._commit_failed(exc)
+        else:
+            self._committed(positions)
 
     def _on_assigned(self, assigned: list[Any]) -> None:
         for tp in assigned:
