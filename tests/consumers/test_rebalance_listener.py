@@ -1,0 +1,67 @@
+"""Unit tests of the rebalance listener with a fake consumer: it commits what is finished,
+never commits lost partitions, and never raises (kafka-python would re-raise it from poll)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+from kafka.errors import CommitFailedError
+
+from consumers.consumer import IndexerConsumer, _Rebalance
+from reqtrail.settings import load_settings
+
+TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
+
+
+class FakeConsumer:
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.commits: list[dict[Any, Any]] = []
+
+    def commit_async(self, offsets: dict[Any, Any]) -> Any:
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+
+        async def answer() -> None:
+            if self.error is not None:
+                raise self.error
+
+        return answer()
+
+
+def indexer_with(consumer: FakeConsumer) -> IndexerConsumer:
+    indexer = IndexerConsumer(load_settings())
+    indexer._consumer = consumer
+    for tp, finished in ((TP0, 5), (TP1, 3)):
+        progress = indexer._tracker.assign(tp.topic, tp.partition)
+        progress.start_many(list(range(finished + 2)))
+        for offset in range(finished):
+            progress.finish(offset)
+    return indexer
+
+
+def test_revoked_partitions_commit_their_finished_positions_only() -> None:
+    consumer = FakeConsumer()
+    indexer = indexer_with(consumer)
+    asyncio.run(_Rebalance(indexer).on_partitions_revoked({TP0}))
+    assert consumer.commits == [{TP0: 5}]  # TP1 stays, uncommitted
+    assert indexer.stats.commits == 1 and indexer.stats.commit_failures == 0
+    assert indexer._tracker.get("t", 0) is None and indexer._tracker.get("t", 1) is not None
+
+
+def test_lost_partitions_are_dropped_without_a_commit() -> None:
+    consumer = FakeConsumer()
+    indexer = indexer_with(consumer)
+    asyncio.run(_Rebalance(indexer).on_partitions_lost({TP0, TP1}))
+    assert consumer.commits == []
+    assert indexer._tracker.partitions() == []
+
+
+@pytest.mark.parametrize("error", [CommitFailedError("rebalanced"), RuntimeError("IO thread")])
+def test_a_failed_revocation_commit_is_counted_not_raised(error: BaseException) -> None:
+    indexer = indexer_with(FakeConsumer(error))
+    asyncio.run(_Rebalance(indexer).on_partitions_revoked({TP0, TP1}))
+    assert indexer.stats.commit_failures == 1 and indexer.stats.commits == 0
+    assert indexer._tracker.partitions() == []  # revoked all the same
