@@ -335,6 +335,8 @@ class IndexerConsumer:
             return
         try:
             # The non-blocking commit, awaited on the IO thread: heartbeats go on meanwhile.
+            # (With no coordinator known, its future is the lookup's, and the commit may still
+            # be on its way: harmless, as these partitions leave the tracker right after.)
             await self._consumer.commit_async(offsets=_offsets(positions))
         except KafkaError as exc:
             self._commit_failed(exc)
