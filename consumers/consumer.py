@@ -99,6 +99,7 @@ class IndexerConsumer:
         self.assigned = threading.Event()  # set once the group gave this member partitions
         self.assigned_at: float | None = None  # time.perf_counter() of that first assignment
         self._stop = threading.Event()
+        self._restart: dict[tuple[str, int], int] = {}  # revoked partition -> restart offset
         self._es = es
         self._emit_stats = emit_stats or log.info
         self._consumer_overrides = consumer_overrides or {}
@@ -315,7 +316,10 @@ class IndexerConsumer:
             log.exception("committing revoked partitions failed; their records are redelivered")
         finally:
             for tp in revoked:
-                self._tracker.revoke(tp.topic, tp.partition)
+                progress = self._tracker.revoke(tp.topic, tp.partition)
+                offset = progress.restart_offset if progress is not None else None
+                if offset is not None:
+                    self._restart[(tp.topic, tp.partition)] = offset
         if revoked:
             log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
 
@@ -344,8 +348,18 @@ class IndexerConsumer:
             self._committed(positions)
 
     def _on_assigned(self, assigned: list[Any]) -> None:
+        # A partition revoked and given straight back keeps kafka-python's fetch position,
+        # past the records that were in flight and given up at revocation (their retries
+        # are dropped): read them again from the lowest unfinished offset.
+        restart, self._restart = self._restart, {}
         for tp in assigned:
             self._tracker.assign(tp.topic, tp.partition)
+            offset = restart.get((tp.topic, tp.partition))
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+                log.info(
+                    "partition %d came back: reading again from offset %d", tp.partition, offset
+                )
         self._poller.on_assigned(assigned)
         if assigned:
             if self.assigned_at is None:

@@ -84,6 +84,12 @@ class PartitionProgress:
         return len(self._delivered)
 
     @property
+    def restart_offset(self) -> int | None:
+        """The lowest delivered offset not yet finished: where reading must resume if the
+        records in flight are given up (None when every delivered record is finished)."""
+        return self._delivered[0] if self._delivered else None
+
+    @property
     def needs_commit(self) -> bool:
         return self.position is not None and self.position != self.committed
 

@@ -80,6 +80,41 @@ def test_429_storm_loses_nothing_and_dead_letters_nothing(
         cleanup(settings)
 
 
+def test_members_joining_during_a_429_storm_lose_nothing(
+    dedicated_es: Callable[..., ElasticsearchService], settings: Settings
+) -> None:
+    """Indexers join one by one while the first ones retry throttled documents: each join
+    revokes partitions in the middle of retries, and many come straight back to the same
+    member. Exactly N documents, all committed, none in the DLQ.
+
+    (kafka-python keeps a kept partition's fetch position, past the records given up at
+    revocation: without the listener's seek back, they were never read again.)"""
+    node = dedicated_es(
+        extra_config={"thread_pool.write.size": 1, "thread_pool.write.queue_size": 1}
+    )
+    settings = _prepare(settings.replace(es_url=node.url, batch_size=100))
+    values = [orjson.dumps(r) for r in sample_records(6000, seed=5, span=timedelta(days=5))]
+    produce(settings, values)
+    es = es_client(settings)
+    try:
+        with ExitStack() as stack:
+            for members, in_flight in enumerate((1, 2, 2), start=1):
+                stack.enter_context(running_indexer(settings.replace(bulk_in_flight=in_flight)))
+                wanted = 500 * members
+                wait_until(
+                    lambda: count_docs(es, settings.index_prefix) > wanted,  # noqa: B023
+                    60,
+                    f"progress before member {members + 1} joins",
+                    every_s=0.2,
+                )
+            wait_for_docs(es, settings.index_prefix, len(values), timeout_s=180)
+            wait_until(lambda: committed_total(settings) == len(values), 30, "all committed")
+        assert count_docs(es, settings.index_prefix) == len(values)
+        assert dead_letters(settings) == []
+    finally:
+        cleanup(settings)
+
+
 def test_elasticsearch_stopped_mid_run_then_restarted(
     dedicated_es: Callable[..., ElasticsearchService], settings: Settings
 ) -> None:

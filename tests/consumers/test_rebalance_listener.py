@@ -20,6 +20,13 @@ class FakeConsumer:
     def __init__(self, error: BaseException | None = None) -> None:
         self.error = error
         self.commits: list[dict[Any, Any]] = []
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+    def paused(self) -> set[TopicPartition]:
+        return set()
 
     def commit_async(self, offsets: dict[Any, Any]) -> Any:
         self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
@@ -65,3 +72,16 @@ def test_a_failed_revocation_commit_is_counted_not_raised(error: BaseException) 
     asyncio.run(_Rebalance(indexer).on_partitions_revoked({TP0, TP1}))
     assert indexer.stats.commit_failures == 1 and indexer.stats.commits == 0
     assert indexer._tracker.partitions() == []  # revoked all the same
+
+
+def test_a_partition_given_straight_back_is_read_again_from_its_lowest_unfinished_offset() -> None:
+    """kafka-python keeps the fetch position of a partition revoked and reassigned to the
+    same member, past the records given up at revocation: the listener seeks back to them."""
+    consumer = FakeConsumer()
+    indexer = indexer_with(consumer)  # TP0: 0-4 finished, 5-6 in flight; TP1: 3-4 in flight
+    asyncio.run(_Rebalance(indexer).on_partitions_revoked({TP0, TP1}))
+    asyncio.run(_Rebalance(indexer).on_partitions_assigned({TP0}))
+    assert consumer.seeks == [(TP0, 5)]
+    asyncio.run(_Rebalance(indexer).on_partitions_revoked({TP0}))  # nothing in flight now
+    asyncio.run(_Rebalance(indexer).on_partitions_assigned({TP0, TP1}))
+    assert consumer.seeks == [(TP0, 5)]  # TP1 went elsewhere meanwhile: no stale seek
