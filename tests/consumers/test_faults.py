@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from consumers.consumer import IndexerConsumer
 from consumers.setup import ensure_index_template, ensure_topics
 from reqtrail.es import es_client
 from reqtrail.services import ElasticsearchService, KafkaService
@@ -49,35 +50,56 @@ def _prepare(settings: Settings) -> Settings:
     return settings
 
 
-def test_429_storm_loses_nothing_and_dead_letters_nothing(
-    dedicated_es: Callable[..., ElasticsearchService], settings: Settings
-) -> None:
-    """On a node with a one-slot write queue, three indexers in one group (up to five bulk
-    requests in flight) get many 429s and still index exactly N documents, none in the DLQ."""
+def _index_through_a_429_storm(
+    dedicated_es: Callable[..., ElasticsearchService],
+    settings: Settings,
+    seed: int,
+    join_every: int | None,
+) -> int:
+    """Index 6,000 records with three indexers in one group (up to five bulk requests in
+    flight) on a node with a one-slot write queue; check exactly N documents, all committed,
+    none in the DLQ. ``join_every``: members join one by one, each after that many more
+    documents (None: all at once). Returns the document attempts answered 429."""
     node = dedicated_es(
         extra_config={"thread_pool.write.size": 1, "thread_pool.write.queue_size": 1}
     )
     settings = _prepare(settings.replace(es_url=node.url, batch_size=100))
     # Five days of records: every bulk touches several daily indices, i.e. several
     # shard-level write tasks competing for the one-slot queue.
-    values = [orjson.dumps(r) for r in sample_records(6000, seed=4, span=timedelta(days=5))]
+    values = [orjson.dumps(r) for r in sample_records(6000, seed=seed, span=timedelta(days=5))]
     produce(settings, values)
     es = es_client(settings)
     try:
         with ExitStack() as stack:
-            indexers = [
-                stack.enter_context(running_indexer(settings.replace(bulk_in_flight=k)))
-                for k in (1, 2, 2)
-            ]
+            indexers: list[IndexerConsumer] = []
+            for in_flight in (1, 2, 2):
+                if join_every is not None and indexers:
+                    wanted = join_every * len(indexers)
+                    wait_until(
+                        lambda: count_docs(es, settings.index_prefix) > wanted,  # noqa: B023
+                        60,
+                        f"{wanted} documents before member {len(indexers) + 1} joins",
+                        every_s=0.2,
+                    )
+                indexer = running_indexer(settings.replace(bulk_in_flight=in_flight))
+                indexers.append(stack.enter_context(indexer))
             wait_for_docs(es, settings.index_prefix, len(values), timeout_s=180)
             wait_until(lambda: committed_total(settings) == len(values), 30, "all committed")
-        throttled = sum(i.stats.throttled for i in indexers)
-        assert throttled > 0, "no 429 happened: the test proves nothing"
         assert count_docs(es, settings.index_prefix) == len(values)
         assert dead_letters(settings) == []
-        print(f"429 answers absorbed: {throttled} document attempts")
+        return sum(i.stats.throttled for i in indexers)
     finally:
         cleanup(settings)
+
+
+def test_429_storm_loses_nothing_and_dead_letters_nothing(
+    dedicated_es: Callable[..., ElasticsearchService], settings: Settings
+) -> None:
+    """On a node with a one-slot write queue, three indexers in one group (up to five bulk
+    requests in flight) get many 429s and still index exactly N documents, none in the DLQ."""
+    throttled = _index_through_a_429_storm(dedicated_es, settings, seed=4, join_every=None)
+    assert throttled > 0, "no 429 happened: the test proves nothing"
+    print(f"429 answers absorbed: {throttled} document attempts")
 
 
 def test_members_joining_during_a_429_storm_lose_nothing(
@@ -89,30 +111,7 @@ def test_members_joining_during_a_429_storm_lose_nothing(
 
     (kafka-python keeps a kept partition's fetch position, past the records given up at
     revocation: without the listener's seek back, they were never read again.)"""
-    node = dedicated_es(
-        extra_config={"thread_pool.write.size": 1, "thread_pool.write.queue_size": 1}
-    )
-    settings = _prepare(settings.replace(es_url=node.url, batch_size=100))
-    values = [orjson.dumps(r) for r in sample_records(6000, seed=5, span=timedelta(days=5))]
-    produce(settings, values)
-    es = es_client(settings)
-    try:
-        with ExitStack() as stack:
-            for members, in_flight in enumerate((1, 2, 2), start=1):
-                stack.enter_context(running_indexer(settings.replace(bulk_in_flight=in_flight)))
-                wanted = 500 * members
-                wait_until(
-                    lambda: count_docs(es, settings.index_prefix) > wanted,  # noqa: B023
-                    60,
-                    f"progress before member {members + 1} joins",
-                    every_s=0.2,
-                )
-            wait_for_docs(es, settings.index_prefix, len(values), timeout_s=180)
-            wait_until(lambda: committed_total(settings) == len(values), 30, "all committed")
-        assert count_docs(es, settings.index_prefix) == len(values)
-        assert dead_letters(settings) == []
-    finally:
-        cleanup(settings)
+    _index_through_a_429_storm(dedicated_es, settings, seed=5, join_every=500)
 
 
 def test_elasticsearch_stopped_mid_run_then_restarted(
