@@ -37,7 +37,7 @@ from consumers.indexer import (
     RetriesAbandoned,
     retry_until_settled,
 )
-from consumers.offsets import OffsetTracker
+from consumers.offsets import OffsetTracker, TopicPartitionKey
 from consumers.polling import BatchPoller, Polled
 from consumers.results import BulkOutcome
 from consumers.stats import IndexerStats, StatsReporter
@@ -49,7 +49,7 @@ log = logging.getLogger("reqtrail.consumer")
 COMMIT_TIMEOUT_MS = 10_000
 
 
-def _offsets(positions: dict[tuple[str, int], int]) -> dict[TopicPartition, OffsetAndMetadata]:
+def _offsets(positions: dict[TopicPartitionKey, int]) -> dict[TopicPartition, OffsetAndMetadata]:
     return {
         TopicPartition(topic, partition): OffsetAndMetadata(position, "", -1)
         for (topic, partition), position in positions.items()
@@ -99,7 +99,7 @@ class IndexerConsumer:
         self.assigned = threading.Event()  # set once the group gave this member partitions
         self.assigned_at: float | None = None  # time.perf_counter() of that first assignment
         self._stop = threading.Event()
-        self._restart: dict[tuple[str, int], int] = {}  # revoked partition -> restart offset
+        self._restart: dict[TopicPartitionKey, int] = {}  # revoked partition -> restart offset
         self._es = es
         self._emit_stats = emit_stats or log.info
         self._consumer_overrides = consumer_overrides or {}
@@ -291,7 +291,7 @@ class IndexerConsumer:
             return self._commit_failed(exc)
         return self._committed(positions)
 
-    def _committed(self, positions: dict[tuple[str, int], int]) -> bool:
+    def _committed(self, positions: dict[TopicPartitionKey, int]) -> bool:
         self._tracker.mark_committed(positions)
         self.stats.commits += 1
         return True

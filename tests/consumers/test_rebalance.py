@@ -37,7 +37,12 @@ def test_revoked_partitions_are_committed_and_the_first_member_keeps_running(
     produce(settings, record_values(N, seed=21))
     with running_indexer(settings) as first:
         wait_for_docs(es, settings.index_prefix, N)
-        wait_until(lambda: first.lag() and not any(first.lag().values()) or False, 30, "lag 0")
+
+        def caught_up() -> bool:
+            lag = first.lag()
+            return bool(lag) and not any(lag.values())
+
+        wait_until(caught_up, 30, "lag 0")
         assert committed_total(settings) == 0  # nothing committed yet: the interval holds it
         with running_indexer(settings) as second:
             wait_until(second.assigned.is_set, 60, "the second member's partitions")

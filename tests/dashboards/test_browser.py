@@ -50,7 +50,6 @@ def dashboard_url(seeded: Seeded) -> Iterator[str]:
 
 def test_browser_search_by_user_shows_the_results_table(dashboard_url: str) -> None:
     """Typing a seeded user ID and pressing Search shows their requests in the table."""
-
     with chromium() as driver:
         driver.get(f"{dashboard_url}/")
         wait_for_page(driver, "Search requests", timeout=60)
