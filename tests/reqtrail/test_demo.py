@@ -39,7 +39,7 @@ def test_short_demo_indexes_everything_it_produced_and_cleans_up(
         "REQTRAIL_CONSUMER_GROUP": settings.consumer_group,
         "REQTRAIL_INDEX_PREFIX": settings.index_prefix,
         "REQTRAIL_DASHBOARD_PORT": str(dashboard_port),
-        "REQTRAIL_DEMO_APP_VERSIONS": "1.4.2:0.5,1.5.0:0.5",
+        "REQTRAIL_DEMO_APP_VERSIONS": "1.5.0:1",  # every player on the crashing release
         "REQTRAIL_DEMO_PACE": "0.2",
         "REQTRAIL_DEMO_CRASH_CHANCE": "0.5",
     }
