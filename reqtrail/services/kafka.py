@@ -31,8 +31,15 @@ def derived_controller_port(broker_port: int) -> int:
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 chars).
+
+    Like Kafka's own ``Uuid.randomUuid()``, an id that starts with ``-`` is drawn again (about
+    1 in 64 would): command-line parsers read such a value as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def render_server_properties(
@@ -143,6 +150,11 @@ class KafkaService(LocalService):
         ensure_kafka(self.download_dir, self.settings.kafka_version, self.report)
 
     def prepare(self, jdk: Jdk) -> None:
+        self.write_config()
+        if not (self.data_dir / "meta.properties").is_file():
+            self.format_storage(jdk)
+
+    def write_config(self) -> None:
         self.make_dirs(self.data_dir, self.logs_dir)
         self.write_owned(
             self.config_file,
@@ -154,8 +166,6 @@ class KafkaService(LocalService):
             ),
         )
         self.write_owned(self.log4j_file, render_log4j2(self.logs_dir))
-        if not (self.data_dir / "meta.properties").is_file():
-            self._format_storage(jdk)
 
     def _java(self, jdk: Jdk, main_class: str, *args: str, heap: str) -> list[str]:
         return [
@@ -171,13 +181,13 @@ class KafkaService(LocalService):
             *args,
         ]
 
-    def _format_storage(self, jdk: Jdk) -> None:
+    def format_storage(self, jdk: Jdk, cluster_id: str | None = None) -> None:
+        # ``--cluster-id=ID`` in one word: the tool can never read the ID as an option.
         command = processes.as_user_prefix(self.user) + self._java(
             jdk,
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            new_cluster_id(),
+            f"--cluster-id={cluster_id or new_cluster_id()}",
             "-c",
             str(self.config_file),
             heap="256m",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import struct
 import threading
@@ -102,6 +103,16 @@ def test_cluster_ids_are_22_url_safe_characters() -> None:
     """Kafka cluster ids are base64url of 16 bytes without padding, different each time."""
     first, second = new_cluster_id(), new_cluster_id()
     assert len(first) == 22 and first != second and "=" not in first
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    """10,000 cluster ids: none starts with "-" (a command line reads that as an option), and
+    each decodes to 16 bytes."""
+    ids = [new_cluster_id() for _ in range(10_000)]
+    assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]
+    assert all(len(base64.urlsafe_b64decode(cluster_id + "==")) == 16 for cluster_id in ids)
+    # about 1 in 64 raw draws starts with "-": 10,000 ids would show ~156 without the redraw
+    assert len({cluster_id[0] for cluster_id in ids}) == 63
 
 
 def metadata_response(correlation_id: int, brokers: list[tuple[int, str, int]]) -> bytes:

@@ -8,6 +8,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from reqtrail.services import ElasticsearchService, KafkaService, ServiceError
+from reqtrail.services.jdk import find_jdk
+from reqtrail.services.kafka import new_cluster_id
 from reqtrail.services.ports import port_is_free
 from tests.reqtrail.service_helpers import (
     create_topic_partitions,
@@ -72,3 +74,19 @@ def test_a_service_that_dies_on_start_says_why(
     assert "unknown setting [no.such.setting]" in headline
     assert "  | " in info.value.details
     assert not es.is_running()
+
+
+def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(
+    dedicated_kafka: Callable[..., KafkaService],
+) -> None:
+    """A cluster id beginning with "-" reaches Kafka's storage tool as a value, not an option:
+    the storage is formatted with it and the broker starts on it."""
+    kafka = dedicated_kafka(start=False)
+    kafka.install()
+    kafka.write_config()
+    cluster_id = "-" + new_cluster_id()[1:]
+    kafka.format_storage(find_jdk(), cluster_id)
+    meta = (kafka.data_dir / "meta.properties").read_text()
+    assert f"cluster.id={cluster_id}" in meta.splitlines()
+    kafka.start()
+    assert kafka.is_healthy()
