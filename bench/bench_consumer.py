@@ -43,15 +43,20 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch
 
 from bench.cpu import CpuMeter, CpuUse, wait_until_idle
-from consumers.consumer import IndexerConsumer, tune_gc_for_throughput
-from consumers.documents import DocumentBuilder, bulk_body
-from consumers.setup import ensure_index_template, ensure_topics, remove_all, remove_indices
-from consumers.types import Document, Message
-from producers.kafka_producer import make_kafka_producer
-from producers.processors import record_key
+from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
+from reqtrail.consumers.documents import DocumentBuilder, bulk_body
+from reqtrail.consumers.setup import (
+    ensure_index_template,
+    ensure_topics,
+    remove_all,
+    remove_indices,
+)
+from reqtrail.consumers.types import Document, Message
 from reqtrail.es import es_client
+from reqtrail.producers.kafka_producer import make_kafka_producer
+from reqtrail.producers.processors import record_key
+from reqtrail.schemas.samples import sample_record, sample_records
 from reqtrail.settings import Settings, load_settings
-from schemas.samples import sample_record, sample_records
 
 
 def progress(message: str) -> None:

@@ -30,8 +30,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from producers.asgi import RequestTrailMiddleware
-from producers.pipeline import RecordPipeline
+from reqtrail.producers.asgi import RequestTrailMiddleware
+from reqtrail.producers.pipeline import RecordPipeline
 from reqtrail.settings import Settings, load_settings
 
 REQUEST_BODY = (
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 bare = flask_app()
                 wrapped_app = flask_app()
-                from producers.wsgi import install_flask
+                from reqtrail.producers.wsgi import install_flask
 
                 install_flask(wrapped_app, pipeline=pipeline)
                 wrapped = wrapped_app

@@ -25,15 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from elasticsearch import Elasticsearch  # noqa: E402
 
-from dashboards.queries.errors import error_trend  # noqa: E402
-from dashboards.queries.es_client import make_client  # noqa: E402
-from dashboards.queries.filters import Cohort, SearchFilter, TimeRange  # noqa: E402
-from dashboards.queries.latency import compare_cohorts, latency_trend  # noqa: E402
-from dashboards.queries.search import get_request, search_requests  # noqa: E402
-from dashboards.queries.traffic import traffic  # noqa: E402
-from dashboards.seed import count, print_progress, seed  # noqa: E402
+from reqtrail.dashboards.queries.errors import error_trend  # noqa: E402
+from reqtrail.dashboards.queries.es_client import make_client  # noqa: E402
+from reqtrail.dashboards.queries.filters import Cohort, SearchFilter, TimeRange  # noqa: E402
+from reqtrail.dashboards.queries.latency import compare_cohorts, latency_trend  # noqa: E402
+from reqtrail.dashboards.queries.search import get_request, search_requests  # noqa: E402
+from reqtrail.dashboards.queries.traffic import traffic  # noqa: E402
+from reqtrail.dashboards.seed import count, print_progress, seed  # noqa: E402
+from reqtrail.schemas.samples import sample_records  # noqa: E402
 from reqtrail.settings import load_settings  # noqa: E402
-from schemas.samples import sample_records  # noqa: E402
 
 USERS = 10_000
 

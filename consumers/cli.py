@@ -32,7 +32,7 @@ def _configure_logging(level: str) -> None:
 
 def setup() -> None:
     """Create the Kafka topics and install the ES index template and today's index."""
-    from consumers.setup import setup_all
+    from reqtrail.consumers.setup import setup_all
 
     _configure_logging("warning")
     settings = load_settings()
@@ -49,7 +49,7 @@ def consume(
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
 ) -> None:
     """Index records from Kafka into Elasticsearch until SIGTERM/SIGINT."""
-    from consumers.consumer import IndexerConsumer, tune_gc_for_throughput
+    from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 
     _configure_logging(log_level)
     tune_gc_for_throughput()
@@ -78,7 +78,7 @@ def dlq(
     """Show counts by kind and reason, and samples, of the dead-letter topic."""
     if ctx.invoked_subcommand is not None:
         return
-    from consumers.dlq_admin import summarize
+    from reqtrail.consumers.dlq_admin import summarize
 
     _configure_logging("warning")
     settings = load_settings()
@@ -101,7 +101,7 @@ def redrive_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count only; produce nothing."),
 ) -> None:
     """Re-produce dead letters to the records topic (each once; run after fixing the cause)."""
-    from consumers.dlq_admin import redrive
+    from reqtrail.consumers.dlq_admin import redrive
 
     _configure_logging("warning")
     settings = load_settings()
@@ -124,7 +124,7 @@ def retention(
     dry_run: bool = typer.Option(False, "--dry-run", help="List, do not delete."),
 ) -> None:
     """Delete daily indices older than --keep-days (local nodes without ILM)."""
-    from consumers.retention import apply_retention
+    from reqtrail.consumers.retention import apply_retention
     from reqtrail.es import es_client
 
     _configure_logging("warning")

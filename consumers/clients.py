@@ -8,7 +8,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from consumers.kafka_records import install_fast_unpacking
+from reqtrail.consumers.kafka_records import install_fast_unpacking
 from reqtrail.settings import Settings
 
 

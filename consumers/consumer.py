@@ -24,12 +24,12 @@ from kafka import AsyncConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers.bulk_http import HttpBulkTransport
-from consumers.clients import indexer_consumer, reliable_producer
-from consumers.dlq import DeadLetterWriter
-from consumers.documents import DocumentBuilder, bulk_body
-from consumers.errors import DeadLetterError
-from consumers.indexer import (
+from reqtrail.consumers.bulk_http import HttpBulkTransport
+from reqtrail.consumers.clients import indexer_consumer, reliable_producer
+from reqtrail.consumers.dlq import DeadLetterWriter
+from reqtrail.consumers.documents import DocumentBuilder, bulk_body
+from reqtrail.consumers.errors import DeadLetterError
+from reqtrail.consumers.indexer import (
     Backoff,
     BulkClient,
     BulkSender,
@@ -37,11 +37,11 @@ from consumers.indexer import (
     RetriesAbandoned,
     retry_until_settled,
 )
-from consumers.offsets import OffsetTracker, TopicPartitionKey
-from consumers.polling import BatchPoller, Polled
-from consumers.results import BulkOutcome
-from consumers.stats import IndexerStats, StatsReporter
-from consumers.types import DeadLetter, Document
+from reqtrail.consumers.offsets import OffsetTracker, TopicPartitionKey
+from reqtrail.consumers.polling import BatchPoller, Polled
+from reqtrail.consumers.results import BulkOutcome
+from reqtrail.consumers.stats import IndexerStats, StatsReporter
+from reqtrail.consumers.types import DeadLetter, Document
 from reqtrail.settings import Settings
 
 log = logging.getLogger("reqtrail.consumer")

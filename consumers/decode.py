@@ -1,6 +1,6 @@
 """Stage 1: Kafka record bytes -> a validated record's IDs, or the reason it is poison.
 
-The common case raises no exception: ``schemas.typed.decode_valid`` decodes and checks a
+The common case raises no exception: ``reqtrail.schemas.typed.decode_valid`` decodes and checks a
 record in one compiled step and answers None instead of raising. Only what it refuses is
 decoded again with orjson and put to the JSON Schema validator, for the verdict (a few
 valid records take this road) and for the reason of a poison record.
@@ -12,8 +12,8 @@ from typing import Literal, NamedTuple
 
 import orjson
 
-from schemas import is_valid, record_errors
-from schemas.typed import RecordIds, decode_valid
+from reqtrail.schemas import is_valid, record_errors
+from reqtrail.schemas.typed import RecordIds, decode_valid
 
 
 class Poison(NamedTuple):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from consumers.errors import DeadLetterError
-from consumers.types import DeadLetter, Headers, SourceMessage
+from reqtrail.consumers.errors import DeadLetterError
+from reqtrail.consumers.types import DeadLetter, Headers, SourceMessage
 
 HEADER_PREFIX = "reqtrail.dlq."
 REASON_MAX_CHARS = 4000

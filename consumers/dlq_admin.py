@@ -17,8 +17,8 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from consumers.clients import client_id, reliable_producer
-from consumers.dlq import DeadLetterInfo, original_headers
+from reqtrail.consumers.clients import client_id, reliable_producer
+from reqtrail.consumers.dlq import DeadLetterInfo, original_headers
 from reqtrail.settings import Settings
 
 REDRIVEN_FROM_HEADER = "reqtrail.redriven_from"

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
-from consumers.decode import Poison, decode_record
-from consumers.offsets import PartitionProgress
-from consumers.types import DeadLetter, Document, SourceMessage
-from schemas.indices import daily_index, utc_day
+from reqtrail.consumers.decode import Poison, decode_record
+from reqtrail.consumers.offsets import PartitionProgress
+from reqtrail.consumers.types import DeadLetter, Document, SourceMessage
+from reqtrail.schemas.indices import daily_index, utc_day
 
 
 class DocumentBuilder:

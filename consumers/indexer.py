@@ -21,10 +21,10 @@ from typing import Any, Protocol
 import elastic_transport
 import elasticsearch
 
-from consumers.bulk_http import HttpBulkTransport, PendingResponse
-from consumers.documents import bulk_body
-from consumers.errors import IndexWriteBlockedError, RetriableError
-from consumers.results import (
+from reqtrail.consumers.bulk_http import HttpBulkTransport, PendingResponse
+from reqtrail.consumers.documents import bulk_body
+from reqtrail.consumers.errors import IndexWriteBlockedError, RetriableError
+from reqtrail.consumers.results import (
     BulkOutcome,
     ItemResult,
     answer_outcome,
@@ -32,7 +32,7 @@ from consumers.results import (
     response_outcome,
     whole_request_outcome,
 )
-from consumers.types import Document
+from reqtrail.consumers.types import Document
 
 log = logging.getLogger("reqtrail.indexer")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from consumers.offsets import OffsetTracker, PartitionProgress
+from reqtrail.consumers.offsets import OffsetTracker, PartitionProgress
 from reqtrail.settings import Settings
 
 log = logging.getLogger("reqtrail.consumer")

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from consumers.errors import (
+from reqtrail.consumers.errors import (
     DocumentRejectedError,
     EsThrottledError,
     EsUnavailableError,
@@ -22,7 +22,7 @@ from consumers.errors import (
     IndexMissingError,
     IndexWriteBlockedError,
 )
-from consumers.types import Document
+from reqtrail.consumers.types import Document
 
 
 @dataclass(frozen=True, slots=True)

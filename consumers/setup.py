@@ -15,9 +15,9 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
 from reqtrail.es import es_client
+from reqtrail.schemas import IndexOptions, index_template
+from reqtrail.schemas.indices import daily_index
 from reqtrail.settings import Settings
-from schemas import IndexOptions, index_template
-from schemas.indices import daily_index
 
 log = logging.getLogger("reqtrail.setup")
 

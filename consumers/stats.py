@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from consumers.results import BulkOutcome
+from reqtrail.consumers.results import BulkOutcome
 
 
 @dataclass

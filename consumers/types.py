@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from consumers.offsets import PartitionProgress
+    from reqtrail.consumers.offsets import PartitionProgress
 
 Headers = Sequence[tuple[str, bytes | None]]
 DeadLetterKind = Literal["undecodable", "schema", "rejected"]

@@ -1,7 +1,7 @@
 """The reqtrail dashboard: ``streamlit run dashboards/app.py`` (or ``reqtrail dashboard``).
 
 Pages live in ``dashboards/views/``; they only lay out widgets and call the query layer
-(``dashboards.queries``) through ``dashboards.ui.context.Queries``.
+(``reqtrail.dashboards.queries``) through ``reqtrail.dashboards.ui.context.Queries``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboards.ui.auth import require_password
-from dashboards.ui.context import settings
+from reqtrail.dashboards.ui.auth import require_password
+from reqtrail.dashboards.ui.context import settings
 
 VIEWS = Path(__file__).resolve().parent / "views"
 

@@ -53,7 +53,7 @@ def dashboard(
 
 def parse_when(text: str, *, now: datetime) -> datetime:
     """``now``, a duration back from now (``24h``, ``7d``) or an ISO 8601 time."""
-    from dashboards.queries.filters import FilterError, parse_duration, parse_time
+    from reqtrail.dashboards.queries.filters import FilterError, parse_duration, parse_time
 
     if text.strip().lower() == "now":
         return now
@@ -72,9 +72,9 @@ def export(
     ] = None,
 ) -> None:
     """Write a user's requests in a time range as one JSON document (oldest first)."""
-    from dashboards.queries.es_client import DataUnavailable, make_client
-    from dashboards.queries.export import write_export
-    from dashboards.queries.filters import FilterError, TimeRange
+    from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
+    from reqtrail.dashboards.queries.export import write_export
+    from reqtrail.dashboards.queries.filters import FilterError, TimeRange
 
     settings = load_settings()
     moment = datetime.now(UTC)
@@ -107,10 +107,10 @@ def seed(
     random_seed: int = typer.Option(7, "--seed", help="Random seed of the generator."),
 ) -> None:
     """Bulk-index synthetic records straight into ES (no Kafka), e.g. to try the dashboard."""
-    from dashboards.queries.es_client import make_client
-    from dashboards.seed import print_progress
-    from dashboards.seed import seed as seed_records
-    from schemas.samples import sample_records
+    from reqtrail.dashboards.queries.es_client import make_client
+    from reqtrail.dashboards.seed import print_progress
+    from reqtrail.dashboards.seed import seed as seed_records
+    from reqtrail.schemas.samples import sample_records
 
     settings = load_settings()
     target = prefix or settings.index_prefix

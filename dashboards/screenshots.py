@@ -2,7 +2,7 @@
 
 Used by the browser test (artifacts/screenshots/) and for the README's pictures::
 
-    python -m dashboards.screenshots --out docs/screenshots   # seeds a demo prefix first
+    python -m reqtrail.dashboards.screenshots --out docs/screenshots   # seeds a demo prefix first
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` test dependency.
 """
@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dashboards.cli import streamlit_command
+from reqtrail.dashboards.cli import streamlit_command
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -222,13 +222,13 @@ def capture_detail(
 
 def main(argv: list[str] | None = None) -> int:
     """Seed a demo prefix when it is short of records, run the dashboard, save screenshots."""
-    from dashboards.queries.es_client import make_client
-    from dashboards.queries.filters import SearchFilter, StatusClass, TimeRange
-    from dashboards.queries.search import search_requests
-    from dashboards.seed import count, print_progress, seed
+    from reqtrail.dashboards.queries.es_client import make_client
+    from reqtrail.dashboards.queries.filters import SearchFilter, StatusClass, TimeRange
+    from reqtrail.dashboards.queries.search import search_requests
+    from reqtrail.dashboards.seed import count, print_progress, seed
+    from reqtrail.schemas.samples import sample_records
     from reqtrail.services.ports import free_ports
     from reqtrail.settings import load_settings
-    from schemas.samples import sample_records
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))

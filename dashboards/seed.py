@@ -16,8 +16,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from schemas import IndexOptions, index_template
-from schemas.indices import daily_index, utc_day
+from reqtrail.schemas import IndexOptions, index_template
+from reqtrail.schemas.indices import daily_index, utc_day
 
 ProgressCallback = Callable[[int, int | None], None]
 

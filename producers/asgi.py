@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from producers.cycle import RequestCycle, route_template
-from producers.guard import capture_internal_exceptions
-from producers.pipeline import REQUEST_ID_HEADER, RecordPipeline, resolve
+from reqtrail.producers.cycle import RequestCycle, route_template
+from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.pipeline import REQUEST_ID_HEADER, RecordPipeline, resolve
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

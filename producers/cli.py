@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from producers.spill import SendBatch
+from reqtrail.producers.spill import SendBatch
 from reqtrail.settings import Settings, env_name, load_settings
 
 
 def _send_batch_with(settings: Settings) -> tuple[Any, SendBatch]:
     """A KafkaProducer and ``send_batch(records) -> delivered flags`` using it."""
-    from producers.kafka_producer import make_kafka_producer
+    from reqtrail.producers.kafka_producer import make_kafka_producer
 
     producer = make_kafka_producer(settings)
 
@@ -40,7 +40,7 @@ def resend_spill(
     """Send the records spilled while Kafka was unreachable; failures stay in the file."""
     from kafka.errors import KafkaError
 
-    from producers.spill import resend_spill as resend
+    from reqtrail.producers.spill import resend_spill as resend
 
     settings = load_settings()
     target = path or settings.spill_path
@@ -75,7 +75,7 @@ def demo_server(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the demo game server (Starlette + uvicorn) that logs every request to Kafka."""
-    from producers.demo.app import serve
+    from reqtrail.producers.demo.app import serve
 
     typer.echo(f"demo game server on http://{host}:{port} (Ctrl-C to stop)")
     serve(host=host, port=port)

@@ -18,10 +18,10 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-from producers.capture import BodyCapture
-from producers.guard import capture_internal_exceptions
-from producers.ids import accept_request_id
-from producers.pipeline import (
+from reqtrail.producers.capture import BodyCapture
+from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.ids import accept_request_id
+from reqtrail.producers.pipeline import (
     CLIENT_VERSION_HEADER,
     CONTENT_TYPE_HEADER,
     DEVICE_ID_HEADER,
@@ -31,8 +31,8 @@ from producers.pipeline import (
     USER_AGENT_HEADER,
     RecordPipeline,
 )
-from producers.request_context import rebind_request_context
-from producers.sentry import open_request_scope
+from reqtrail.producers.request_context import rebind_request_context
+from reqtrail.producers.sentry import open_request_scope
 
 MAX_STACK_CHARS = 8192
 CLIENT_CLOSED_STATUS = 499

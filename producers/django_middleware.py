@@ -1,6 +1,6 @@
 """Django middleware (new style), first in ``MIDDLEWARE``::
 
-    MIDDLEWARE = ["producers.django_middleware.RequestTrailDjangoMiddleware", ...]
+    MIDDLEWARE = ["reqtrail.producers.django_middleware.RequestTrailDjangoMiddleware", ...]
 
 ``process_exception`` captures a crashing view like a Sentry error middleware would (the
 error and its Sentry event ID go into the record; Django then answers 500 as usual).  The
@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from producers.capture import CapturingReader
-from producers.cycle import RequestCycle, pick_headers, route_template
-from producers.guard import capture_internal_exceptions
-from producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
-from producers.wsgi import ClosingResponse, environ_keys
+from reqtrail.producers.capture import CapturingReader
+from reqtrail.producers.cycle import RequestCycle, pick_headers, route_template
+from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
+from reqtrail.producers.wsgi import ClosingResponse, environ_keys
 
 CYCLE_ATTRIBUTE = "_reqtrail_cycle"
 

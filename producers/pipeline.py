@@ -23,8 +23,8 @@ import structlog
 from structlog import BoundLoggerBase, DropEvent
 from structlog.typing import Processor
 
-from producers.guard import capture_internal_exceptions
-from producers.processors import (
+from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.processors import (
     BodyTruncator,
     ClientIpHasher,
     RecordRenderer,
@@ -34,8 +34,8 @@ from producers.processors import (
     format_timestamp,
     keep_record_fields,
 )
-from producers.request_context import merge_request_context
-from producers.sink import KafkaSink, SinkStats
+from reqtrail.producers.request_context import merge_request_context
+from reqtrail.producers.sink import KafkaSink, SinkStats
 from reqtrail.settings import Settings, load_settings
 
 # Headers the middleware reads for record fields, whether or not they are allow-listed.

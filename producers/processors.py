@@ -21,8 +21,8 @@ import orjson
 from structlog import DropEvent
 from structlog.typing import EventDict, WrappedLogger
 
-from producers.redaction import SecretMatcher, redact_body, redact_mapping, redact_query
-from schemas.record import FIELD_NAMES, SCHEMA_VERSION
+from reqtrail.producers.redaction import SecretMatcher, redact_body, redact_mapping, redact_query
+from reqtrail.schemas.record import FIELD_NAMES, SCHEMA_VERSION
 
 
 class SampledOut(DropEvent):

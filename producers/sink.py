@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from producers.guard import capture_internal_exceptions
-from producers.kafka_producer import compression_type, make_kafka_producer
-from producers.spill import SpillFile
+from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.kafka_producer import compression_type, make_kafka_producer
+from reqtrail.producers.spill import SpillFile
 from reqtrail.settings import Settings
 
 ProducerFactory = Callable[[Settings], Any]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from producers.processors import record_key
+from reqtrail.producers.processors import record_key
 
 
 class SpillFile:

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from producers.capture import CapturingReader
-from producers.cycle import RequestCycle, pick_headers, route_template
-from producers.guard import capture_internal_exceptions
-from producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
+from reqtrail.producers.capture import CapturingReader
+from reqtrail.producers.cycle import RequestCycle, pick_headers, route_template
+from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]

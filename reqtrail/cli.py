@@ -19,10 +19,10 @@ def _root() -> None:
 
 
 def _register_all() -> None:
-    from consumers.cli import register as register_consumers
-    from dashboards.cli import register as register_dashboards
-    from producers.cli import register as register_producers
+    from reqtrail.consumers.cli import register as register_consumers
+    from reqtrail.dashboards.cli import register as register_dashboards
     from reqtrail.demo_cli import register as register_demo
+    from reqtrail.producers.cli import register as register_producers
     from reqtrail.services.cli import register as register_services
 
     for register in (

@@ -23,10 +23,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from consumers.setup import setup_all
-from dashboards.queries.es_client import make_client
-from producers.demo import LOCUSTFILE
+from reqtrail.consumers.setup import setup_all
+from reqtrail.dashboards.queries.es_client import make_client
 from reqtrail.demo_examples import Example, find_examples
+from reqtrail.producers.demo import LOCUSTFILE
 from reqtrail.services import LocalStack
 from reqtrail.services.ports import port_is_free, port_owner
 from reqtrail.settings import Settings

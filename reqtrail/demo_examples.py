@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 from elasticsearch import Elasticsearch
 
-from dashboards.queries.filters import Cohort, SearchFilter, StatusClass, TimeRange
-from dashboards.queries.latency import compare_cohorts, field_values, route_stats
-from dashboards.queries.search import search_requests
+from reqtrail.dashboards.queries.filters import Cohort, SearchFilter, StatusClass, TimeRange
+from reqtrail.dashboards.queries.latency import compare_cohorts, field_values, route_stats
+from reqtrail.dashboards.queries.search import search_requests
 
 
 @dataclass(frozen=True)

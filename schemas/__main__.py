@@ -1,3 +1,3 @@
-from schemas.generate import main
+from reqtrail.schemas.generate import main
 
 raise SystemExit(main())

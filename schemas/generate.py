@@ -1,4 +1,4 @@
-"""Generate the JSON Schema and the Elasticsearch index template from ``schemas.record``.
+"""Generate the JSON Schema and the Elasticsearch index template from ``reqtrail.schemas.record``.
 
 ``python -m schemas`` rewrites the checked-in files; ``--check`` exits 1 when they
 drift from the definition (CI runs the equivalent test).
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from schemas.record import FIELDS, SCHEMA_VERSION, SEARCHABLE_BODY, IndexOptions
+from reqtrail.schemas.record import FIELDS, SCHEMA_VERSION, SEARCHABLE_BODY, IndexOptions
 
 HERE = Path(__file__).resolve().parent
 JSON_SCHEMA_PATH = HERE / "request_record.schema.json"
@@ -76,7 +76,7 @@ def index_template(options: IndexOptions | None = None) -> dict[str, Any]:
         "index_patterns": [f"{opts.prefix}-*"],
         "priority": 200,
         "version": SCHEMA_VERSION,
-        "_meta": {"schema_version": SCHEMA_VERSION, "generated_by": "schemas.generate"},
+        "_meta": {"schema_version": SCHEMA_VERSION, "generated_by": "reqtrail.schemas.generate"},
         "template": {
             "settings": {"index": settings},
             "mappings": index_mappings(opts.index_bodies),

@@ -1,7 +1,7 @@
 """The request record: the one definition that producer, consumer and dashboard share.
 
 Every field is declared once here, with its JSON type and its Elasticsearch mapping.
-``schemas.generate`` turns this table into the checked-in JSON Schema and index template;
+``reqtrail.schemas.generate`` turns this table into the checked-in JSON Schema and index template;
 a test fails when those files drift from this definition.
 """
 

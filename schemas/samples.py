@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from schemas.record import SCHEMA_VERSION
+from reqtrail.schemas.record import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ valid records take that slower road, e.g. ``200.0`` as an integer or a leap seco
 ``format: date-time`` is checked here with a pattern narrower than RFC 3339 (upper or
 lower case ``T``/``Z``, offsets with a colon, real calendar days).
 A schema keyword this module does not translate is an error when it is built, so a new
-rule in ``schemas.record`` cannot be skipped silently.
+rule in ``reqtrail.schemas.record`` cannot be skipped silently.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
-from schemas.generate import json_schema
+from reqtrail.schemas.generate import json_schema
 
 # Keywords the translation understands; "description" and the top-level "$..." are notes.
 TRANSLATED = frozenset(
@@ -57,7 +57,9 @@ def _type(spec: dict[str, Any], path: str, date_times: list[str]) -> Any:
     """The msgspec type for one JSON Schema ``spec`` (``path`` names it in errors)."""
     unknown = set(spec) - TRANSLATED
     if unknown:
-        raise NotImplementedError(f"schemas.typed cannot translate {sorted(unknown)} at {path}")
+        raise NotImplementedError(
+            f"reqtrail.schemas.typed cannot translate {sorted(unknown)} at {path}"
+        )
     types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
     nullable = "null" in types
     (name,) = [t for t in types if t != "null"]
@@ -69,7 +71,7 @@ def _type(spec: dict[str, Any], path: str, date_times: list[str]) -> Any:
         else:
             values = spec.get("additionalProperties", True)
             if values is True or values is False:
-                raise NotImplementedError(f"schemas.typed: open or empty object at {path}")
+                raise NotImplementedError(f"reqtrail.schemas.typed: open or empty object at {path}")
             typed = dict[str, _type(values, f"{path}.*", date_times)]  # type: ignore[misc]
     else:
         meta: dict[str, Any] = {}
@@ -77,21 +79,23 @@ def _type(spec: dict[str, Any], path: str, date_times: list[str]) -> Any:
             meta = {"min_length": spec.get("minLength"), "max_length": spec.get("maxLength")}
             if "format" in spec:
                 if spec["format"] != "date-time" or "." in path:  # top-level fields only
-                    raise NotImplementedError(f"schemas.typed: format {spec['format']} at {path}")
+                    raise NotImplementedError(
+                        f"reqtrail.schemas.typed: format {spec['format']} at {path}"
+                    )
                 date_times.append(path)
         for keyword, bound in _BOUNDS.items():
             meta[bound] = spec.get(keyword)
         meta = {key: value for key, value in meta.items() if value is not None}
         base = _SCALARS.get(name)
         if base is None:
-            raise NotImplementedError(f"schemas.typed: type {name} at {path}")
+            raise NotImplementedError(f"reqtrail.schemas.typed: type {name} at {path}")
         typed = Annotated[base, msgspec.Meta(**meta)] if meta else base
     return typed | None if nullable else typed
 
 
 def _struct(spec: dict[str, Any], path: str, date_times: list[str]) -> type[msgspec.Struct]:
     if spec.get("additionalProperties", True) is not False:
-        raise NotImplementedError(f"schemas.typed: properties with open extras at {path}")
+        raise NotImplementedError(f"reqtrail.schemas.typed: properties with open extras at {path}")
     required = set(spec.get("required", ()))
     fields: list[tuple[str, Any, Any]] = []
     for name, sub in spec["properties"].items():

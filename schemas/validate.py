@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from schemas.generate import json_schema
+from reqtrail.schemas.generate import json_schema
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,21 @@ def test_mypy_strict_is_clean() -> None:
     """mypy --strict (configured in pyproject.toml) finds no error in the packages."""
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+STAGE_IMPORT = re.compile(r"^\s*(from|import) (producers|consumers|dashboards|schemas)\b", re.M)
+
+
+def test_stages_are_imported_only_through_the_reqtrail_namespace() -> None:
+    """No module imports a stage by its folder name (``from producers...``): installed, the
+    stages exist only as ``reqtrail.producers`` and so on, and a second name would load them
+    twice."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{text[: match.start()].count(chr(10)) + 1}"
+        for path in ROOT.rglob("*.py")
+        if not {".venv", "build", ".git"} & set(path.relative_to(ROOT).parts)
+        and path.resolve() == path.absolute()  # not the second view through a symlink
+        for text in [path.read_text()]
+        for match in STAGE_IMPORT.finditer(text)
+    ]
+    assert not offenders, "import these as reqtrail.<stage>: " + ", ".join(offenders)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dashboards.queries.bodies import MAX_ROUTES, Query, term, time_filter
-from dashboards.queries.filters import Cohort, TimeRange
+from reqtrail.dashboards.queries.bodies import MAX_ROUTES, Query, term, time_filter
+from reqtrail.dashboards.queries.filters import Cohort, TimeRange
 
 
 def _error_counts() -> dict[str, Any]:

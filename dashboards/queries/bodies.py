@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dashboards.queries.filters import SearchFilter, TimeRange
-from schemas.record import FIELDS
+from reqtrail.dashboards.queries.filters import SearchFilter, TimeRange
+from reqtrail.schemas.record import FIELDS
 
 Query = dict[str, Any]
 SortValues = list[Any]

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 from elasticsearch import Elasticsearch
 
-from dashboards.queries.agg_bodies import error_trend_body, top_errors_body
-from dashboards.queries.es_client import search
-from dashboards.queries.filters import TimeRange, histogram_interval
+from reqtrail.dashboards.queries.agg_bodies import error_trend_body, top_errors_body
+from reqtrail.dashboards.queries.es_client import search
+from reqtrail.dashboards.queries.filters import TimeRange, histogram_interval
 
 ERROR_TREND_COLUMNS = ["time", "route", "requests", "errors_4xx", "errors_5xx", "error_rate"]
 ERROR_TYPE_COLUMNS = ["error_type", "count", "top_route", "routes", "statuses", "last_seen"]

@@ -32,10 +32,10 @@ from typing import IO, Any
 import orjson
 from elasticsearch import Elasticsearch
 
-from dashboards.queries.bodies import search_body
-from dashboards.queries.es_client import search
-from dashboards.queries.filters import SearchFilter, TimeRange
-from schemas.record import SCHEMA_VERSION
+from reqtrail.dashboards.queries.bodies import search_body
+from reqtrail.dashboards.queries.es_client import search
+from reqtrail.dashboards.queries.filters import SearchFilter, TimeRange
+from reqtrail.schemas.record import SCHEMA_VERSION
 
 EXPORT_FORMAT = "reqtrail.export"
 EXPORT_FORMAT_VERSION = 1

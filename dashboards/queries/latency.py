@@ -7,14 +7,14 @@ from typing import Any
 import pandas as pd
 from elasticsearch import Elasticsearch
 
-from dashboards.queries.agg_bodies import (
+from reqtrail.dashboards.queries.agg_bodies import (
     comparison_body,
     latency_trend_body,
     route_stats_body,
     values_body,
 )
-from dashboards.queries.es_client import search
-from dashboards.queries.filters import Cohort, TimeRange, histogram_interval
+from reqtrail.dashboards.queries.es_client import search
+from reqtrail.dashboards.queries.filters import Cohort, TimeRange, histogram_interval
 
 TREND_COLUMNS = ["time", "route", "requests", "p50", "p95", "p99"]
 STATS_COLUMNS = [

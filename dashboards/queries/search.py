@@ -8,15 +8,15 @@ from typing import Any
 import pandas as pd
 from elasticsearch import Elasticsearch
 
-from dashboards.queries.bodies import (
+from reqtrail.dashboards.queries.bodies import (
     TABLE_FIELDS,
     SortValues,
     by_id_body,
     route_percentiles_body,
     search_body,
 )
-from dashboards.queries.es_client import search
-from dashboards.queries.filters import SearchFilter, TimeRange
+from reqtrail.dashboards.queries.es_client import search
+from reqtrail.dashboards.queries.filters import SearchFilter, TimeRange
 
 RESULT_COLUMNS = [
     "time",

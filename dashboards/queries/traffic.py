@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pandas as pd
 from elasticsearch import Elasticsearch
 
-from dashboards.queries.agg_bodies import traffic_body
-from dashboards.queries.es_client import search
-from dashboards.queries.filters import TimeRange, histogram_interval, interval_seconds
+from reqtrail.dashboards.queries.agg_bodies import traffic_body
+from reqtrail.dashboards.queries.es_client import search
+from reqtrail.dashboards.queries.filters import TimeRange, histogram_interval, interval_seconds
 
 BREAKDOWNS = ("platform", "client_version", "route", "app_version")
 OVER_TIME_COLUMNS = ["time", "requests", "requests_per_minute", "unique_users"]

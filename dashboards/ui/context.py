@@ -16,13 +16,13 @@ import pandas as pd
 import streamlit as st
 from elasticsearch import Elasticsearch
 
-from dashboards.queries import latency
-from dashboards.queries.bodies import SortValues
-from dashboards.queries.errors import TopErrors, error_trend, top_errors
-from dashboards.queries.es_client import DataUnavailable, make_client
-from dashboards.queries.filters import Cohort, FilterError, SearchFilter, TimeRange
-from dashboards.queries.search import SearchPage, get_request, search_requests
-from dashboards.queries.traffic import TrafficReport, traffic
+from reqtrail.dashboards.queries import latency
+from reqtrail.dashboards.queries.bodies import SortValues
+from reqtrail.dashboards.queries.errors import TopErrors, error_trend, top_errors
+from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
+from reqtrail.dashboards.queries.filters import Cohort, FilterError, SearchFilter, TimeRange
+from reqtrail.dashboards.queries.search import SearchPage, get_request, search_requests
+from reqtrail.dashboards.queries.traffic import TrafficReport, traffic
 from reqtrail.settings import Settings, SettingsError, load_settings
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboards.ui.links import sentry_event_url, sentry_request_search_url
+from reqtrail.dashboards.ui.links import sentry_event_url, sentry_request_search_url
 
 CONTEXT_FIELDS = (
     "user_id",

@@ -7,8 +7,13 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards.queries.filters import QUICK_RANGES, ROUTE_PERCENTILES, FilterError, utc
-from dashboards.ui.url_state import CUSTOM_RANGE, SearchState, parse_status_text, status_text
+from reqtrail.dashboards.queries.filters import QUICK_RANGES, ROUTE_PERCENTILES, FilterError, utc
+from reqtrail.dashboards.ui.url_state import (
+    CUSTOM_RANGE,
+    SearchState,
+    parse_status_text,
+    status_text,
+)
 
 ANY = "(any)"
 LATENCY_ANY = "any latency"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.queries.filters import DEFAULT_RANGE, QUICK_RANGES, TimeRange
-from dashboards.ui.context import now
+from reqtrail.dashboards.queries.filters import DEFAULT_RANGE, QUICK_RANGES, TimeRange
+from reqtrail.dashboards.ui.context import now
 from reqtrail.settings import Settings
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from dashboards.queries.filters import (
+from reqtrail.dashboards.queries.filters import (
     DEFAULT_RANGE,
     QUICK_RANGES,
     FilterError,

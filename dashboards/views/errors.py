@@ -6,11 +6,16 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboards.queries.filters import StatusClass, TimeRange, histogram_interval, interval_seconds
-from dashboards.ui.charts import error_bars, error_rate_heatmap
-from dashboards.ui.context import Queries, data_guard, settings
-from dashboards.ui.time_picker import range_picker
-from dashboards.ui.url_state import search_link, window_state
+from reqtrail.dashboards.queries.filters import (
+    StatusClass,
+    TimeRange,
+    histogram_interval,
+    interval_seconds,
+)
+from reqtrail.dashboards.ui.charts import error_bars, error_rate_heatmap
+from reqtrail.dashboards.ui.context import Queries, data_guard, settings
+from reqtrail.dashboards.ui.time_picker import range_picker
+from reqtrail.dashboards.ui.url_state import search_link, window_state
 
 LINK = st.column_config.LinkColumn
 

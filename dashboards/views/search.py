@@ -11,14 +11,14 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from dashboards.queries.bodies import SortValues
-from dashboards.queries.es_client import DataUnavailable
-from dashboards.queries.export import write_export
-from dashboards.queries.filters import FilterError, SearchFilter
-from dashboards.ui.context import Queries, data_guard, now, settings
-from dashboards.ui.detail import request_detail
-from dashboards.ui.search_form import search_form
-from dashboards.ui.url_state import SearchState
+from reqtrail.dashboards.queries.bodies import SortValues
+from reqtrail.dashboards.queries.es_client import DataUnavailable
+from reqtrail.dashboards.queries.export import write_export
+from reqtrail.dashboards.queries.filters import FilterError, SearchFilter
+from reqtrail.dashboards.ui.context import Queries, data_guard, now, settings
+from reqtrail.dashboards.ui.detail import request_detail
+from reqtrail.dashboards.ui.search_form import search_form
+from reqtrail.dashboards.ui.url_state import SearchState
 
 TABLE_KEY_PREFIX = "results-"
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboards.queries.filters import Cohort, TimeRange
-from dashboards.ui.charts import change_bars, latency_lines, request_bars
-from dashboards.ui.context import Queries, data_guard, settings
-from dashboards.ui.time_picker import range_picker
-from dashboards.ui.url_state import search_link, window_state
+from reqtrail.dashboards.queries.filters import Cohort, TimeRange
+from reqtrail.dashboards.ui.charts import change_bars, latency_lines, request_bars
+from reqtrail.dashboards.ui.context import Queries, data_guard, settings
+from reqtrail.dashboards.ui.time_picker import range_picker
+from reqtrail.dashboards.ui.url_state import search_link, window_state
 
 WINDOW_OFFSETS = {
     "the period before": None,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards.queries.traffic import BREAKDOWNS
-from dashboards.ui.charts import breakdown_bars, series_line
-from dashboards.ui.context import Queries, data_guard, settings
-from dashboards.ui.time_picker import range_picker
+from reqtrail.dashboards.queries.traffic import BREAKDOWNS
+from reqtrail.dashboards.ui.charts import breakdown_bars, series_line
+from reqtrail.dashboards.ui.context import Queries, data_guard, settings
+from reqtrail.dashboards.ui.time_picker import range_picker
 
 TITLES = {
     "platform": "Platform",

@@ -39,9 +39,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from producers.asgi import RequestTrailMiddleware
-from producers.cycle import report_exception
-from producers.pipeline import RecordPipeline, configure
+from reqtrail.producers.asgi import RequestTrailMiddleware
+from reqtrail.producers.cycle import report_exception
+from reqtrail.producers.pipeline import RecordPipeline, configure
 from reqtrail.settings import Settings, load_settings
 
 STATS_PATH = "/_reqtrail/stats"
@@ -284,7 +284,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     uvicorn.run(
-        "producers.demo.app:create_app", factory=True, host=host, port=port, log_level="warning"
+        "reqtrail.producers.demo.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="warning",
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from consumers.setup import remove_indices
+from reqtrail.consumers.setup import remove_indices
 from reqtrail.es import es_client
 from reqtrail.settings import Settings
 

@@ -13,12 +13,12 @@ import pytest
 from elasticsearch import ApiError, Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from consumers.consumer import IndexerConsumer
-from consumers.dlq import DeadLetterInfo
-from consumers.setup import ensure_index_template, ensure_topics, remove_all
+from reqtrail.consumers.consumer import IndexerConsumer
+from reqtrail.consumers.dlq import DeadLetterInfo
+from reqtrail.consumers.setup import ensure_index_template, ensure_topics, remove_all
 from reqtrail.es import es_client
+from reqtrail.schemas.samples import sample_records
 from reqtrail.settings import Settings
-from schemas.samples import sample_records
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -9,9 +9,9 @@ import elastic_transport
 import elasticsearch
 import orjson
 
-from consumers.documents import DocumentBuilder
-from consumers.types import Document, Message
-from schemas.samples import sample_records
+from reqtrail.consumers.documents import DocumentBuilder
+from reqtrail.consumers.types import Document, Message
+from reqtrail.schemas.samples import sample_records
 
 ItemStatus = Callable[[int, str], int | tuple[int, str]]  # (call number, _id) -> status[, type]
 

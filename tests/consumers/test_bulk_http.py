@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from consumers.bulk_http import HttpBulkTransport
-from consumers.errors import EsUnavailableError
-from consumers.indexer import BULK_FILTER_PATH, BulkSender
-from consumers.setup import ensure_index_template, remove_all
+from reqtrail.consumers.bulk_http import HttpBulkTransport
+from reqtrail.consumers.errors import EsUnavailableError
+from reqtrail.consumers.indexer import BULK_FILTER_PATH, BulkSender
+from reqtrail.consumers.setup import ensure_index_template, remove_all
 from reqtrail.es import es_client
 from reqtrail.settings import Settings
 from tests.consumers.conftest import count_docs

@@ -10,8 +10,8 @@ import typer
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
+from reqtrail.schemas.samples import sample_records
 from reqtrail.settings import Settings
-from schemas.samples import sample_records
 from tests.consumers.conftest import (
     committed_total,
     count_docs,
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 
 def consumers_app() -> typer.Typer:
-    from consumers.cli import register
+    from reqtrail.consumers.cli import register
 
     app = typer.Typer()
     register(app)
@@ -120,7 +120,7 @@ def test_dead_letters_can_be_redriven_after_the_cause_is_fixed(
 ) -> None:
     """Records rejected by a hand-made index with a wrong mapping are re-driven after the
     index is deleted, and end up indexed; a second re-drive finds nothing new."""
-    from consumers.dlq_admin import redrive, summarize
+    from reqtrail.consumers.dlq_admin import redrive, summarize
 
     day = datetime(2025, 6, 1, tzinfo=UTC)
     values = [orjson.dumps(r) for r in sample_records(20, start=day, span=timedelta(hours=1))]

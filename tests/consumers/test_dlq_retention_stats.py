@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from consumers.dlq import DeadLetterInfo, dead_letter_headers, dlq_meta, original_headers
-from consumers.results import BulkOutcome, ItemResult
-from consumers.retention import expired
-from consumers.stats import IndexerStats, StatsReporter
-from consumers.types import DeadLetter, Message
+from reqtrail.consumers.dlq import DeadLetterInfo, dead_letter_headers, dlq_meta, original_headers
+from reqtrail.consumers.results import BulkOutcome, ItemResult
+from reqtrail.consumers.retention import expired
+from reqtrail.consumers.stats import IndexerStats, StatsReporter
+from reqtrail.consumers.types import DeadLetter, Message
 from tests.consumers.fakes import make_documents
 
 

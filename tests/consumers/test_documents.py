@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from consumers.decode import Poison, decode_record
-from consumers.documents import DocumentBuilder, bulk_body
-from consumers.types import DeadLetter, Document, Message
-from schemas.indices import utc_day
-from schemas.samples import sample_records
+from reqtrail.consumers.decode import Poison, decode_record
+from reqtrail.consumers.documents import DocumentBuilder, bulk_body
+from reqtrail.consumers.types import DeadLetter, Document, Message
+from reqtrail.schemas.indices import utc_day
+from reqtrail.schemas.samples import sample_records
 
 
 def _record() -> dict[str, object]:

@@ -19,12 +19,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumers.consumer import IndexerConsumer
-from consumers.setup import ensure_index_template, ensure_topics
+from reqtrail.consumers.consumer import IndexerConsumer
+from reqtrail.consumers.setup import ensure_index_template, ensure_topics
 from reqtrail.es import es_client
+from reqtrail.schemas.samples import sample_records
 from reqtrail.services import ElasticsearchService, KafkaService
 from reqtrail.settings import Settings
-from schemas.samples import sample_records
 from tests.consumers.conftest import (
     cleanup,
     committed_total,

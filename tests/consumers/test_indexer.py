@@ -8,13 +8,13 @@ import re
 import elastic_transport
 import pytest
 
-from consumers.errors import (
+from reqtrail.consumers.errors import (
     DocumentRejectedError,
     EsThrottledError,
     EsUnavailableError,
     IndexWriteBlockedError,
 )
-from consumers.indexer import (
+from reqtrail.consumers.indexer import (
     Backoff,
     BulkSender,
     RetriesAbandoned,
@@ -22,7 +22,7 @@ from consumers.indexer import (
     settle,
     streaming_index,
 )
-from consumers.results import answer_outcome, classify, sort_items
+from reqtrail.consumers.results import answer_outcome, classify, sort_items
 from tests.consumers.fakes import FailingBulkClient, api_error, make_documents
 
 

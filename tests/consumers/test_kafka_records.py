@@ -25,16 +25,16 @@ from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
 from kafka.record.util import calc_crc32c
 from kafka.structs import TopicPartition
 
-from consumers.clients import indexer_consumer
-from consumers.kafka_records import (
+from reqtrail.consumers.clients import indexer_consumer
+from reqtrail.consumers.kafka_records import (
     FastPartitionRecords,
     install_fast_unpacking,
     read_varint,
     unpack_batch,
 )
-from consumers.setup import ensure_topics
+from reqtrail.consumers.setup import ensure_topics
+from reqtrail.schemas.samples import sample_records
 from reqtrail.settings import Settings
-from schemas.samples import sample_records
 
 TP = TopicPartition("reqtrail.requests", 3)
 NONE, GZIP, ZSTD = 0, 1, 4

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumers.offsets import OffsetTracker, PartitionProgress
+from reqtrail.consumers.offsets import OffsetTracker, PartitionProgress
 
 
 def test_position_moves_only_over_contiguous_finished_records() -> None:

@@ -17,10 +17,10 @@ import typer
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
-from consumers.setup import ensure_index_template, ensure_topics
+from reqtrail.consumers.setup import ensure_index_template, ensure_topics
 from reqtrail.es import es_client
+from reqtrail.schemas.samples import sample_records
 from reqtrail.settings import Settings
-from schemas.samples import sample_records
 from tests.consumers.conftest import (
     cleanup,
     committed_total,
@@ -70,7 +70,7 @@ def test_write_blocked_index_is_reported_and_recovers_by_itself(
 
 def test_setup_creates_topics_template_and_first_index(settings: Settings) -> None:
     """`reqtrail setup` creates both topics and a template with refresh_interval set."""
-    from consumers.cli import register
+    from reqtrail.consumers.cli import register
 
     app = typer.Typer()
     register(app)
@@ -95,7 +95,7 @@ def test_retention_deletes_only_expired_daily_indices(
     pipeline: Settings, es: Elasticsearch
 ) -> None:
     """retention --keep-days 2 deletes older <prefix>-YYYY.MM.DD indices and nothing else."""
-    from consumers.retention import apply_retention
+    from reqtrail.consumers.retention import apply_retention
 
     today = date(2026, 1, 10)
     for day in (7, 8, 9, 10):

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from consumers.offsets import OffsetTracker
-from consumers.polling import ANSWER_CHECK_S, BatchPoller
+from reqtrail.consumers.offsets import OffsetTracker
+from reqtrail.consumers.polling import ANSWER_CHECK_S, BatchPoller
 from reqtrail.settings import load_settings
 
 

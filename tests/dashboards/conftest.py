@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from dashboards.queries.es_client import make_client
-from dashboards.queries.filters import TimeRange
-from dashboards.seed import delete_prefix, seed
+from reqtrail.dashboards.queries.es_client import make_client
+from reqtrail.dashboards.queries.filters import TimeRange
+from reqtrail.dashboards.seed import delete_prefix, seed
+from reqtrail.schemas import is_valid
+from reqtrail.schemas.samples import ROUTES, sample_record, sample_records
 from reqtrail.settings import Settings, load_settings
-from schemas import is_valid
-from schemas.samples import ROUTES, sample_record, sample_records
 
 ALICE = "alice-e2e"
 HOSTILE_USER = 'pla*er"{}'

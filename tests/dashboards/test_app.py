@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import dashboards
-from dashboards.queries.search import route_thresholds
+import reqtrail.dashboards
+from reqtrail.dashboards.queries.search import route_thresholds
 from reqtrail.services.ports import free_ports
 from tests.dashboards.conftest import ALICE, HOSTILE_USER, Seeded
 from tests.dashboards.test_search_queries import as_float32, newest_first
 
 pytestmark = pytest.mark.integration
 
-APP = Path(dashboards.__file__).resolve().parent / "app.py"
+APP = Path(reqtrail.dashboards.__file__).resolve().parent / "app.py"
 SENTRY = "https://sentry.example/organizations/acme/issues/"
 
 

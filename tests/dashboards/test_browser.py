@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.screenshots import (
+from reqtrail.dashboards.screenshots import (
     browser_available,
     capture_detail,
     capture_pages,

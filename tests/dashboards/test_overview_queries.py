@@ -9,13 +9,18 @@ from typing import Any
 
 import pytest
 
-from dashboards.queries.errors import error_trend, top_errors
-from dashboards.queries.es_client import DataUnavailable, make_client
-from dashboards.queries.export import read_export, write_export
-from dashboards.queries.filters import Cohort, SearchFilter, TimeRange
-from dashboards.queries.latency import compare_cohorts, field_values, latency_trend, route_stats
-from dashboards.queries.search import search_requests
-from dashboards.queries.traffic import traffic
+from reqtrail.dashboards.queries.errors import error_trend, top_errors
+from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
+from reqtrail.dashboards.queries.export import read_export, write_export
+from reqtrail.dashboards.queries.filters import Cohort, SearchFilter, TimeRange
+from reqtrail.dashboards.queries.latency import (
+    compare_cohorts,
+    field_values,
+    latency_trend,
+    route_stats,
+)
+from reqtrail.dashboards.queries.search import search_requests
+from reqtrail.dashboards.queries.traffic import traffic
 from reqtrail.services.ports import free_ports
 from tests.dashboards.conftest import ALICE, Seeded
 from tests.dashboards.test_search_queries import as_float32, percentile_bounds

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from dashboards.queries.agg_bodies import comparison_body, latency_trend_body
-from dashboards.queries.bodies import MATCH_NONE, search_body, slower_than, term
-from dashboards.queries.filters import (
+from reqtrail.dashboards.queries.agg_bodies import comparison_body, latency_trend_body
+from reqtrail.dashboards.queries.bodies import MATCH_NONE, search_body, slower_than, term
+from reqtrail.dashboards.queries.filters import (
     Cohort,
     FilterError,
     SearchFilter,

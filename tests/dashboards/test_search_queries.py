@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from dashboards.queries.es_client import DataUnavailable
-from dashboards.queries.filters import SearchFilter, StatusClass
-from dashboards.queries.search import get_request, route_thresholds, search_requests
+from reqtrail.dashboards.queries.es_client import DataUnavailable
+from reqtrail.dashboards.queries.filters import SearchFilter, StatusClass
+from reqtrail.dashboards.queries.search import get_request, route_thresholds, search_requests
 from tests.dashboards.conftest import ALICE, DECOY_USER, HOSTILE_SEEDED, HOSTILE_USER, Seeded
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from dashboards.cli import parse_when, streamlit_command
-from dashboards.queries.filters import FilterError, StatusClass, TimeRange
-from dashboards.ui.links import sentry_event_url, sentry_request_search_url
-from dashboards.ui.url_state import (
+from reqtrail.dashboards.cli import parse_when, streamlit_command
+from reqtrail.dashboards.queries.filters import FilterError, StatusClass, TimeRange
+from reqtrail.dashboards.ui.links import sentry_event_url, sentry_request_search_url
+from reqtrail.dashboards.ui.url_state import (
     CUSTOM_RANGE,
     SearchState,
     parse_status_text,

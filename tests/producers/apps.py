@@ -40,7 +40,7 @@ def starlette_app(**middleware_options: Any) -> Any:
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
-    from producers.asgi import RequestTrailMiddleware
+    from reqtrail.producers.asgi import RequestTrailMiddleware
 
     async def upgrade(request: Request) -> JSONResponse:
         return JSONResponse(upgrade_result(request.path_params["unit_id"], await request.json()))
@@ -80,7 +80,7 @@ def starlette_app(**middleware_options: Any) -> Any:
 def flask_app(**install_options: Any) -> Any:
     from flask import Flask, Response, jsonify, request
 
-    from producers.wsgi import install_flask
+    from reqtrail.producers.wsgi import install_flask
 
     app = Flask("reqtrail-test")
 
@@ -167,7 +167,7 @@ def configure_django() -> None:
             DEBUG=False,
             ALLOWED_HOSTS=["*"],
             ROOT_URLCONF="tests.producers.apps",
-            MIDDLEWARE=["producers.django_middleware.RequestTrailDjangoMiddleware"],
+            MIDDLEWARE=["reqtrail.producers.django_middleware.RequestTrailDjangoMiddleware"],
             INSTALLED_APPS=[],
             SECRET_KEY="reqtrail-tests",
             USE_TZ=True,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from producers.guard import set_internal_error_hook
+from reqtrail.producers.guard import set_internal_error_hook
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from producers.pipeline import RecordPipeline, set_pipeline
+from reqtrail.producers.pipeline import RecordPipeline, set_pipeline
 from tests.producers import apps
 
 FRAMEWORKS = ("starlette", "flask", "django")

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from producers.pipeline import RecordPipeline
+from reqtrail.producers.pipeline import RecordPipeline
 from reqtrail.settings import Settings
 
 

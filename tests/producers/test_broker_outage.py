@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.setup import ensure_topics
-from producers.pipeline import RecordPipeline
+from reqtrail.consumers.setup import ensure_topics
+from reqtrail.producers.pipeline import RecordPipeline
 from reqtrail.settings import Settings
 from tests.producers.apps import starlette_app
 from tests.producers.helpers import call_asgi, read_topic

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-import producers.demo.app as demo
-from consumers.setup import ensure_topics
+import reqtrail.producers.demo.app as demo
+from reqtrail.consumers.setup import ensure_topics
+from reqtrail.schemas import is_valid, record_errors
 from reqtrail.settings import Settings, load_settings
-from schemas import is_valid, record_errors
 from tests.producers.helpers import memory_pipeline, read_topic
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -97,8 +97,8 @@ def test_health_and_stats_are_served_but_not_logged(fast_demo: None) -> None:
 
 
 def test_locustfile_path_is_exported_without_importing_locust() -> None:
-    """producers.demo.LOCUSTFILE names the locustfile (for `locust -f`)."""
-    from producers.demo import LOCUSTFILE
+    """reqtrail.producers.demo.LOCUSTFILE names the locustfile (for `locust -f`)."""
+    from reqtrail.producers.demo import LOCUSTFILE
 
     assert LOCUSTFILE.name == "locustfile.py" and LOCUSTFILE.is_file()
 

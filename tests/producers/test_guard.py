@@ -11,10 +11,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-import producers.cycle as cycle_module
-from producers.asgi import RequestTrailMiddleware
-from producers.guard import capture_internal_exceptions, internal_error_count
-from producers.pipeline import RecordPipeline
+import reqtrail.producers.cycle as cycle_module
+from reqtrail.producers.asgi import RequestTrailMiddleware
+from reqtrail.producers.guard import capture_internal_exceptions, internal_error_count
+from reqtrail.producers.pipeline import RecordPipeline
 from reqtrail.settings import load_settings
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from structlog.contextvars import bind_contextvars
 
-from producers.asgi import RequestTrailMiddleware
-from producers.wsgi import RequestTrailWSGIMiddleware
+from reqtrail.producers.asgi import RequestTrailMiddleware
+from reqtrail.producers.wsgi import RequestTrailWSGIMiddleware
+from reqtrail.schemas import record_errors
 from reqtrail.settings import Settings, load_settings
-from schemas import record_errors
 from tests.producers.apps import STREAM_CHUNK, STREAM_CHUNKS
 from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import memory_pipeline

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from producers.processors import (
+from reqtrail.producers.processors import (
     BodyTruncator,
     ClientIpHasher,
     RecordRenderer,
@@ -19,8 +19,8 @@ from producers.processors import (
     format_timestamp,
     keep_record_fields,
 )
-from producers.redaction import REDACTED, SecretMatcher, redact_body, redact_query
-from schemas import SCHEMA_VERSION
+from reqtrail.producers.redaction import REDACTED, SecretMatcher, redact_body, redact_query
+from reqtrail.schemas import SCHEMA_VERSION
 
 KEYS = ("password", "token", "secret", "authorization", "cookie")
 

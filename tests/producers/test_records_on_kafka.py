@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from consumers.setup import ensure_topics
-from producers.pipeline import RecordPipeline
-from producers.redaction import REDACTED
+from reqtrail.consumers.setup import ensure_topics
+from reqtrail.producers.pipeline import RecordPipeline
+from reqtrail.producers.redaction import REDACTED
+from reqtrail.schemas import is_valid, record_errors
 from reqtrail.settings import Settings
-from schemas import is_valid, record_errors
 from tests.producers.apps import INVENTORY, STREAM_CHUNK, STREAM_CHUNKS
 from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import read_topic

@@ -6,7 +6,7 @@ import contextvars
 
 from structlog.contextvars import bind_contextvars, get_contextvars, merge_contextvars
 
-from producers.request_context import merge_request_context, rebind_request_context
+from reqtrail.producers.request_context import merge_request_context, rebind_request_context
 
 
 def test_rebind_unbinds_the_apps_keys_and_binds_the_request_ids() -> None:

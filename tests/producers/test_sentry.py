@@ -15,11 +15,11 @@ import pytest
 import sentry_sdk
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 
-from consumers.setup import ensure_topics
-from producers.pipeline import RecordPipeline
+from reqtrail.consumers.setup import ensure_topics
+from reqtrail.producers.pipeline import RecordPipeline
+from reqtrail.schemas import record_errors
 from reqtrail.sentry_collector import EventStore, serve
 from reqtrail.settings import Settings, load_settings
-from schemas import record_errors
 from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import memory_pipeline, read_topic
 
@@ -107,7 +107,7 @@ def test_concurrent_async_requests_keep_their_own_sentry_user(
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from producers.asgi import RequestTrailMiddleware
+    from reqtrail.producers.asgi import RequestTrailMiddleware
 
     _dsn, inbox = sentry_inbox
     pipeline, sink = memory_pipeline(load_settings(environ={}))
@@ -164,8 +164,8 @@ def test_handled_crash_reported_by_the_app_keeps_body_error_and_event(
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from producers import report_exception
-    from producers.asgi import RequestTrailMiddleware
+    from reqtrail.producers import report_exception
+    from reqtrail.producers.asgi import RequestTrailMiddleware
 
     _dsn, inbox = sentry_inbox
     pipeline, sink = memory_pipeline(load_settings(environ={}))
@@ -201,6 +201,6 @@ def test_handled_crash_reported_by_the_app_keeps_body_error_and_event(
 
 def test_report_exception_outside_a_request_does_nothing() -> None:
     """Called with no request in flight, report_exception returns None and raises nothing."""
-    from producers import report_exception
+    from reqtrail.producers import report_exception
 
     assert report_exception(RuntimeError("stray")) is None

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from kafka.partitioner.default import DefaultPartitioner
 
-import producers.sink as sink_module
-from producers.kafka_producer import KeyHashCachingPartitioner
-from producers.sink import KafkaSink
+import reqtrail.producers.sink as sink_module
+from reqtrail.producers.kafka_producer import KeyHashCachingPartitioner
+from reqtrail.producers.sink import KafkaSink
 from reqtrail.settings import Settings, load_settings
 
 

@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from consumers.setup import ensure_topics
-from producers.cli import register
-from producers.spill import SpillFile, resend_spill
+from reqtrail.consumers.setup import ensure_topics
+from reqtrail.producers.cli import register
+from reqtrail.producers.spill import SpillFile, resend_spill
 from reqtrail.settings import Settings
 from tests.producers.helpers import read_topic
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from consumers.setup import remove_all
+from reqtrail.consumers.setup import remove_all
 from reqtrail.services.ports import free_ports
 from reqtrail.settings import Settings
 from reqtrail.supervisor import pid_alive

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import REQUIRED_FIELDS, SCHEMA_VERSION, IndexOptions, index_template, json_schema
-from schemas.generate import generated_files
-from schemas.validate import is_valid, record_errors
+from reqtrail.schemas import (
+    REQUIRED_FIELDS,
+    SCHEMA_VERSION,
+    IndexOptions,
+    index_template,
+    json_schema,
+)
+from reqtrail.schemas.generate import generated_files
+from reqtrail.schemas.validate import is_valid, record_errors
 
 
 def _minimal_record() -> dict[str, object]:

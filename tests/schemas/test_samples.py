@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas import is_valid, record_errors
-from schemas.samples import sample_records
+from reqtrail.schemas import is_valid, record_errors
+from reqtrail.schemas.samples import sample_records
 
 
 def test_every_sample_record_is_valid() -> None:

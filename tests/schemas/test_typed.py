@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas import FIELDS, is_valid, json_schema
-from schemas.samples import sample_records
-from schemas.typed import _struct, decode_valid, is_date_time
+from reqtrail.schemas import FIELDS, is_valid, json_schema
+from reqtrail.schemas.samples import sample_records
+from reqtrail.schemas.typed import _struct, decode_valid, is_date_time
 from tests.schemas.test_validate import ODD_VALUES, _mutations, _reference
 
 EDGE_VALUES: list[Any] = [

@@ -8,8 +8,8 @@ from typing import Any
 
 import jsonschema
 
-from schemas import FIELDS, is_valid, json_schema, record_errors
-from schemas.samples import sample_records
+from reqtrail.schemas import FIELDS, is_valid, json_schema, record_errors
+from reqtrail.schemas.samples import sample_records
 
 ODD_VALUES: list[Any] = [
     None,
