@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from reqtrail import __version__
+from reqtrail.extras import MissingExtraError, missing_extra
 from reqtrail.settings import SettingsError
 
 app = typer.Typer(
@@ -13,8 +15,18 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"reqtrail {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
     """reqtrail: request logs from game servers -> Kafka -> Elasticsearch -> dashboard."""
 
 
@@ -59,6 +71,15 @@ def main() -> None:
     try:
         app()
     except SettingsError as exc:
+        typer.echo(f"reqtrail: {exc}", err=True)
+        raise SystemExit(2) from None
+    except ModuleNotFoundError as exc:
+        error = missing_extra(exc)
+        if error is None:
+            raise
+        typer.echo(f"reqtrail: {error}", err=True)
+        raise SystemExit(2) from None
+    except MissingExtraError as exc:
         typer.echo(f"reqtrail: {exc}", err=True)
         raise SystemExit(2) from None
 

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import platformdirs
-
 ENV_PREFIX = "REQTRAIL_"
 
 
@@ -33,6 +31,11 @@ def _default_state_dir() -> str:
     # unprivileged user, which rules out /root (mode 700). Use the site data dir then.
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         return "/var/lib/reqtrail"
+    try:
+        import platformdirs  # reqtrail[local]: only the local stack needs a state directory
+    except ModuleNotFoundError:
+        data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+        return os.path.join(data_home, "reqtrail")
     return platformdirs.user_data_dir("reqtrail")
 
 

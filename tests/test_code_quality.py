@@ -46,3 +46,16 @@ def test_stages_are_imported_only_through_the_reqtrail_namespace() -> None:
         for match in STAGE_IMPORT.finditer(text)
     ]
     assert not offenders, "import these as reqtrail.<stage>: " + ", ".join(offenders)
+
+
+def test_import_layers_hold() -> None:
+    """import-linter's contracts (pyproject.toml) hold: stages never import each other or the
+    local stack, and the middleware never loads Elasticsearch or the dashboard's libraries."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports"))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,5 @@
+"""``python -m reqtrail``: the ``reqtrail`` command."""
+
+from reqtrail.cli import main
+
+main()
