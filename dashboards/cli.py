@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from reqtrail.extras import require_module
 from reqtrail.settings import load_settings
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
@@ -39,6 +40,7 @@ def dashboard(
     address: str = typer.Option("", help="Interface to bind, e.g. 0.0.0.0 (default: all)."),
 ) -> None:
     """Run the Streamlit dashboard until Ctrl-C."""
+    require_module("streamlit")  # it runs as `python -m streamlit`: check before the exec
     settings = load_settings()
     chosen = port or settings.dashboard_port
     typer.echo(

@@ -11,7 +11,12 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-import sentry_sdk
+try:  # optional: the glue is on when the app has sentry-sdk (reqtrail[sentry] names a minimum)
+    import sentry_sdk
+
+    HAVE_SENTRY = True
+except ModuleNotFoundError:
+    HAVE_SENTRY = False
 
 
 class SentryRequestScope:
@@ -67,7 +72,7 @@ def open_request_scope(
     request_id: str, user_id: str | None, device_id: str | None
 ) -> SentryRequestScope:
     """An entered scope for this request, or a shared no-op one when Sentry is off."""
-    if not sentry_sdk.get_client().is_active():
+    if not HAVE_SENTRY or not sentry_sdk.get_client().is_active():
         return _INACTIVE
     scope = SentryRequestScope()
     scope.enter(request_id, user_id, device_id)

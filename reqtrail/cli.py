@@ -1,87 +1,41 @@
-"""The ``reqtrail`` command. Each stage registers its own subcommands here."""
+"""The ``reqtrail`` command's entry point.
+
+The commands need typer, which comes with every extra (``reqtrail[cli]`` alone for a game
+server that only wants ``reqtrail resend-spill``); ``--version`` works without it. Errors
+that a user can fix (a bad setting, a missing extra) end the command with one line and exit 2.
+"""
 
 from __future__ import annotations
 
-import typer
+import sys
 
 from reqtrail import __version__
 from reqtrail.extras import MissingExtraError, missing_extra
 from reqtrail.settings import SettingsError
 
-app = typer.Typer(
-    help="reqtrail: request logs from game servers -> Kafka -> Elasticsearch -> dashboard.",
-    no_args_is_help=True,
-    add_completion=False,
-)
 
-
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"reqtrail {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """reqtrail: request logs from game servers -> Kafka -> Elasticsearch -> dashboard."""
-
-
-def _register_all() -> None:
-    from reqtrail.consumers.cli import register as register_consumers
-    from reqtrail.dashboards.cli import register as register_dashboards
-    from reqtrail.demo_cli import register as register_demo
-    from reqtrail.producers.cli import register as register_producers
-    from reqtrail.services.cli import register as register_services
-
-    for register in (
-        register_services,
-        register_producers,
-        register_consumers,
-        register_dashboards,
-        register_demo,
-    ):
-        register(app)
-
-
-@app.command("settings")
-def show_settings(
-    table: bool = typer.Option(False, "--table", help="Print the README's Markdown table."),
-) -> None:
-    """Print the effective settings (after REQTRAIL_* and the config file)."""
-    from dataclasses import asdict
-
-    from reqtrail.settings import load_settings, settings_table
-
-    if table:
-        typer.echo(settings_table())
-        return
-
-    for key, value in asdict(load_settings()).items():
-        if "password" in key or "api_key" in key:
-            value = "***" if value else ""
-        typer.echo(f"{key} = {value}")
+def _fail(message: str) -> None:
+    print(f"reqtrail: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main() -> None:
-    _register_all()
+    if sys.argv[1:] == ["--version"]:
+        print(f"reqtrail {__version__}")
+        return
     try:
-        app()
-    except SettingsError as exc:
-        typer.echo(f"reqtrail: {exc}", err=True)
-        raise SystemExit(2) from None
-    except ModuleNotFoundError as exc:
-        error = missing_extra(exc)
-        if error is None:
-            raise
-        typer.echo(f"reqtrail: {error}", err=True)
-        raise SystemExit(2) from None
-    except MissingExtraError as exc:
-        typer.echo(f"reqtrail: {exc}", err=True)
-        raise SystemExit(2) from None
+        try:
+            from reqtrail.commands import app, register_all
+
+            register_all()
+            app()
+        except ModuleNotFoundError as exc:
+            error = missing_extra(exc)
+            if error is None:
+                raise
+            raise error from None
+    except (SettingsError, MissingExtraError) as exc:
+        _fail(str(exc))
 
 
 if __name__ == "__main__":

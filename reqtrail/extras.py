@@ -1,13 +1,17 @@
 """Which extra brings which optional library, and the one-line error when one is missing.
 
 ``pip install reqtrail`` is the middleware alone; each other role is an extra
-(``reqtrail[indexer]``, ``reqtrail[dashboard]``, ``reqtrail[local]``, or ``reqtrail[all]``).
+(``reqtrail[cli]``, ``reqtrail[indexer]``, ``reqtrail[dashboard]``, ``reqtrail[local]``, or
+``reqtrail[all]``).
 """
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 # top-level module name -> the extra that installs it
 EXTRA_OF_MODULE = {
+    "typer": "cli",
     "elasticsearch": "indexer",
     "elastic_transport": "indexer",
     "jsonschema_rs": "indexer",
@@ -36,3 +40,10 @@ def missing_extra(exc: ModuleNotFoundError) -> MissingExtraError | None:
     return MissingExtraError(
         f"this needs {top}, which comes with reqtrail[{extra}]: pip install 'reqtrail[{extra}]'"
     )
+
+
+def require_module(name: str) -> None:
+    """Raise the one-line error when ``name`` (an optional library) is not installed."""
+    if find_spec(name) is None:
+        error = missing_extra(ModuleNotFoundError(f"No module named {name!r}", name=name))
+        raise error or ModuleNotFoundError(f"No module named {name!r}", name=name)
