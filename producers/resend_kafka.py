@@ -16,8 +16,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import (
+    BrokerResponseError,
     CorruptRecordError,
     InvalidRecordError,
     InvalidTimestampError,
@@ -42,27 +43,50 @@ PERMANENT_ERRORS: dict[type[KafkaError], str] = {
     InvalidTimestampError: "invalid_timestamp",
 }
 READ_BACK_STALL_S = 60.0  # reading the topic back gives up after this long without progress
+OFFSETS_TIMEOUT_MS = 10_000  # asking for the end offsets gives up after this long
 
 
 class ResendError(RuntimeError):
     """The resend cannot go on (topic missing, topic unreadable); the message says why."""
 
 
-def rejection(exc: BaseException) -> Rejected | None:
-    """The Rejected outcome for an error about the record itself, else None."""
+def rejection(exc: BaseException, size: int) -> Rejected | None:
+    """The Rejected outcome for an error about the ``size``-byte record itself, else None."""
     for kind, reason in PERMANENT_ERRORS.items():
         if isinstance(exc, kind):
-            return Rejected(reason, describe(exc))
+            return Rejected(reason, f"{size} bytes; {describe(exc)}")
     return None
 
 
 def describe(exc: BaseException) -> str:
+    """``Name: what happened`` (a broker's error code comes with its documented meaning)."""
+    if isinstance(exc, BrokerResponseError):
+        return f"{type(exc).__name__} from the broker: {exc.description}"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def digest(payload: bytes) -> bytes:
     return hashlib.blake2b(payload, digest_size=16).digest()
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    """Close ``producer`` even with records still unanswered.
+
+    kafka-python 3.0.x's ``close(timeout)`` flushes first and raises KafkaTimeoutError when
+    records are still in flight (and never closes then); its I/O thread is told to give up
+    on them (``force_close``, what ``close`` does itself once its flush has returned), and
+    the close is tried again.
+    """
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError:
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(timeout_s)
+        with contextlib.suppress(KafkaError):
+            producer.close(timeout=0)
 
 
 class KafkaResend:
@@ -75,7 +99,7 @@ class KafkaResend:
         self._consumer: KafkaConsumer | None = None
 
     def close(self) -> None:
-        self.producer.close(timeout=5)
+        close_producer(self.producer, timeout_s=5.0)
         if self._consumer is not None:
             self._consumer.close()
 
@@ -104,6 +128,45 @@ class KafkaResend:
     # ---- sending ---------------------------------------------------------------------------
     def send_batch(self, records: list[tuple[bytes, bytes | None]]) -> list[SendOutcome]:
         """Send ``records`` and wait for each outcome (at most the delivery timeout)."""
+        return self._send_isolating(records, self.mark())
+
+    def _send_isolating(
+        self, records: list[tuple[bytes, bytes | None]], mark: Mark
+    ) -> list[SendOutcome]:
+        """Send ``records``; when the broker refused one, find it among the others.
+
+        kafka-python's idempotent producer (3.0.x) treats a batch the broker refuses for
+        good (say, one record over ``max.message.bytes``) as fatal: it fails every other
+        record it holds with the same error and takes no more.  So after such a refusal
+        the producer is made anew, the failed records that did reach the topic are found
+        by reading it back from ``mark``, and the rest are sent again in halves until each
+        refused record stands alone: only those are rejected.
+        """
+        outcomes, refused = self._send_once(records)
+        if not refused:
+            return outcomes
+        self._renew_producer()
+        if len(records) == 1:
+            return outcomes
+        failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Rejected)]
+        found = self.delivered(mark, [records[i][0] for i in failed])
+        again = [i for i, on_topic in zip(failed, found, strict=True) if not on_topic]
+        for i, on_topic in zip(failed, found, strict=True):
+            if on_topic:
+                outcomes[i] = True
+        half = (len(again) + 1) // 2
+        for part in (again[:half], again[half:]):
+            if part:
+                for i, outcome in zip(
+                    part, self._send_isolating([records[i] for i in part], mark), strict=True
+                ):
+                    outcomes[i] = outcome
+        return outcomes
+
+    def _send_once(
+        self, records: list[tuple[bytes, bytes | None]]
+    ) -> tuple[list[SendOutcome], bool]:
+        """Outcomes of one send of ``records``, and whether the broker refused any for good."""
         pending: list[FutureRecordMetadata | SendOutcome] = []
         stuck: Retry | None = None
         for value, key in records:
@@ -113,7 +176,7 @@ class KafkaResend:
             try:
                 pending.append(self.producer.send(self.topic, value=value, key=key))
             except KafkaError as exc:  # raised before the record was queued: never sent
-                rejected = rejection(exc)
+                rejected = rejection(exc, len(value))
                 if rejected is not None:
                     pending.append(rejected)
                 else:
@@ -121,10 +184,22 @@ class KafkaResend:
                     pending.append(stuck)
         with contextlib.suppress(KafkaTimeoutError):  # unfinished: "maybe delivered" below
             self.producer.flush(timeout=self.settings.kafka_delivery_timeout_ms / 1000.0 + 5.0)
-        return [self._outcome(item) for item in pending]
+        outcomes = [
+            self._outcome(item, len(value))
+            for item, (value, _key) in zip(pending, records, strict=True)
+        ]
+        refused = any(
+            isinstance(item, FutureRecordMetadata) and isinstance(outcome, Rejected)
+            for item, outcome in zip(pending, outcomes, strict=True)
+        )
+        return outcomes, refused
+
+    def _renew_producer(self) -> None:
+        close_producer(self.producer, timeout_s=5.0)
+        self.producer = make_kafka_producer(self.settings)
 
     @staticmethod
-    def _outcome(item: FutureRecordMetadata | SendOutcome) -> SendOutcome:
+    def _outcome(item: FutureRecordMetadata | SendOutcome, size: int) -> SendOutcome:
         if not isinstance(item, FutureRecordMetadata):
             return item
         if not item.is_done:
@@ -132,12 +207,14 @@ class KafkaResend:
         if item.succeeded():
             return True
         exc: BaseException = item.exception
-        return rejection(exc) or Retry(describe(exc), maybe_delivered=True)
+        return rejection(exc, size) or Retry(describe(exc), maybe_delivered=True)
 
     # ---- reading back ----------------------------------------------------------------------
     def mark(self) -> Mark:
         """The end offset of each partition of the topic now."""
-        ends: dict[TopicPartition, int] = self.consumer.end_offsets(self.partitions())
+        ends: dict[TopicPartition, int] = self.consumer.end_offsets(
+            self.partitions(), timeout_ms=OFFSETS_TIMEOUT_MS
+        )
         return {str(tp.partition): offset for tp, offset in ends.items()}
 
     def delivered(self, mark: Mark, payloads: list[bytes]) -> list[bool]:
@@ -146,7 +223,9 @@ class KafkaResend:
         found: Counter[bytes] = Counter()
         consumer = self.consumer
         partitions = self.partitions()
-        ends: dict[TopicPartition, int] = consumer.end_offsets(partitions)
+        ends: dict[TopicPartition, int] = consumer.end_offsets(
+            partitions, timeout_ms=OFFSETS_TIMEOUT_MS
+        )
         consumer.assign(partitions)
         for tp in partitions:
             consumer.seek(tp, mark.get(str(tp.partition), 0))
