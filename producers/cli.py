@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -17,20 +18,24 @@ PROGRESS_EVERY_S = 2.0
 class ProgressLine:
     """Progress of a resend on stderr, at most one line every ``every_s`` seconds."""
 
-    def __init__(self, every_s: float = PROGRESS_EVERY_S) -> None:
-        self.every_s = every_s
-        self._next = time.monotonic() + every_s
+    def __init__(
+        self,
+        every_s: float = PROGRESS_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+        echo: Callable[[str], None] = lambda line: typer.echo(line, err=True),
+    ) -> None:
+        self.every_s, self.clock, self.echo = every_s, clock, echo
+        self._next = clock() + every_s
 
     def __call__(self, result: ResendResult) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now < self._next:
             return
         self._next = now + self.every_s
         share = result.bytes_done / result.bytes_total if result.bytes_total else 1.0
-        typer.echo(
-            f"  {share:.0%}: {result.sent} sent, {result.rejected_total} rejected, "
-            f"{result.confirmed} already on the topic",
-            err=True,
+        self.echo(
+            f"  resend-spill {share:.0%}: {result.sent} sent, {result.rejected_total} rejected, "
+            f"{result.confirmed} already on the topic"
         )
 
 
