@@ -97,6 +97,7 @@ class KafkaResend:
         self.topic = settings.topic
         self.producer = make_kafka_producer(settings)
         self._consumer: KafkaConsumer | None = None
+        self._mark: Mark | None = None
 
     def close(self) -> None:
         close_producer(self.producer, timeout_s=5.0)
@@ -128,7 +129,8 @@ class KafkaResend:
     # ---- sending ---------------------------------------------------------------------------
     def send_batch(self, records: list[tuple[bytes, bytes | None]]) -> list[SendOutcome]:
         """Send ``records`` and wait for each outcome (at most the delivery timeout)."""
-        return self._send_isolating(records, self.mark())
+        mark, self._mark = self._mark, None  # the resend's own mark, taken just before
+        return self._send_isolating(records, mark if mark is not None else self.mark())
 
     def _send_isolating(
         self, records: list[tuple[bytes, bytes | None]], mark: Mark
@@ -215,7 +217,8 @@ class KafkaResend:
         ends: dict[TopicPartition, int] = self.consumer.end_offsets(
             self.partitions(), timeout_ms=OFFSETS_TIMEOUT_MS
         )
-        return {str(tp.partition): offset for tp, offset in ends.items()}
+        self._mark = {str(tp.partition): offset for tp, offset in ends.items()}
+        return dict(self._mark)
 
     def delivered(self, mark: Mark, payloads: list[bytes]) -> list[bool]:
         """For each payload, whether the topic holds it past ``mark`` (counting repeats)."""

@@ -154,7 +154,7 @@ def resend_spill(
     check: DeliveryCheck | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> ResendResult:
-    """Send every spilled record with ``send_batch(records) -> outcomes``, at most once.
+    """Send every spilled record once with ``send_batch(records) -> outcomes``.
 
     Without ``check``, a chunk that an earlier run was sending when it died is sent again
     whole; with it, only its records that are not on the topic yet.
