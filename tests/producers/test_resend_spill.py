@@ -170,45 +170,58 @@ def test_a_resend_that_died_mid_chunk_is_finished_without_duplicates(
     assert request_ids_on_topic(settings) == Counter(f"r-{i}" for i in range(300))
 
 
-def kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not ready():
-        assert proc.poll() is None, f"the resend ended before the kill: {proc.communicate()}"
-        assert time.monotonic() < deadline, "the resend made no progress"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+def padded_records(count: int) -> list[bytes]:
+    """Records of ~1 kB that do not compress: a chunk of them takes several produce requests."""
+    return [
+        orjson.dumps(
+            {"request_id": f"r-{i}", "user_id": f"player-{i % 7}", "pad": os.urandom(500).hex()}
+        )
+        for i in range(count)
+    ]
 
 
-def test_a_resend_killed_twice_and_rerun_sends_nothing_twice(
+def test_a_resend_killed_mid_chunk_and_rerun_sends_nothing_twice(
     settings: Settings, tmp_path: Path
 ) -> None:
-    """`reqtrail resend-spill` SIGKILLed twice while sending, then run to the end: each of
-    the 4,000 records is on the topic exactly once."""
+    """`reqtrail resend-spill` SIGKILLed while Kafka already holds part of its chunk: the
+    rerun finds those records on the topic and sends only the others, and in the end each
+    of the 8,000 records is on the topic exactly once."""
     ensure_topics(settings)
     path = tmp_path / "spill.ndjson"
-    SpillFile(path).append(records(0, 4000))
-    settled = 0
-    for _kill in range(2):
-        proc = subprocess.Popen(
-            resend_command(path, "--chunk-size", "200"),
-            env=resend_env(settings),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-        def moved_on(before: int = settled) -> bool:
+    SpillFile(path).append(padded_records(8000))
+    kafka = KafkaResend(settings)
+    try:
+        for _attempt in range(3):
+            proc = subprocess.Popen(
+                resend_command(path, "--chunk-size", "2000"),
+                env=resend_env(settings),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:
+                progress = progress_of(path)
+                mark = progress.pending.mark if progress and progress.pending else None
+                if mark is not None and sum(kafka.mark().values()) > sum(mark.values()):
+                    proc.send_signal(signal.SIGKILL)  # part of the chunk is on the topic
+                    break
+                time.sleep(0.002)
+            proc.wait(timeout=30)
+            assert proc.returncode == -signal.SIGKILL, proc.communicate()
             progress = progress_of(path)
-            return progress is not None and progress.done > before
-
-        kill_when(proc, moved_on, timeout_s=60)
-        progress = progress_of(path)
-        assert progress is not None
-        settled = progress.done
-    final = run_resend(settings, path, "--chunk-size", "200")
-    assert final.returncode == 0, final.stderr
-    assert request_ids_on_topic(settings) == Counter(f"r-{i}" for i in range(4000))
+            assert progress is not None and progress.pending is not None
+            assert progress.pending.mark is not None
+            if sum(kafka.mark().values()) > sum(progress.pending.mark.values()):
+                break  # killed with records of the pending chunk on the topic
+        else:
+            pytest.fail("no kill landed while a chunk was partly delivered")
+    finally:
+        kafka.close()
+    rerun = run_resend(settings, path, "--chunk-size", "2000")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "sent by an interrupted run were found on the topic" in rerun.stdout
+    assert request_ids_on_topic(settings) == Counter(f"r-{i}" for i in range(8000))
     assert not list(tmp_path.glob("spill.ndjson.resending-*"))
 
 
