@@ -175,6 +175,12 @@ class Settings:
     )
     es_version: str = _doc("Elasticsearch version `reqtrail services` runs.", "9.5.0")
     kafka_version: str = _doc("Kafka version `reqtrail services` runs.", "4.1.1")
+    es_transport_port: int = _doc(
+        "Transport port of the local Elasticsearch (0: the REQTRAIL_ES_URL port + 100).", 0
+    )
+    kafka_controller_port: int = _doc(
+        "KRaft controller port of the local Kafka (0: the REQTRAIL_KAFKA_BOOTSTRAP port + 1).", 0
+    )
     es_heap: str = _doc("Heap of the local Elasticsearch (-Xms/-Xmx).", "1g")
     kafka_heap: str = _doc("Heap of the local Kafka broker.", "512m")
     service_user: str = _doc(
@@ -205,6 +211,12 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive: {getattr(self, name)}")
+
+        for name in ("es_transport_port", "kafka_controller_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise SettingsError(
+                    f"{env_name(name)} must be a port (1-65535, 0: derived): {getattr(self, name)}"
+                )
 
     @property
     def es_port(self) -> int:

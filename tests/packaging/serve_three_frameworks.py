@@ -3,7 +3,7 @@
 Serves one request through each middleware, in process, with the records going to the Kafka
 topic named by REQTRAIL_TOPIC, then prints one JSON line: the request IDs served, the sink's
 counters, and which heavy modules ``sys.modules`` holds. Run from a user project whose own
-``schemas.py``, ``consumers.py`` and ``dashboards/`` come first on ``sys.path``.
+``reqtrail.schemas.py``, ``reqtrail.consumers.py`` and ``dashboards/`` come first on ``sys.path``.
 """
 
 from __future__ import annotations
