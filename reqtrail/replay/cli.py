@@ -41,6 +41,10 @@ def replay_command(
     request_id: Annotated[
         list[str] | None, typer.Option("--request-id", help="Only these requests (repeatable).")
     ] = None,
+    include_replays: Annotated[
+        bool,
+        typer.Option("--include-replays", help="Also replay records that are replays."),
+    ] = False,
     as_user: Annotated[
         str | None, typer.Option("--as-user", help="Send as this (dev) player; {user} in headers.")
     ] = None,
@@ -92,7 +96,9 @@ def replay_command(
         code, status_class = parse_status(status)
         start = parse_when(since, now=moment) if since else None
         end = parse_when(until, now=moment) if until else None
-        chosen = ReplayFilter(user, start, end, route, code, status_class, tuple(request_id or ()))
+        chosen = ReplayFilter(
+            user, start, end, route, code, status_class, tuple(request_id or ()), include_replays
+        )
         options = ReplayOptions(
             target=base_url,
             as_user=as_user,

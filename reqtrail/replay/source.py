@@ -3,7 +3,8 @@
 Both give records in recorded order (``@timestamp``, then ``request_id``). The filters
 mean the same for both sources: ``--user``, ``--since``/``--until``, ``--route``,
 ``--status`` (a code or a class such as ``5xx``) and ``--request-id`` (repeatable; any
-of them matches).
+of them matches). Records that are themselves replays (they have ``replay_of``) are left
+out unless ``include_replays`` is set: a player's session is what the player sent.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ class ReplayFilter:
     status: int | None = None
     status_class: StatusClass | None = None
     request_ids: tuple[str, ...] = ()
+    include_replays: bool = False
 
     def matches(self, record: dict[str, Any]) -> bool:
         """True when ``record`` passes every filter that is set."""
+        if record.get("replay_of") and not self.include_replays:
+            return False
         if self.user_id is not None and record.get("user_id") != self.user_id:
             return False
         if self.request_ids and record.get("request_id") not in self.request_ids:
@@ -121,7 +125,7 @@ def records_from_es(
         streams: Iterable[Iterator[dict[str, Any]]] = [
             iter_records(es, settings.read_alias, f) for f in filters
         ]
-        return list(heapq.merge(*streams, key=_order))
+        return [r for r in heapq.merge(*streams, key=_order) if chosen.matches(r)]
     except DataUnavailable as exc:
         raise SourceError(str(exc)) from None
     finally:

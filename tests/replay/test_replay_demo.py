@@ -102,6 +102,9 @@ def test_replaying_a_players_session_reproduces_the_crash(
             assert len(replays_of(es, settings.read_alias, original["request_id"])) == 1
         assert replays_of(es, settings.read_alias, originals[0]["request_id"]) == []
 
+        again = reqtrail("replay", "--user", PLAYER, "--since", "1h", "--dry-run", env=env)
+        assert "dry run: 7 requests printed as curl" in again.stdout  # the replays left out
+
         import_env = {**env, "REQTRAIL_INDEX_PREFIX": other}
         for _ in range(2):  # the second import changes nothing
             imported = reqtrail("import", str(export), env=import_env)

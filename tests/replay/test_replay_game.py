@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import orjson
@@ -92,7 +93,8 @@ def test_dry_run_prints_curl_that_works_and_sends_nothing(game_session: GameSess
                 "replay", str(game_session.export), "--target", url, "--dry-run",
                 "--as-user", "dev-1", "-H", "X-Dev-Token: token-{user}", env=game_session.env(),
             )  # fmt: skip
-            sent_before_curl = len(received(target))
+            if shutil.which("curl") is None:
+                pytest.skip("curl is not installed: the printed command cannot be run")
             curl = next(
                 x for x in dry.stdout.splitlines() if x.startswith("curl") and "/finish" in x
             )
@@ -100,11 +102,10 @@ def test_dry_run_prints_curl_that_works_and_sends_nothing(game_session: GameSess
         got = received(target)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "dry run: 5 requests printed as curl, nothing sent" in dry.stdout
-    assert sent_before_curl == 0
     assert "x-user-id: dev-1" in curl and "x-dev-token: token-dev-1" in curl
     finish = next(r for r in game_session.records if r["route"] == FINISH)
     assert orjson.loads(answer.stdout) == orjson.loads(finish["response_body"])
-    (record,) = got
+    (record,) = got  # the curl request only: the dry run itself sent nothing
     assert record["replay_of"] == finish["request_id"] and record["user_id"] == "dev-1"
 
 
