@@ -71,9 +71,15 @@ def replay_command(
     junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each response.")] = 30.0,
 ) -> None:
-    """Replay recorded requests in order and compare statuses and bodies with the recording.
+    """Replay recorded requests in order; compare statuses and bodies with the recording.
 
     Exit 0: every response matched; 1: some diverged; 2: the replay could not run.
+
+    The full loop (docs/replay.md):
+    1. where the player plays: manage.py reqtrail_userdata export USER_PK -o data.json
+    2. in dev: manage.py reqtrail_userdata import data.json --as-user DEV_PK
+    3. reqtrail export --user ID --since T --until T -o player.json
+    4. reqtrail replay player.json --target DEV_URL --as-user DEV_PK
     """
     from reqtrail.dashboards.cli import parse_when
     from reqtrail.dashboards.queries.filters import FilterError, TimeRange
