@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
+from typing import Annotated
 
 import typer
 
@@ -134,9 +138,85 @@ def retention(
     typer.echo(f"{verb} {len(names)} indices" + (": " + ", ".join(names) if names else ""))
 
 
+def _import_progress(label: str) -> Callable[[int, int, int], None]:
+    """A progress printer for ``import``: at most once a second, in place on a terminal."""
+    last = [time.monotonic()]
+
+    def show(records: int, done: int, total: int) -> None:
+        moment = time.monotonic()
+        if moment - last[0] < 1.0:
+            return
+        last[0] = moment
+        share = f"{100 * done / total:.0f}% " if total else ""
+        line = f"  {label}: {share}({records:,} records read)"
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[2K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="An export file (`reqtrail export -o FILE`).")],
+    prefix: str = typer.Option("", help="Index prefix (default: REQTRAIL_INDEX_PREFIX)."),
+) -> None:
+    """Load an export file into the configured Elasticsearch (again: no duplicates).
+
+    Exit 0: every record indexed; 1: some rejected (counted by reason); 2: the file or
+    Elasticsearch cannot be used.
+    """
+    from elasticsearch import ApiError, TransportError
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    from reqtrail.consumers.importer import import_file
+    from reqtrail.es import es_client
+    from reqtrail.schemas.export_file import ExportFileError
+
+    _configure_logging("warning")
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)  # the one line below says it
+    settings = load_settings()
+    if prefix:
+        settings = settings.replace(index_prefix=prefix)
+    es = es_client(settings, max_retries=2)
+    try:
+        result = import_file(
+            settings, es, file, progress=_import_progress(f"importing {file.name}")
+        )
+    except ExportFileError as exc:
+        typer.echo(f"reqtrail import: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ESConnectionError as exc:
+        typer.echo(
+            f"reqtrail import: Elasticsearch at {settings.es_url} is unreachable "
+            f"({type(exc).__name__}); check REQTRAIL_ES_URL and that the node is running",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    except (TransportError, ApiError) as exc:
+        text = " ".join(str(exc).split())[:500]
+        typer.echo(f"reqtrail import: Elasticsearch at {settings.es_url} failed: {text}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        es.close()
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[2K")
+    typer.echo(
+        f"read {result.read:,}, indexed {result.indexed:,}, rejected {result.rejected_total:,} "
+        f"into {settings.index_prefix} ({len(result.indices)} daily indices) "
+        f"in {result.seconds:.1f}s"
+    )
+    for reason, count in result.rejected.most_common():
+        typer.echo(f"  rejected {count:,}: {reason}")
+    if result.rejected_total:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's subcommands to ``app``."""
     app.command("setup")(setup)
     app.command("consume")(consume)
     app.command("retention")(retention)
+    app.command("import")(import_command)
     app.add_typer(dlq_app, name="dlq")

@@ -20,12 +20,13 @@ from typing import Any
 
 from reqtrail.producers.capture import BodyCapture
 from reqtrail.producers.guard import capture_internal_exceptions
-from reqtrail.producers.ids import accept_request_id
+from reqtrail.producers.ids import accept_request_id, usable_id
 from reqtrail.producers.pipeline import (
     CLIENT_VERSION_HEADER,
     CONTENT_TYPE_HEADER,
     DEVICE_ID_HEADER,
     PLATFORM_HEADER,
+    REPLAY_OF_HEADER,
     REQUEST_ID_HEADER,
     SESSION_ID_HEADER,
     USER_AGENT_HEADER,
@@ -91,6 +92,7 @@ class RequestCycle:
             "client_version": headers.get(CLIENT_VERSION_HEADER),
             "platform": headers.get(PLATFORM_HEADER),
             "_request_content_type": headers.get(CONTENT_TYPE_HEADER),
+            "replay_of": usable_id(headers.get(REPLAY_OF_HEADER)),
         }
         if capture.app_version_header:
             self.event["app_version"] = headers.get(capture.app_version_header)

@@ -38,10 +38,15 @@ def request_id_time(request_id: str) -> int:
     return n >> 80
 
 
-def accept_request_id(incoming: str | None) -> str:
-    """The client's X-Request-ID when it is usable (non-blank, printable, short), else a new one."""
+def usable_id(incoming: str | None) -> str | None:
+    """An ID sent by a client, stripped, when it is non-blank, printable and short; else None."""
     if incoming:
         incoming = incoming.strip()
         if 0 < len(incoming) <= MAX_INCOMING_ID_LENGTH and incoming.isprintable():
             return incoming
-    return new_request_id()
+    return None
+
+
+def accept_request_id(incoming: str | None) -> str:
+    """The client's X-Request-ID when it is usable (non-blank, printable, short), else a new one."""
+    return usable_id(incoming) or new_request_id()

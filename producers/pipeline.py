@@ -46,6 +46,7 @@ CLIENT_VERSION_HEADER = "x-client-version"
 PLATFORM_HEADER = "x-platform"
 USER_AGENT_HEADER = "user-agent"
 CONTENT_TYPE_HEADER = "content-type"
+REPLAY_OF_HEADER = "x-reqtrail-replay-of"  # set by `reqtrail replay`: the original request_id
 
 
 class RecordLogger(BoundLoggerBase):
@@ -109,6 +110,7 @@ class CaptureConfig:
             PLATFORM_HEADER,
             USER_AGENT_HEADER,
             CONTENT_TYPE_HEADER,
+            REPLAY_OF_HEADER,
             user_header,
             version_header,
         }

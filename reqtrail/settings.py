@@ -160,6 +160,10 @@ class Settings:
         "https://sentry.io/organizations/acme/issues/ (empty: no links).",
         "",
     )
+    replay_target: str = _doc(
+        "Dev server `reqtrail replay` sends to, and the dashboard's reproduce commands name.",
+        "http://127.0.0.1:8000",
+    )
     cache_ttl_s: int = _doc("Seconds the dashboard caches query results.", 15)
     dashboard_page_size: int = _doc("Rows per page of the dashboard's search results.", 100)
     dashboard_export_limit: int = _doc(
@@ -191,6 +195,7 @@ class Settings:
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
         _check_url("es_url", self.es_url)
+        _check_url("replay_target", self.replay_target)
         for hostport in self.kafka_bootstrap.split(","):
             host, _, port = hostport.strip().rpartition(":")
             if not host or not port.isdigit():

@@ -180,6 +180,12 @@ FIELDS: tuple[Field, ...] = (
         "Probability this record was kept; counts can be re-weighted.",
     ),
     Field(
+        "replay_of",
+        _s(minLength=1, maxLength=256),
+        KEYWORD,
+        "request_id of the recorded request this one replays (X-Reqtrail-Replay-Of header).",
+    ),
+    Field(
         "error",
         ERROR_JSON,
         ERROR_ES,

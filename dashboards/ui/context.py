@@ -21,6 +21,7 @@ from reqtrail.dashboards.queries.bodies import SortValues
 from reqtrail.dashboards.queries.errors import TopErrors, error_trend, top_errors
 from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
 from reqtrail.dashboards.queries.filters import Cohort, FilterError, SearchFilter, TimeRange
+from reqtrail.dashboards.queries.replays import replays_of
 from reqtrail.dashboards.queries.search import SearchPage, get_request, search_requests
 from reqtrail.dashboards.queries.traffic import TrafficReport, traffic
 from reqtrail.settings import Settings, SettingsError, load_settings
@@ -91,6 +92,9 @@ class Queries:
     def request(self, request_id: str) -> dict[str, Any] | None:
         return _request(self.es, self.key, self.index, request_id)
 
+    def replays(self, request_id: str) -> list[dict[str, Any]]:
+        return _replays(self.es, self.key, self.index, request_id)
+
     def latency_trend(self, time_range: TimeRange, route: str | None) -> pd.DataFrame:
         return _latency_trend(self.es, self.key, self.index, time_range, route)
 
@@ -134,6 +138,11 @@ def _search(
 @cached
 def _request(_es: Es, es_key: str, index: str, request_id: str) -> dict[str, Any] | None:
     return get_request(_es, index, request_id)
+
+
+@cached
+def _replays(_es: Es, es_key: str, index: str, request_id: str) -> list[dict[str, Any]]:
+    return replays_of(_es, index, request_id)
 
 
 @cached
