@@ -341,9 +341,7 @@ def _warn_unknown_variables(env: Mapping[str, str], names: set[str]) -> None:
             if suggestion
             else " (`reqtrail settings --table` lists them)"
         )
-        warnings.warn(
-            f"{variable} is not a reqtrail setting{hint}", SettingsWarning, stacklevel=3
-        )
+        warnings.warn(f"{variable} is not a reqtrail setting{hint}", SettingsWarning, stacklevel=3)
 
 
 def load_settings(

@@ -80,7 +80,7 @@ def starlette_app(**middleware_options: Any) -> Any:
 def flask_app(**install_options: Any) -> Any:
     from flask import Flask, Response, jsonify, request
 
-    from reqtrail.producers.wsgi import install_flask
+    from reqtrail.flask import RequestTrail
 
     app = Flask("reqtrail-test")
 
@@ -111,7 +111,7 @@ def flask_app(**install_options: Any) -> Any:
     def crash() -> Any:
         raise CrashInView("boom in view")
 
-    install_flask(app, **install_options)
+    RequestTrail(app, **install_options)
     return app
 
 

@@ -221,7 +221,7 @@ def test_starlette_authenticated_user_is_the_user_id() -> None:
 
 
 def test_django_user_id_getter_setting() -> None:
-    """settings.REQTRAIL_USER_ID_GETTER (callable or dotted path) names Django's user."""
+    """settings.REQTRAIL["USER_ID_GETTER"] (a callable or dotted path) names Django's user."""
     from django.test.utils import override_settings
 
     from tests.producers.apps import configure_django
@@ -229,7 +229,7 @@ def test_django_user_id_getter_setting() -> None:
     configure_django()
     pipeline, sink = memory_pipeline(small_settings())
     with (
-        override_settings(REQTRAIL_USER_ID_GETTER=lambda request: "player-django"),
+        override_settings(REQTRAIL={"USER_ID_GETTER": lambda request: "player-django"}),
         framework_client("django", pipeline) as client,
     ):
         client.request("GET", "/inventory", headers={"x-user-id": "header-user"})
