@@ -1,28 +1,89 @@
-"""Altair charts of the query layer's tables (pure: DataFrame in, chart out)."""
+"""Altair charts of the query layer's tables (pure: DataFrame in, chart out).
+
+Time axes let Vega pick the label format for the span shown (``12 PM``, ``12:05``,
+``:30``), so no two ticks read the same.  Per-route charts show at most
+``MAX_CHART_ROUTES`` routes, each in its own colour, labelled in the legend with the route
+elided in the middle (distinct labels, never cut to a shared prefix); tooltips show the
+whole route.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
 
 import altair as alt
 import pandas as pd
 
-TIME = alt.X("time:T", title=None, axis=alt.Axis(format="%m-%d %H:%M"))
+TIME = alt.X("time:T", title=None, axis=alt.Axis(labelOverlap=True))
 HEIGHT = 260
+LABEL_CHARS = 44
+ELLIPSIS = "…"
+# Categorical schemes whose colours are all distinct, smallest that fits the routes shown.
+SCHEMES: tuple[tuple[Literal["tableau10", "tableau20"], int], ...] = (
+    ("tableau10", 10),
+    ("tableau20", 20),
+)
+MAX_CHART_ROUTES = SCHEMES[-1][1]
+LABEL = "label"
 
 
-def _route_colour() -> alt.Color:
-    return alt.Color("route:N", legend=alt.Legend(orient="bottom", columns=4, title=None))
+def elide_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by dropping its middle (head and tail stay)."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 3
+    tail = width - 1 - head
+    return f"{text[:head]}{ELLIPSIS}{text[-tail:]}"
+
+
+def route_labels(routes: Sequence[str], width: int = LABEL_CHARS) -> dict[str, str]:
+    """A distinct, at most ``width``-character label per route (wider where they collide)."""
+    labels: dict[str, str] = {}
+    pending = list(dict.fromkeys(routes))
+    size = width
+    while pending:
+        candidates = {route: elide_middle(route, size) for route in pending}
+        taken = set(labels.values())
+        counts = pd.Series(list(candidates.values())).value_counts()
+        clashing = []
+        for route, label in candidates.items():
+            if counts[label] == 1 and label not in taken:
+                labels[route] = label
+            else:
+                clashing.append(route)
+        pending = clashing
+        size += 8
+    return labels
+
+
+def busiest_routes(trend: pd.DataFrame, limit: int = MAX_CHART_ROUTES) -> list[str]:
+    """The ``limit`` routes with the most requests in ``trend``, busiest first."""
+    totals = trend.groupby("route")["requests"].sum().sort_values(ascending=False, kind="stable")
+    return [str(route) for route in totals.index[:limit]]
+
+
+def with_route_labels(trend: pd.DataFrame) -> tuple[pd.DataFrame, alt.Scale]:
+    """``trend`` of the busiest routes with a ``label`` column, and their colour scale."""
+    routes = busiest_routes(trend)
+    labels = route_labels(routes)
+    data = trend[trend["route"].isin(routes)].assign(**{LABEL: lambda f: f["route"].map(labels)})
+    scheme = next(name for name, size in SCHEMES if len(routes) <= size)
+    domain = [labels[route] for route in routes]
+    return data, alt.Scale(domain=domain, scheme=scheme)
 
 
 def latency_lines(trend: pd.DataFrame, percentile: str) -> alt.Chart:
-    """``percentile`` (p50/p95/p99) latency per route over time."""
-    data = trend.dropna(subset=[percentile])
+    """``percentile`` (p50/p95/p99) latency per route over time (the busiest routes)."""
+    data, colours = with_route_labels(trend.dropna(subset=[percentile]))
+    legend = alt.Legend(orient="right", title=None, labelLimit=0, symbolLimit=0)
     chart: alt.Chart = (
         alt.Chart(data, height=HEIGHT)
         .mark_line(point=alt.OverlayMarkDef(size=12))
         .encode(
             x=TIME,
             y=alt.Y(f"{percentile}:Q", title=f"{percentile} latency (ms)"),
-            color=_route_colour(),
+            color=alt.Color(f"{LABEL}:N", scale=colours, legend=legend),
             tooltip=["time:T", "route:N", "requests:Q", "p50:Q", "p95:Q", "p99:Q"],
         )
         .interactive(bind_y=False)
@@ -32,13 +93,14 @@ def latency_lines(trend: pd.DataFrame, percentile: str) -> alt.Chart:
 
 def request_bars(trend: pd.DataFrame) -> alt.Chart:
     """Requests per bucket, stacked by route (colours as in the latency chart above)."""
+    data, colours = with_route_labels(trend)
     chart: alt.Chart = (
-        alt.Chart(trend, height=180)
+        alt.Chart(data, height=180)
         .mark_area(opacity=0.8)
         .encode(
             x=TIME,
             y=alt.Y("requests:Q", stack="zero", title="requests"),
-            color=alt.Color("route:N", legend=None),
+            color=alt.Color(f"{LABEL}:N", scale=colours, legend=None),
             tooltip=["time:T", "route:N", "requests:Q"],
         )
     )
