@@ -26,6 +26,8 @@ SCHEMES: tuple[tuple[Literal["tableau10", "tableau20"], int], ...] = (
 )
 MAX_CHART_ROUTES = SCHEMES[-1][1]
 LABEL = "label"
+LEGEND_COLUMNS = 3  # a 44-character label is ~320 px: three fit a wide page side by side
+LEGEND_ROW_PX = 24  # Streamlit fits the whole chart, legend included, into its height
 
 
 def elide_middle(text: str, width: int) -> str:
@@ -76,9 +78,12 @@ def with_route_labels(trend: pd.DataFrame) -> tuple[pd.DataFrame, alt.Scale]:
 def latency_lines(trend: pd.DataFrame, percentile: str) -> alt.Chart:
     """``percentile`` (p50/p95/p99) latency per route over time (the busiest routes)."""
     data, colours = with_route_labels(trend.dropna(subset=[percentile]))
-    legend = alt.Legend(orient="right", title=None, labelLimit=0, symbolLimit=0)
+    legend = alt.Legend(
+        orient="bottom", columns=LEGEND_COLUMNS, title=None, labelLimit=0, symbolLimit=0
+    )
+    rows = -(-data[LABEL].nunique() // LEGEND_COLUMNS)
     chart: alt.Chart = (
-        alt.Chart(data, height=HEIGHT)
+        alt.Chart(data, height=HEIGHT + rows * LEGEND_ROW_PX)
         .mark_line(point=alt.OverlayMarkDef(size=12))
         .encode(
             x=TIME,
@@ -96,7 +101,7 @@ def request_bars(trend: pd.DataFrame) -> alt.Chart:
     data, colours = with_route_labels(trend)
     chart: alt.Chart = (
         alt.Chart(data, height=180)
-        .mark_area(opacity=0.8)
+        .mark_bar(opacity=0.85)
         .encode(
             x=TIME,
             y=alt.Y("requests:Q", stack="zero", title="requests"),
