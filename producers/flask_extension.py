@@ -76,7 +76,7 @@ class RequestTrail:
         got_request_exception.connect(remember_exception, app, weak=False)
         middleware = RequestTrailWSGIMiddleware(app.wsgi_app, pipeline, mechanism="reqtrail.flask")
         app.wsgi_app = middleware
-        app.extensions[EXTENSION_KEY] = self
+        app.extensions[EXTENSION_KEY] = middleware  # .pipeline, e.g. to flush at shutdown
         return middleware
 
     def _remember(self, app: Any) -> RequestCycle | None:

@@ -62,6 +62,11 @@ class RequestTrailWSGIMiddleware:
         self.mechanism = mechanism
         self._keys: tuple[CaptureConfig, list[tuple[str, str]]] | None = None
 
+    @property
+    def pipeline(self) -> RecordPipeline:
+        """The pipeline this middleware sends to (e.g. to flush it at shutdown)."""
+        return self._pipeline()
+
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         cycle: RequestCycle | None = None
         with capture_internal_exceptions():
