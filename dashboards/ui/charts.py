@@ -112,14 +112,22 @@ def request_bars(trend: pd.DataFrame) -> alt.Chart:
     return chart
 
 
+def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    labels = route_labels([str(route) for route in frame["route"].unique()])
+    return frame.assign(**{LABEL: frame["route"].map(labels)})
+
+
+ROUTE_AXIS = alt.Axis(labelLimit=0)  # labels are already elided in the middle
+
+
 def change_bars(comparison: pd.DataFrame, column: str = "p95_change_pct") -> alt.Chart:
     """Relative change per route; regressions (slower) red, improvements green."""
-    data = comparison.dropna(subset=[column])
+    data = _labelled(comparison.dropna(subset=[column]))
     chart: alt.Chart = (
         alt.Chart(data, height=alt.Step(26))
         .mark_bar()
         .encode(
-            y=alt.Y("route:N", sort="-x", title=None),
+            y=alt.Y(f"{LABEL}:N", sort="-x", title=None, axis=ROUTE_AXIS),
             x=alt.X(f"{column}:Q", title="p95 change (%)"),
             color=alt.condition(alt.datum[column] > 0, alt.value("#d32f2f"), alt.value("#2e7d32")),
             tooltip=["route:N", alt.Tooltip(f"{column}:Q", format=".1f")],
@@ -152,14 +160,14 @@ def error_bars(trend: pd.DataFrame) -> alt.Chart:
 
 def error_rate_heatmap(trend: pd.DataFrame, interval_s: int) -> alt.Chart:
     """Error rate per route and bucket as a heat map (grey: no requests in the bucket)."""
-    data = trend.assign(end=trend["time"] + pd.Timedelta(seconds=interval_s))
+    data = _labelled(trend.assign(end=trend["time"] + pd.Timedelta(seconds=interval_s)))
     chart: alt.Chart = (
         alt.Chart(data, height=alt.Step(26))
         .mark_rect()
         .encode(
             x=TIME,
             x2="end:T",
-            y=alt.Y("route:N", title=None),
+            y=alt.Y(f"{LABEL}:N", title=None, axis=ROUTE_AXIS),
             color=alt.condition(
                 alt.datum.requests > 0,
                 alt.Color(

@@ -94,3 +94,18 @@ def test_fit_to_data_spans_the_records_within_the_range() -> None:
     single = fit_to_data(day, last, last)
     assert single.duration == timedelta(minutes=1) and single.end <= now
     assert fit_to_data(day, None, None) == day
+
+
+def test_route_axes_show_elided_labels_in_full() -> None:
+    """The error heat map and the release comparison label routes like the legend does."""
+    from reqtrail.dashboards.ui.charts import change_bars, error_rate_heatmap
+
+    routes = [PREFIX + action for action in ACTIONS]
+    trend = trend_of(routes).assign(errors_4xx=1, errors_5xx=0, error_rate=0.01)
+    comparison = pd.DataFrame({"route": routes, "p95_change_pct": range(len(routes))})
+    for chart in (error_rate_heatmap(trend, 60), change_bars(comparison)):
+        spec = chart.to_dict()
+        assert spec["encoding"]["y"]["field"] == "label"
+        assert spec["encoding"]["y"]["axis"]["labelLimit"] == 0
+        (data,) = spec["datasets"].values()
+        assert len({row["label"] for row in data}) == len(routes)
