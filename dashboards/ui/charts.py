@@ -1,10 +1,10 @@
 """Altair charts of the query layer's tables (pure: DataFrame in, chart out).
 
-Time axes let Vega pick the label format for the span shown (``12 PM``, ``12:05``,
-``:30``), so no two ticks read the same.  Per-route charts show at most
-``MAX_CHART_ROUTES`` routes, each in its own colour, labelled in the legend with the route
-elided in the middle (distinct labels, never cut to a shared prefix); tooltips show the
-whole route.
+Time axes label ticks so no two read the same: ``09:45`` on whole minutes and
+``09:45:30`` between them for spans under ``DATED_SPAN``; ``03-01 12:00`` beyond it.
+Per-route charts show at most ``MAX_CHART_ROUTES`` routes, each in its own colour,
+labelled with the route elided in the middle (distinct labels, never cut to a shared
+prefix); tooltips show the whole route.
 """
 
 from __future__ import annotations
@@ -15,7 +15,24 @@ from typing import Literal
 import altair as alt
 import pandas as pd
 
-TIME = alt.X("time:T", title=None, axis=alt.Axis(labelOverlap=True))
+DATED_SPAN = pd.Timedelta(hours=20)
+# Vega expression: seconds only where a tick falls between whole minutes.
+CLOCK_LABEL = (
+    "seconds(datum.value) ? timeFormat(datum.value, '%H:%M:%S') : timeFormat(datum.value, '%H:%M')"
+)
+
+
+def time_x(frame: pd.DataFrame) -> alt.X:
+    """The time axis for ``frame["time"]``: tick labels fit its span (see the module doc)."""
+    times = frame["time"]
+    span = times.max() - times.min() if len(times) else pd.Timedelta(0)
+    if span >= DATED_SPAN:
+        axis = alt.Axis(format="%m-%d %H:%M", labelOverlap=True)
+    else:
+        axis = alt.Axis(labelExpr=CLOCK_LABEL, labelOverlap=True)
+    return alt.X("time:T", title=None, axis=axis)
+
+
 HEIGHT = 260
 LABEL_CHARS = 44
 ELLIPSIS = "…"
@@ -86,7 +103,7 @@ def latency_lines(trend: pd.DataFrame, percentile: str) -> alt.Chart:
         alt.Chart(data, height=HEIGHT + rows * LEGEND_ROW_PX)
         .mark_line(point=alt.OverlayMarkDef(size=12))
         .encode(
-            x=TIME,
+            x=time_x(data),
             y=alt.Y(f"{percentile}:Q", title=f"{percentile} latency (ms)"),
             color=alt.Color(f"{LABEL}:N", scale=colours, legend=legend),
             tooltip=["time:T", "route:N", "requests:Q", "p50:Q", "p95:Q", "p99:Q"],
@@ -103,7 +120,7 @@ def request_bars(trend: pd.DataFrame) -> alt.Chart:
         alt.Chart(data, height=180)
         .mark_bar(opacity=0.85)
         .encode(
-            x=TIME,
+            x=time_x(data),
             y=alt.Y("requests:Q", stack="zero", title="requests"),
             color=alt.Color(f"{LABEL}:N", scale=colours, legend=None),
             tooltip=["time:T", "route:N", "requests:Q"],
@@ -145,7 +162,7 @@ def error_bars(trend: pd.DataFrame) -> alt.Chart:
         alt.Chart(long, height=HEIGHT)
         .mark_bar()
         .encode(
-            x=TIME,
+            x=time_x(long),
             y=alt.Y("count:Q", title="responses"),
             color=alt.Color(
                 "class:N",
@@ -165,7 +182,7 @@ def error_rate_heatmap(trend: pd.DataFrame, interval_s: int) -> alt.Chart:
         alt.Chart(data, height=alt.Step(26))
         .mark_rect()
         .encode(
-            x=TIME,
+            x=time_x(data),
             x2="end:T",
             y=alt.Y(f"{LABEL}:N", title=None, axis=ROUTE_AXIS),
             color=alt.condition(
@@ -197,7 +214,7 @@ def series_line(frame: pd.DataFrame, column: str, title: str) -> alt.Chart:
         alt.Chart(frame, height=220)
         .mark_area(line=True, opacity=0.3)
         .encode(
-            x=TIME,
+            x=time_x(frame),
             y=alt.Y(f"{column}:Q", title=title),
             tooltip=["time:T", alt.Tooltip(f"{column}:Q", format=",.1f")],
         )

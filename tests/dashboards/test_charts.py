@@ -78,10 +78,16 @@ def test_only_the_busiest_routes_are_charted_when_there_are_too_many() -> None:
         assert legend_scale(spec)["domain"] == routes[:MAX_CHART_ROUTES]
 
 
-def test_time_axis_lets_vega_choose_the_label_format() -> None:
-    """No fixed minute format: a few minutes of data never repeat a tick label."""
-    spec = latency_lines(trend_of(["/a", "/b"]), "p50").to_dict()
-    assert "format" not in spec["encoding"]["x"].get("axis", {})
+def test_time_labels_show_seconds_between_minutes_and_dates_over_long_spans() -> None:
+    """Minutes of data label ticks 09:45 and 09:45:30 (never 09:45 twice); a day adds dates."""
+    axis = latency_lines(trend_of(["/a", "/b"]), "p50").to_dict()["encoding"]["x"]["axis"]
+    assert "format" not in axis and "seconds(datum.value)" in axis["labelExpr"]
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    day = pd.DataFrame(
+        {"time": [start, start + timedelta(hours=23)], "route": "/a", "requests": 1, "p50": 1.0}
+    )
+    axis = latency_lines(day, "p50").to_dict()["encoding"]["x"]["axis"]
+    assert axis["format"] == "%m-%d %H:%M" and "labelExpr" not in axis
 
 
 def test_fit_to_data_spans_the_records_within_the_range() -> None:
