@@ -205,6 +205,11 @@ def set_pipeline(pipeline: RecordPipeline | None) -> RecordPipeline | None:
     return previous
 
 
+def installed_pipeline() -> RecordPipeline | None:
+    """The process-wide pipeline if one was installed or built, else None."""
+    return _default
+
+
 def get_pipeline() -> RecordPipeline:
     """The process-wide pipeline, built from the environment on first use."""
     pipeline = _default

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
+# The route of a request that matched no route of the framework (a 404 for an unknown URL).
+UNMATCHED_ROUTE = "(unmatched)"
 
 # Reusable ES mappings -------------------------------------------------------------------
 KEYWORD: dict[str, Any] = {"type": "keyword", "ignore_above": 1024}
@@ -99,7 +101,8 @@ FIELDS: tuple[Field, ...] = (
         "route",
         _s(maxLength=512),
         KEYWORD,
-        "Route template of the framework, e.g. /units/{unit_id}; aggregates endpoints.",
+        "Route template of the framework, e.g. /units/{unit_id}; aggregates endpoints; "
+        f"{UNMATCHED_ROUTE} when no route matched.",
     ),
     Field("query", _s(), LONG_KEYWORD, "Query string, sensitive keys redacted."),
     Field(

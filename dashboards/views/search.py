@@ -85,7 +85,7 @@ def _results(q: Queries, state: SearchState, f: SearchFilter) -> str | None:
             "time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
             "user_id": "user",
             "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.1f"),
-            "request_id": "request ID",
+            "request_id": st.column_config.TextColumn("request ID", width="large"),
         },
     )
     back, forward, _ = st.columns([1, 1, 6])

@@ -60,7 +60,7 @@ def serve_starlette() -> str:
 def serve_flask() -> str:
     from flask import Flask
 
-    from reqtrail.wsgi import install_flask
+    from reqtrail.flask import RequestTrail
 
     app = Flask("game")
 
@@ -68,7 +68,7 @@ def serve_flask() -> str:
     def hello() -> dict[str, str]:
         return {"framework": "flask"}
 
-    install_flask(app)
+    RequestTrail(app)
     answer = app.test_client().get("/hello", headers={"x-request-id": "pkg-flask-1"})
     answer.close()  # as a WSGI server does; the record goes out when the response is closed
     assert answer.status_code == 200, answer.status_code
