@@ -4,7 +4,9 @@ Per-request state lives inside ``__call__``; ``receive`` is wrapped to see the r
 as the app reads it, ``send`` to read the status and headers, add ``X-Request-ID`` and see
 the response body as it goes out.  Nothing is buffered beyond ``body_max_bytes``.  The route
 template comes from the Starlette router (``scope["route"].path_format``, which the router
-writes into the shared scope dict).  On ``lifespan.shutdown`` the pipeline is flushed.
+writes into the shared scope dict).  On ``lifespan.shutdown`` the pipeline is drained: a
+bounded flush, then what Kafka did not take is spilled and one summary line logged
+(``producers.shutdown``).
 
     app = Starlette(routes=..., middleware=[Middleware(RequestTrailMiddleware)])
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from producers import shutdown
 from producers.cycle import RequestCycle, route_template
 from producers.guard import capture_internal_exceptions
 from producers.pipeline import REQUEST_ID_HEADER, RecordPipeline, resolve
@@ -42,6 +45,8 @@ class RequestTrailMiddleware:
         self._pipeline = resolve(pipeline)
         self.user_id_getter = user_id_getter
         self.skip_paths = frozenset(skip_paths)  # e.g. load-balancer health checks
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.skip_paths:
@@ -116,7 +121,7 @@ class RequestTrailMiddleware:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
                 with capture_internal_exceptions():
-                    self._pipeline().flush(timeout=5.0)
+                    shutdown.stop_pipeline(self._pipeline(), "ASGI lifespan shutdown")
             return message
 
         return receive_watching

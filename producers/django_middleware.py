@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from producers import shutdown
 from producers.capture import CapturingReader
 from producers.cycle import RequestCycle, pick_headers, route_template
 from producers.guard import capture_internal_exceptions
@@ -40,6 +41,8 @@ class RequestTrailDjangoMiddleware:
         self._pipeline = resolve(pipeline)
         self._keys: tuple[CaptureConfig, list[tuple[str, str]]] | None = None
         self.user_id_getter = _configured_user_id_getter()
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
 
     def __call__(self, request: Any) -> Any:
         cycle: RequestCycle | None = None

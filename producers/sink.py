@@ -5,34 +5,37 @@ never blocks.  The sender thread builds the kafka-python ``KafkaProducer`` lazil
 dead broker never delays app startup), retries the connection with capped backoff, and calls
 ``producer.send()`` (asynchronous, batched by ``linger_ms``, compressed, keyed by user ID).
 
-Accounting, so that ``dropped`` is exactly the records that will never reach Kafka:
+It also keeps the producer honest: a ``ProducerWatchdog`` replaces a producer that stopped
+settling records (kafka-python 3.0 can wedge for good after an outage), counting and
+spilling what it held; and while Kafka is away the sink says so in one line (naming
+``REQTRAIL_KAFKA_BOOTSTRAP``), with kafka-python's own messages folded into it
+(``kafka_logs``), and in one more line when Kafka answers again.
 
-* ``produced``: records handed to ``put``;
-* ``delivered``: acknowledged by the broker (its send future succeeded);
-* ``dropped``: refused because ``buffer_size`` records were already held (queued + in
-  flight), or failed in Kafka (its send future failed, e.g. delivery timeout, or ``send()``
-  raised), or still held when ``close()`` gave up;
-* ``spilled``: the dropped ones written to ``spill_path`` (when set).
-
-After ``flush()`` returns True, ``produced == delivered + dropped``.
+Counters and drop reasons are described in ``producers.accounting``: after ``flush()``
+returned True, or after ``close()``, ``produced == delivered + dropped``.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
+import logging
 import threading
 import time
-import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from producers import accounting, shutdown
+from producers.accounting import DropLog, SinkStats, drop_reason
 from producers.guard import capture_internal_exceptions
-from producers.kafka_producer import compression_type, make_kafka_producer
+from producers.kafka_logs import folder
+from producers.kafka_producer import abandon, compression_type, make_kafka_producer
 from producers.spill import SpillFile
+from producers.watchdog import ProducerWatchdog
 from reqtrail.settings import Settings
+
+__all__ = ["KafkaSink", "ProducerFactory", "SinkStats"]
+
+log = logging.getLogger("reqtrail.producers")
 
 ProducerFactory = Callable[[Settings], Any]
 # Records sent before the sender lets request threads have the GIL (each send() is ~20 µs
@@ -47,17 +50,7 @@ IDLE_WAIT_S = 0.05
 SETTLE_WAIT_S = 0.005
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
-
-
-@dataclass(frozen=True)
-class SinkStats:
-    produced: int
-    delivered: int
-    dropped: int
-    spilled: int
-    queued: int
-    in_flight: int
-    connected: bool
+THREAD_JOIN_S = 2.5  # the thread may be inside send(), which blocks up to max_block_ms
 
 
 class KafkaSink:
@@ -75,26 +68,32 @@ class KafkaSink:
         self.capacity = settings.buffer_size
         self._factory = producer_factory
         self._spill = SpillFile(settings.spill_path) if settings.spill_path else None
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler that closes the sink may interrupt put() in this thread.
+        self._lock = threading.RLock()
         self._reset_state()
+        self._registered = register_atexit
         if register_atexit:
-            ref = weakref.ref(self)
-            atexit.register(_close_at_exit, ref)
-            os.register_at_fork(after_in_child=lambda: _reset_after_fork(ref))
+            shutdown.register(self)
 
     def _reset_state(self) -> None:
         self._queue: deque[tuple[bytes, bytes | None]] = deque()
-        # Sent, not yet settled: (kafka-python future, payload), oldest first.  The sender
-        # polls ``future.is_done`` instead of registering callbacks, so kafka-python's I/O
-        # thread never runs our code (and holds the GIL less).
-        self._pending: deque[tuple[Any, bytes]] = deque()
+        # Sent, not yet settled: (kafka-python future, payload, monotonic send time), oldest
+        # first.  The sender polls ``future.is_done`` instead of registering callbacks, so
+        # kafka-python's I/O thread never runs our code (and holds the GIL less).
+        self._pending: deque[tuple[Any, bytes, float]] = deque()
         self._to_spill: deque[bytes] = deque()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._idle = False
         self._thread: threading.Thread | None = None
         self._producer: Any = None
+        self._watchdog = ProducerWatchdog(self.settings.kafka_delivery_timeout_ms / 1000.0)
+        self._drops = DropLog(self.settings.spill_path)
+        self._outage_since: float | None = None
+        self._folded_before = 0
         self.produced = self.delivered = self.dropped = self.spilled = 0
+        self.dropped_by_reason: Counter[str] = Counter()
+        self.producer_resets = 0
         self._closed = False
 
     # --- request thread ----------------------------------------------------------------
@@ -102,10 +101,12 @@ class KafkaSink:
         """Queue one record without blocking; False (and counted dropped) when full."""
         with self._lock:
             self.produced += 1
-            if self._closed or len(self._queue) + len(self._pending) >= self.capacity:
-                self.dropped += 1
-                if self._spill is not None and len(self._to_spill) < self.capacity:
-                    self._to_spill.append(payload)
+            if self._closed:
+                self._count_dropped(accounting.SHUTDOWN, [payload])
+                self._write_spill()  # no thread will do it any more
+                return False
+            if len(self._queue) + len(self._pending) >= self.capacity:
+                self._count_dropped(accounting.BUFFER_FULL, [payload])
                 return False
             self._queue.append((payload, key))
         if self._thread is None:
@@ -118,6 +119,7 @@ class KafkaSink:
         with self._lock:
             if self._thread is not None or self._closed:
                 return
+            folder.watch(self)
             self._thread = threading.Thread(
                 target=self._run, name="reqtrail-kafka-sink", daemon=True
             )
@@ -139,8 +141,16 @@ class KafkaSink:
 
     def _step(self, backoff: float) -> float:
         """One round of work; returns how long to back off (0: go on at once)."""
+        now = time.monotonic()
         self._settle()
+        if self._producer is not None:
+            reason = self._watchdog.check(
+                self._producer, self._pending[0][2] if self._pending else None, now
+            )
+            if reason is not None:
+                self._replace_producer(reason)
         self._write_spill()
+        self._drops.maybe_log(now)
         if self._producer is None:
             self._producer = self._connect()
             if self._producer is None:
@@ -160,18 +170,24 @@ class KafkaSink:
 
     def _connect(self) -> Any:
         """A producer that knows the topic's partitions, or None (Kafka unreachable)."""
+        folder.attach()
         producer = None
         try:
             producer = self._factory(self.settings)
             producer.partitions_for(self.topic)
-        except Exception:
+        except Exception as exc:
             if producer is not None:
                 with capture_internal_exceptions():
-                    producer.close(timeout=0)
+                    abandon(producer, 0.0)
+            self.kafka_trouble(f"{type(exc).__name__}: {exc}")
             return None
         if self._stopping.is_set():
-            producer.close(timeout=0)
+            abandon(producer, 0.0)
             return None
+        self._watchdog.reset()
+        if self._registered:
+            shutdown.run_first_at_exit()  # before the producer's own atexit close
+        self._report_recovery()
         return producer
 
     def _send_burst(self) -> bool:
@@ -179,6 +195,7 @@ class KafkaSink:
         queue, pending, producer, topic = self._queue, self._pending, self._producer, self.topic
         sent = 0
         burst = SEND_BURST if len(queue) < BACKLOG else BACKLOG_BURST
+        now = time.monotonic()
         while sent < burst:
             try:
                 payload, key = queue.popleft()
@@ -186,33 +203,74 @@ class KafkaSink:
                 break
             sent += 1
             try:
-                pending.append((producer.send(topic, value=payload, key=key), payload))
-            except Exception:
-                self._count_failed([payload])
+                pending.append((producer.send(topic, value=payload, key=key), payload, now))
+            except Exception as exc:
+                self._count_dropped(drop_reason(exc), [payload])
         return sent > 0
 
     def _settle(self) -> None:
         """Count finished sends, oldest first: acknowledged -> delivered, else dropped."""
         pending = self._pending
         delivered = 0
-        failed: list[bytes] = []
         while pending and pending[0][0].is_done:
-            future, payload = pending.popleft()
+            future, payload, _sent_at = pending.popleft()
             if future.exception is None:
                 delivered += 1
             else:
-                failed.append(payload)
+                self._count_dropped(drop_reason(future.exception), [payload])
         if delivered:
             with self._lock:
                 self.delivered += delivered
-        if failed:
-            self._count_failed(failed)
+            self._report_recovery()
 
-    def _count_failed(self, payloads: list[bytes]) -> None:
+    def _replace_producer(self, reason: str) -> None:
+        """Close a producer that stopped settling records; what it held is dropped."""
+        producer, self._producer = self._producer, None
+        self._watchdog.reset()
+        with capture_internal_exceptions():
+            abandon(producer, 0.0)
+        held = self._settle_abandoned()
+        with self._lock:
+            self.producer_resets += 1
+        where = (
+            f"spilled to {self.settings.spill_path}"
+            if self._spill is not None
+            else "lost (REQTRAIL_SPILL_PATH is empty)"
+        )
+        log.warning(
+            "reqtrail: replaced the Kafka producer: %s; the %d records it held are counted "
+            "as dropped (producer_reset) and %s",
+            reason,
+            held,
+            where,
+        )
+
+    def _settle_abandoned(self, reason: str = accounting.PRODUCER_RESET) -> int:
+        """Settle every record of an abandoned producer; returns how many were dropped."""
+        delivered, dropped = 0, 0
+        while self._pending:
+            future, payload, _sent_at = self._pending.popleft()
+            exc = future.exception if future.is_done else None
+            if future.is_done and exc is None:
+                delivered += 1
+                continue
+            # Unsettled, or failed by the forced close itself (IllegalStateError): ours.
+            if exc is None or type(exc).__name__ == "IllegalStateError":
+                self._count_dropped(reason, [payload])
+            else:
+                self._count_dropped(drop_reason(exc), [payload])
+            dropped += 1
+        with self._lock:
+            self.delivered += delivered
+        return dropped
+
+    def _count_dropped(self, reason: str, payloads: list[bytes]) -> None:
         with self._lock:
             self.dropped += len(payloads)
-            if self._spill is not None:
+            self.dropped_by_reason[reason] += len(payloads)
+            if self._spill is not None and len(self._to_spill) < self.capacity:
                 self._to_spill.extend(payloads)
+        self._drops.note(reason, len(payloads))
 
     def _write_spill(self) -> None:
         if self._spill is None or not self._to_spill:
@@ -223,6 +281,48 @@ class KafkaSink:
         written = self._spill.append(batch)
         with self._lock:
             self.spilled += written
+
+    # --- Kafka's health, reported once per outage ----------------------------------------
+    def kafka_trouble(self, detail: str) -> bool:
+        """Kafka failed (connect error, or kafka-python's first warning): report an outage."""
+        if self._closed or self._thread is None:
+            return False
+        with self._lock:
+            if self._outage_since is not None:
+                return True
+            self._outage_since = time.monotonic()
+            self._folded_before = folder.folded
+            folder.hold(id(self))
+        s = self.settings
+        fate = f"dropped and spilled to {s.spill_path}" if s.spill_path else "dropped"
+        log.warning(
+            "reqtrail: Kafka is not reachable at %s (REQTRAIL_KAFKA_BOOTSTRAP), topic %s: %s. "
+            "Records wait in memory (at most %d, REQTRAIL_BUFFER_SIZE), then are %s; "
+            "kafka-python's own messages are folded into this line until Kafka answers.",
+            s.kafka_bootstrap,
+            self.topic,
+            detail.strip().splitlines()[0][:300] if detail.strip() else "no answer",
+            self.capacity,
+            fate,
+        )
+        return True
+
+    def _report_recovery(self, answered: bool = True) -> None:
+        """End a reported outage: Kafka answered again (a line says so), or the sink stops."""
+        with self._lock:
+            since, self._outage_since = self._outage_since, None
+            if since is None:
+                return
+            folder.release(id(self))
+            folded = folder.folded - self._folded_before
+        if not answered:
+            return
+        log.warning(
+            "reqtrail: Kafka at %s answers again after %.1f s (%d kafka-python messages folded)",
+            self.settings.kafka_bootstrap,
+            time.monotonic() - since,
+            folded,
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
     def stats(self) -> SinkStats:
@@ -235,60 +335,70 @@ class KafkaSink:
                 queued=len(self._queue),
                 in_flight=len(self._pending),
                 connected=self._producer is not None,
+                dropped_by_reason=dict(self.dropped_by_reason),
+                producer_resets=self.producer_resets,
             )
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record put so far is delivered or dropped; True if it got there."""
         deadline = time.monotonic() + timeout
-        while self._queue and self._thread is not None and time.monotonic() < deadline:
-            self._wakeup.set()
-            time.sleep(0.005)
-        producer = self._producer
-        if producer is not None and self._pending:
-            with capture_internal_exceptions():
-                producer.flush(timeout=max(0.0, deadline - time.monotonic()))
-        while self._pending and time.monotonic() < deadline:
+        while (self._queue or self._pending) and self._thread is not None:
+            if time.monotonic() >= deadline:
+                break
             self._wakeup.set()
             time.sleep(0.005)
         with capture_internal_exceptions():
             self._write_spill()
         return not self._queue and not self._pending
 
-    def close(self, timeout: float = 10.0) -> SinkStats:
-        """Flush, stop the thread, close the producer; what is still held counts as dropped."""
-        if self._closed:
-            return self.stats()
+    def drain(self, timeout: float, reason: str = accounting.SHUTDOWN) -> SinkStats:
+        """Flush for at most ``timeout`` s, then stop the thread and the producer: whatever
+        is still held is dropped (``reason``) and spilled.  The sink stays usable: a later
+        ``put`` starts a new thread and producer."""
         self.flush(timeout)
-        with self._lock:
-            self._closed = True
         self._stopping.set()
         self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1.0)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=THREAD_JOIN_S)
         producer, self._producer = self._producer, None
         if producer is not None:
             with capture_internal_exceptions():
-                producer.close(timeout=1.0)
+                abandon(producer, 1.0)
         with capture_internal_exceptions():
-            self._settle()
-            leftover = [payload for payload, _key in self._queue]
-            leftover += [payload for _future, payload in self._pending]
-            self._queue.clear()
-            self._pending.clear()
-            self._count_failed(leftover)
+            self._settle_abandoned(reason)
+            leftover = []
+            while self._queue:
+                leftover.append(self._queue.popleft()[0])
+            if leftover:
+                self._count_dropped(reason, leftover)
             self._write_spill()
+        self._report_recovery(answered=False)  # stop folding kafka-python's lines
+        self._drops.maybe_log(force=True)
+        with self._lock:
+            self._thread = None
+            self._stopping = threading.Event()
+            self._wakeup = threading.Event()
         return self.stats()
 
+    def close(self, timeout: float = 10.0) -> SinkStats:
+        """Drain (see ``drain``) and refuse later records (dropped as ``shutdown``)."""
+        if self._closed:
+            return self.stats()
+        stats = self.drain(timeout)
+        with self._lock:
+            self._closed = True
+            # A record put while the drain ran is still in the queue: it is dropped too.
+            leftover = [payload for payload, _key in self._queue]
+            self._queue.clear()
+            if leftover:
+                self._count_dropped(accounting.SHUTDOWN, leftover)
+                stats = self.stats()
+        with capture_internal_exceptions():
+            self._write_spill()
+        return self.stats() if leftover else stats
 
-def _close_at_exit(ref: weakref.ref[KafkaSink]) -> None:
-    sink = ref()
-    if sink is not None:
-        sink.close(timeout=5.0)
-
-
-def _reset_after_fork(ref: weakref.ref[KafkaSink]) -> None:
-    """A forked worker starts with an empty queue and builds its own thread and producer."""
-    sink = ref()
-    if sink is not None:
-        sink._lock = threading.Lock()
-        sink._reset_state()
+    def reset_after_fork(self) -> None:
+        """A forked worker starts with an empty queue and builds its own thread and producer."""
+        self._lock = threading.RLock()
+        self._reset_state()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
+from producers import shutdown
 from producers.capture import CapturingReader
 from producers.cycle import RequestCycle, pick_headers, route_template
 from producers.guard import capture_internal_exceptions
@@ -56,6 +57,8 @@ class RequestTrailWSGIMiddleware:
         self._pipeline = resolve(pipeline)
         self.user_id_getter = user_id_getter
         self._keys: tuple[CaptureConfig, list[tuple[str, str]]] | None = None
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         cycle: RequestCycle | None = None

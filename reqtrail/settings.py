@@ -132,8 +132,19 @@ class Settings:
         "How long the producer waits to fill a batch (longer: fewer GIL-holding wake-ups).", 200
     )
     kafka_delivery_timeout_ms: int = _doc(
-        "A record not acknowledged by Kafka within this time counts as dropped (and spilled).",
+        "A record not acknowledged by Kafka within this time counts as dropped (and spilled); "
+        "a producer that holds records longer than this (plus a margin) is replaced.",
         30000,
+    )
+    kafka_max_request_size: int = _doc(
+        "Largest record the producer sends, in bytes (kafka-python's max_request_size; keep it "
+        "at most the broker's message.max.bytes): bodies are cut further to fit.",
+        1048576,
+    )
+    shutdown_timeout_s: float = _doc(
+        "When the server stops, how long the sink waits for Kafka to take what it holds; the "
+        "rest is spilled.",
+        5.0,
     )
     # --- Consumer (indexer) ------------------------------------------------------------
     batch_size: int = _doc("Records per bulk request at most.", 1000)
@@ -199,6 +210,7 @@ class Settings:
             "batch_size",
             "batch_max_bytes",
             "topic_partitions",
+            "kafka_max_request_size",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive: {getattr(self, name)}")

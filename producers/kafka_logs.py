@@ -1,0 +1,97 @@
+"""kafka-python's own log lines, folded into reqtrail's one line while Kafka is away.
+
+When a broker goes away, kafka-python logs a WARNING or ERROR for every failed connection,
+metadata refresh and retry: dozens of lines before anything says what is wrong.  The sink
+reports the state itself instead (one line naming ``REQTRAIL_KAFKA_BOOTSTRAP`` and the
+address, then one when Kafka answers again), and this filter, on every ``kafka.*`` logger:
+
+* while a sink reports an outage, counts and suppresses kafka-python's WARNING and ERROR
+  lines (the sink's recovery line says how many);
+* otherwise hands the first such line from the network, cluster or producer loggers to the
+  sinks (``watch``); a sink that takes it as the start of an outage logs its own line at
+  once, with kafka-python's message in it, and the original is suppressed.
+
+Set the ``kafka`` logger to DEBUG to see every kafka-python line unfolded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+# Loggers whose warnings mean the connection to the brokers is in trouble.
+TROUBLE_LOGGERS = ("kafka.net", "kafka.conn", "kafka.client", "kafka.cluster", "kafka.producer")
+
+Trouble = Callable[[str], bool]
+
+
+class KafkaLogFolder(logging.Filter):
+    """The filter; one per process (``folder``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._holders: set[int] = set()
+        self._watchers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.folded = 0
+        self._attached: set[str] = set()
+
+    # --- the sinks' side ----------------------------------------------------------------
+    def watch(self, watcher: Any) -> None:
+        """``watcher.kafka_trouble(message) -> bool`` is called with kafka-python's first
+        warning; True means the watcher reports an outage now (the line is then folded)."""
+        self._watchers.add(watcher)
+        self.attach()
+
+    def hold(self, token: int) -> None:
+        """Fold kafka-python's warnings until ``release(token)``."""
+        with self._lock:
+            self._holders.add(token)
+
+    def release(self, token: int) -> None:
+        with self._lock:
+            self._holders.discard(token)
+
+    def attach(self) -> None:
+        """Add the filter to ``kafka`` and every ``kafka.*`` logger that exists by now."""
+        names = [
+            name
+            for name in list(logging.Logger.manager.loggerDict)
+            if (name == "kafka" or name.startswith("kafka.")) and name not in self._attached
+        ]
+        for name in names:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+            self._attached.add(name)
+
+    # --- logging's side -----------------------------------------------------------------
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or logging.getLogger("kafka").isEnabledFor(
+            logging.DEBUG
+        ):
+            return True
+        if self._holders:
+            self.folded += 1
+            return False
+        if not record.name.startswith(TROUBLE_LOGGERS):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        taken = False
+        for watcher in list(self._watchers):
+            try:
+                taken = bool(watcher.kafka_trouble(message)) or taken
+            except Exception:
+                continue
+        if taken:
+            self.folded += 1
+        return not taken
+
+
+folder = KafkaLogFolder()
