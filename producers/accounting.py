@@ -81,10 +81,10 @@ class DropLog:
         with self._lock:
             self._since_last[reason] += count
 
-    def maybe_log(self, now: float | None = None, force: bool = False) -> None:
+    def maybe_log(self, now: float | None = None) -> None:
         """Log the drops since the last line, if any and if the interval has passed."""
         now = time.monotonic() if now is None else now
-        if not self._since_last or (not force and now - self._last_logged < self.every_s):
+        if not self._since_last or now - self._last_logged < self.every_s:
             return
         with self._lock:
             counts, self._since_last = self._since_last, Counter()

@@ -121,25 +121,27 @@ class KafkaSink:
                 return
             folder.watch(self)
             self._thread = threading.Thread(
-                target=self._run, name="reqtrail-kafka-sink", daemon=True
+                target=self._run, args=(self._stopping,), name="reqtrail-kafka-sink", daemon=True
             )
             self._thread.start()
 
     # --- sender thread -----------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
+        # ``stopping`` is this thread's own: a drain that gave up joining it (it was inside
+        # send() or connecting) leaves it to stop by itself, beside any new thread.
         backoff = BACKOFF_FIRST_S
-        while not self._stopping.is_set() or self._queue:
+        while not stopping.is_set() or self._queue:
             wait = BACKOFF_FIRST_S
             with capture_internal_exceptions():
-                wait = self._step(backoff)
+                wait = self._step(backoff, stopping)
             if wait > 0.0:
-                if self._stopping.wait(wait):
+                if stopping.wait(wait):
                     return
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
             else:
                 backoff = BACKOFF_FIRST_S
 
-    def _step(self, backoff: float) -> float:
+    def _step(self, backoff: float, stopping: threading.Event) -> float:
         """One round of work; returns how long to back off (0: go on at once)."""
         now = time.monotonic()
         self._settle()
@@ -152,14 +154,18 @@ class KafkaSink:
         self._write_spill()
         self._drops.maybe_log(now)
         if self._producer is None:
-            self._producer = self._connect()
-            if self._producer is None:
+            producer = self._connect()
+            if producer is None:
                 return backoff
+            if stopping.is_set():  # drained meanwhile: this producer is nobody's
+                abandon(producer, 0.0)
+                return backoff
+            self._producer = producer
         if self._send_burst():
             if self._queue:
                 time.sleep(YIELD_S)
             return 0.0
-        if self._stopping.is_set():
+        if stopping.is_set():
             return 0.0
         self._idle = True
         if not self._queue:
@@ -180,9 +186,6 @@ class KafkaSink:
                 with capture_internal_exceptions():
                     abandon(producer, 0.0)
             self.kafka_trouble(f"{type(exc).__name__}: {exc}")
-            return None
-        if self._stopping.is_set():
-            abandon(producer, 0.0)
             return None
         self._watchdog.reset()
         if self._registered:
@@ -374,7 +377,6 @@ class KafkaSink:
                 self._count_dropped(reason, leftover)
             self._write_spill()
         self._report_recovery(answered=False)  # stop folding kafka-python's lines
-        self._drops.maybe_log(force=True)
         with self._lock:
             self._thread = None
             self._stopping = threading.Event()
