@@ -20,7 +20,7 @@ from typing import Any
 
 from producers.capture import BodyCapture
 from producers.guard import capture_internal_exceptions
-from producers.ids import accept_request_id
+from producers.ids import request_id_from
 from producers.pipeline import (
     CLIENT_VERSION_HEADER,
     CONTENT_TYPE_HEADER,
@@ -71,7 +71,8 @@ class RequestCycle:
         self._t0 = time.perf_counter()
         capture = pipeline.capture
         self.pipeline = pipeline
-        self.request_id = request_id = accept_request_id(headers.get(REQUEST_ID_HEADER))
+        request_id, original_id = request_id_from(headers.get(REQUEST_ID_HEADER))
+        self.request_id = request_id
         self.user_id = user_id = headers.get(capture.user_id_header) or None
         device_id = headers.get(DEVICE_ID_HEADER)
         rebind_request_context(request_id, user_id, device_id, headers.get(SESSION_ID_HEADER))
@@ -92,6 +93,8 @@ class RequestCycle:
             "platform": headers.get(PLATFORM_HEADER),
             "_request_content_type": headers.get(CONTENT_TYPE_HEADER),
         }
+        if original_id is not None:
+            self.event["original_request_id"] = original_id
         if capture.app_version_header:
             self.event["app_version"] = headers.get(capture.app_version_header)
         self.request_body = BodyCapture(capture.body_max_bytes)

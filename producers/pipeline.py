@@ -138,7 +138,7 @@ def build_processors(settings: Settings, sampler: Sampler) -> list[Processor]:
         BodyTruncator(settings.body_max_bytes),
         SecretRedactor(settings.redact_keys),
         keep_record_fields,
-        RecordRenderer(),
+        RecordRenderer(settings.kafka_max_request_size),
     ]
     return chain
 

@@ -210,10 +210,14 @@ class Settings:
             "batch_size",
             "batch_max_bytes",
             "topic_partitions",
-            "kafka_max_request_size",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive: {getattr(self, name)}")
+        if self.kafka_max_request_size < 16384:
+            raise SettingsError(
+                f"{env_name('kafka_max_request_size')} must be at least 16384 (bytes): "
+                f"{self.kafka_max_request_size}"
+            )
 
     @property
     def es_port(self) -> int:
