@@ -19,10 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from kafka import errors as kafka_errors
+
+from producers.spill import SpillFile
 
 log = logging.getLogger("reqtrail.producers")
 
@@ -100,6 +102,62 @@ class DropLog:
             describe_drops(counts),
             where,
         )
+
+
+class Ledger:
+    """The sink's counters, and the dropped records waiting to be spilled.
+
+    Shares the sink's lock (``put`` counts and queues a record atomically).  At most
+    ``capacity`` dropped records wait for the spill file; beyond that they are counted only.
+    """
+
+    def __init__(self, spill_path: str, capacity: int, lock: threading.RLock) -> None:
+        self.spill_path = spill_path
+        self.capacity = capacity
+        self.lock = lock
+        self.produced = self.delivered = self.dropped = self.spilled = 0
+        self.by_reason: Counter[str] = Counter()
+        self.producer_resets = 0
+        self._spill = SpillFile(spill_path) if spill_path else None
+        self._to_spill: deque[bytes] = deque()
+        self.drops = DropLog(spill_path)
+
+    def deliver(self, count: int) -> None:
+        with self.lock:
+            self.delivered += count
+
+    def drop(self, reason: str, payloads: list[bytes]) -> None:
+        with self.lock:
+            self.dropped += len(payloads)
+            self.by_reason[reason] += len(payloads)
+            if self._spill is not None and len(self._to_spill) < self.capacity:
+                self._to_spill.extend(payloads)
+        self.drops.note(reason, len(payloads))
+
+    def write_spill(self) -> None:
+        """Append the waiting dropped records to the spill file."""
+        if self._spill is None or not self._to_spill:
+            return
+        batch: list[bytes] = []
+        while self._to_spill:
+            batch.append(self._to_spill.popleft())
+        written = self._spill.append(batch)
+        with self.lock:
+            self.spilled += written
+
+    def stats(self, queued: int, in_flight: int, connected: bool) -> SinkStats:
+        with self.lock:
+            return SinkStats(
+                produced=self.produced,
+                delivered=self.delivered,
+                dropped=self.dropped,
+                spilled=self.spilled,
+                queued=queued,
+                in_flight=in_flight,
+                connected=connected,
+                dropped_by_reason=dict(self.by_reason),
+                producer_resets=self.producer_resets,
+            )
 
 
 def summary_line(stats: SinkStats, why: str, spill_path: str) -> str:

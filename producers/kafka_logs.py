@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
+
+from reqtrail.settings import Settings
+
+log = logging.getLogger("reqtrail.producers")
 
 # Loggers whose warnings mean the connection to the brokers is in trouble.
 TROUBLE_LOGGERS = ("kafka.net", "kafka.conn", "kafka.client", "kafka.cluster", "kafka.producer")
@@ -95,3 +100,58 @@ class KafkaLogFolder(logging.Filter):
 
 
 folder = KafkaLogFolder()
+
+
+class OutageReport:
+    """A sink's view of Kafka: one line when it goes away, one when it answers again, and
+    kafka-python's own lines folded (``folder.hold``) in between."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._folded_before = 0
+
+    @property
+    def active(self) -> bool:
+        return self._since is not None
+
+    def begin(self, detail: str) -> bool:
+        """Report an outage (once: later calls only return True)."""
+        with self._lock:
+            if self._since is not None:
+                return True
+            self._since = time.monotonic()
+            self._folded_before = folder.folded
+            folder.hold(id(self))
+        s = self.settings
+        fate = f"dropped and spilled to {s.spill_path}" if s.spill_path else "dropped"
+        first_line = detail.strip().splitlines()[0][:300] if detail.strip() else "no answer"
+        log.warning(
+            "reqtrail: Kafka is not reachable at %s (REQTRAIL_KAFKA_BOOTSTRAP), topic %s: %s. "
+            "Records wait in memory (at most %d, REQTRAIL_BUFFER_SIZE), then are %s; "
+            "kafka-python's own messages are folded into this line until Kafka answers.",
+            s.kafka_bootstrap,
+            s.topic,
+            first_line,
+            s.buffer_size,
+            fate,
+        )
+        return True
+
+    def end(self, answered: bool = True) -> None:
+        """End a reported outage: Kafka answered again (a line says so), or the sink stops."""
+        with self._lock:
+            since, self._since = self._since, None
+            if since is None:
+                return
+            folder.release(id(self))
+            folded = folder.folded - self._folded_before
+        if answered:
+            log.warning(
+                "reqtrail: Kafka at %s answers again after %.1f s (%d kafka-python messages "
+                "folded)",
+                self.settings.kafka_bootstrap,
+                time.monotonic() - since,
+                folded,
+            )

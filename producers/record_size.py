@@ -11,7 +11,7 @@ other long text (query, path, user agent, header values, error message and stack
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -28,12 +28,15 @@ _BODIES = (
 _TEXTS = ("query", "path", "user_agent")
 
 
-def dumps(event: dict[str, Any]) -> bytes:
+Event = MutableMapping[str, Any]
+
+
+def dumps(event: Event) -> bytes:
     return orjson.dumps(event, default=str)
 
 
 def fit_record(
-    event: dict[str, Any], key: bytes | None, max_bytes: int, render: Callable[..., bytes] = dumps
+    event: Event, key: bytes | None, max_bytes: int, render: Callable[..., bytes] = dumps
 ) -> bytes:
     """``render(event)`` at most ``max_bytes`` with the key and Kafka's framing (the event is
     cut in place when needed); as small as it gets if even that is not enough."""
@@ -52,7 +55,7 @@ def fit_record(
     return payload
 
 
-def _cut_largest_body(event: dict[str, Any], excess: int) -> bool:
+def _cut_largest_body(event: Event, excess: int) -> bool:
     """Shorten the largest body by about ``excess`` encoded bytes; False if none is left."""
     present = [(len(event[name]), name, flag) for name, flag in _BODIES if event.get(name)]
     if not present:
@@ -68,7 +71,7 @@ def _cut_largest_body(event: dict[str, Any], excess: int) -> bool:
     return True
 
 
-def _cut_texts(event: dict[str, Any]) -> None:
+def _cut_texts(event: Event) -> None:
     for name, _flag in _BODIES:
         if event.get(name):
             event[name] = ""

@@ -20,16 +20,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from producers import accounting, shutdown
-from producers.accounting import DropLog, SinkStats, drop_reason
+from producers.accounting import Ledger, SinkStats, drop_reason
 from producers.guard import capture_internal_exceptions
-from producers.kafka_logs import folder
+from producers.kafka_logs import OutageReport, folder
 from producers.kafka_producer import abandon, compression_type, make_kafka_producer
-from producers.spill import SpillFile
 from producers.watchdog import ProducerWatchdog
 from reqtrail.settings import Settings
 
@@ -67,7 +66,6 @@ class KafkaSink:
         self.topic = settings.topic
         self.capacity = settings.buffer_size
         self._factory = producer_factory
-        self._spill = SpillFile(settings.spill_path) if settings.spill_path else None
         # Reentrant: a signal handler that closes the sink may interrupt put() in this thread.
         self._lock = threading.RLock()
         self._reset_state()
@@ -81,32 +79,27 @@ class KafkaSink:
         # first.  The sender polls ``future.is_done`` instead of registering callbacks, so
         # kafka-python's I/O thread never runs our code (and holds the GIL less).
         self._pending: deque[tuple[Any, bytes, float]] = deque()
-        self._to_spill: deque[bytes] = deque()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._idle = False
         self._thread: threading.Thread | None = None
         self._producer: Any = None
         self._watchdog = ProducerWatchdog(self.settings.kafka_delivery_timeout_ms / 1000.0)
-        self._drops = DropLog(self.settings.spill_path)
-        self._outage_since: float | None = None
-        self._folded_before = 0
-        self.produced = self.delivered = self.dropped = self.spilled = 0
-        self.dropped_by_reason: Counter[str] = Counter()
-        self.producer_resets = 0
+        self._ledger = Ledger(self.settings.spill_path, self.capacity, self._lock)
+        self._outage = OutageReport(self.settings)
         self._closed = False
 
     # --- request thread ----------------------------------------------------------------
     def put(self, payload: bytes, key: bytes | None) -> bool:
         """Queue one record without blocking; False (and counted dropped) when full."""
         with self._lock:
-            self.produced += 1
+            self._ledger.produced += 1
             if self._closed:
-                self._count_dropped(accounting.SHUTDOWN, [payload])
-                self._write_spill()  # no thread will do it any more
+                self._ledger.drop(accounting.SHUTDOWN, [payload])
+                self._ledger.write_spill()  # no thread will do it any more
                 return False
             if len(self._queue) + len(self._pending) >= self.capacity:
-                self._count_dropped(accounting.BUFFER_FULL, [payload])
+                self._ledger.drop(accounting.BUFFER_FULL, [payload])
                 return False
             self._queue.append((payload, key))
         if self._thread is None:
@@ -151,8 +144,8 @@ class KafkaSink:
             )
             if reason is not None:
                 self._replace_producer(reason)
-        self._write_spill()
-        self._drops.maybe_log(now)
+        self._ledger.write_spill()
+        self._ledger.drops.maybe_log(now)
         if self._producer is None:
             producer = self._connect()
             if producer is None:
@@ -190,7 +183,7 @@ class KafkaSink:
         self._watchdog.reset()
         if self._registered:
             shutdown.run_first_at_exit()  # before the producer's own atexit close
-        self._report_recovery()
+        self._outage.end()
         return producer
 
     def _send_burst(self) -> bool:
@@ -208,7 +201,7 @@ class KafkaSink:
             try:
                 pending.append((producer.send(topic, value=payload, key=key), payload, now))
             except Exception as exc:
-                self._count_dropped(drop_reason(exc), [payload])
+                self._ledger.drop(drop_reason(exc), [payload])
         return sent > 0
 
     def _settle(self) -> None:
@@ -220,11 +213,10 @@ class KafkaSink:
             if future.exception is None:
                 delivered += 1
             else:
-                self._count_dropped(drop_reason(future.exception), [payload])
+                self._ledger.drop(drop_reason(future.exception), [payload])
         if delivered:
-            with self._lock:
-                self.delivered += delivered
-            self._report_recovery()
+            self._ledger.deliver(delivered)
+            self._outage.end()
 
     def _replace_producer(self, reason: str) -> None:
         """Close a producer that stopped settling records; what it held is dropped."""
@@ -234,10 +226,10 @@ class KafkaSink:
             abandon(producer, 0.0)
         held = self._settle_abandoned()
         with self._lock:
-            self.producer_resets += 1
+            self._ledger.producer_resets += 1
         where = (
             f"spilled to {self.settings.spill_path}"
-            if self._spill is not None
+            if self.settings.spill_path
             else "lost (REQTRAIL_SPILL_PATH is empty)"
         )
         log.warning(
@@ -259,88 +251,23 @@ class KafkaSink:
                 continue
             # Unsettled, or failed by the forced close itself (IllegalStateError): ours.
             if exc is None or type(exc).__name__ == "IllegalStateError":
-                self._count_dropped(reason, [payload])
+                self._ledger.drop(reason, [payload])
             else:
-                self._count_dropped(drop_reason(exc), [payload])
+                self._ledger.drop(drop_reason(exc), [payload])
             dropped += 1
-        with self._lock:
-            self.delivered += delivered
+        self._ledger.deliver(delivered)
         return dropped
 
-    def _count_dropped(self, reason: str, payloads: list[bytes]) -> None:
-        with self._lock:
-            self.dropped += len(payloads)
-            self.dropped_by_reason[reason] += len(payloads)
-            if self._spill is not None and len(self._to_spill) < self.capacity:
-                self._to_spill.extend(payloads)
-        self._drops.note(reason, len(payloads))
-
-    def _write_spill(self) -> None:
-        if self._spill is None or not self._to_spill:
-            return
-        batch: list[bytes] = []
-        while self._to_spill:
-            batch.append(self._to_spill.popleft())
-        written = self._spill.append(batch)
-        with self._lock:
-            self.spilled += written
-
-    # --- Kafka's health, reported once per outage ----------------------------------------
     def kafka_trouble(self, detail: str) -> bool:
-        """Kafka failed (connect error, or kafka-python's first warning): report an outage."""
+        """Kafka failed (connect error, or kafka-python's first warning): report an outage
+        (once; True when it is reported).  Called by ``kafka_logs.folder`` too."""
         if self._closed or self._thread is None:
             return False
-        with self._lock:
-            if self._outage_since is not None:
-                return True
-            self._outage_since = time.monotonic()
-            self._folded_before = folder.folded
-            folder.hold(id(self))
-        s = self.settings
-        fate = f"dropped and spilled to {s.spill_path}" if s.spill_path else "dropped"
-        log.warning(
-            "reqtrail: Kafka is not reachable at %s (REQTRAIL_KAFKA_BOOTSTRAP), topic %s: %s. "
-            "Records wait in memory (at most %d, REQTRAIL_BUFFER_SIZE), then are %s; "
-            "kafka-python's own messages are folded into this line until Kafka answers.",
-            s.kafka_bootstrap,
-            self.topic,
-            detail.strip().splitlines()[0][:300] if detail.strip() else "no answer",
-            self.capacity,
-            fate,
-        )
-        return True
-
-    def _report_recovery(self, answered: bool = True) -> None:
-        """End a reported outage: Kafka answered again (a line says so), or the sink stops."""
-        with self._lock:
-            since, self._outage_since = self._outage_since, None
-            if since is None:
-                return
-            folder.release(id(self))
-            folded = folder.folded - self._folded_before
-        if not answered:
-            return
-        log.warning(
-            "reqtrail: Kafka at %s answers again after %.1f s (%d kafka-python messages folded)",
-            self.settings.kafka_bootstrap,
-            time.monotonic() - since,
-            folded,
-        )
+        return self._outage.begin(detail)
 
     # --- lifecycle -----------------------------------------------------------------------
     def stats(self) -> SinkStats:
-        with self._lock:
-            return SinkStats(
-                produced=self.produced,
-                delivered=self.delivered,
-                dropped=self.dropped,
-                spilled=self.spilled,
-                queued=len(self._queue),
-                in_flight=len(self._pending),
-                connected=self._producer is not None,
-                dropped_by_reason=dict(self.dropped_by_reason),
-                producer_resets=self.producer_resets,
-            )
+        return self._ledger.stats(len(self._queue), len(self._pending), self._producer is not None)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record put so far is delivered or dropped; True if it got there."""
@@ -351,7 +278,7 @@ class KafkaSink:
             self._wakeup.set()
             time.sleep(0.005)
         with capture_internal_exceptions():
-            self._write_spill()
+            self._ledger.write_spill()
         return not self._queue and not self._pending
 
     def drain(self, timeout: float, reason: str = accounting.SHUTDOWN) -> SinkStats:
@@ -374,9 +301,9 @@ class KafkaSink:
             while self._queue:
                 leftover.append(self._queue.popleft()[0])
             if leftover:
-                self._count_dropped(reason, leftover)
-            self._write_spill()
-        self._report_recovery(answered=False)  # stop folding kafka-python's lines
+                self._ledger.drop(reason, leftover)
+            self._ledger.write_spill()
+        self._outage.end(answered=False)  # stop folding kafka-python's lines
         with self._lock:
             self._thread = None
             self._stopping = threading.Event()
@@ -394,10 +321,10 @@ class KafkaSink:
             leftover = [payload for payload, _key in self._queue]
             self._queue.clear()
             if leftover:
-                self._count_dropped(accounting.SHUTDOWN, leftover)
+                self._ledger.drop(accounting.SHUTDOWN, leftover)
                 stats = self.stats()
         with capture_internal_exceptions():
-            self._write_spill()
+            self._ledger.write_spill()
         return self.stats() if leftover else stats
 
     def reset_after_fork(self) -> None:
