@@ -1,4 +1,4 @@
-"""Integration: real uvicorn and gunicorn servers get SIGTERM with records still queued.
+"""Integration: real uvicorn, gunicorn and Django servers get SIGTERM with records queued.
 
 With Kafka down, every queued record is spilled and counted, and the server's log ends
 with reqtrail's one summary line; with Kafka up, every one is on the topic.
@@ -40,6 +40,11 @@ SERVERS = {
     "gunicorn-uvicorn-worker": [
         "-m", "gunicorn", "-w", "1", "--no-control-socket", "-k", "uvicorn_worker.UvicornWorker",
         "-b", "127.0.0.1:{port}", "tests.producers.server_apps:asgi",
+    ],
+    # Without --noreload, the middleware is built off the main thread: stop it with Ctrl-C.
+    "django-runserver": [
+        "-m", "django", "runserver", "--noreload", "127.0.0.1:{port}",
+        "--settings", "tests.producers.django_site",
     ],
 }  # fmt: skip
 
