@@ -23,6 +23,7 @@ import structlog
 from structlog import BoundLoggerBase, DropEvent
 from structlog.typing import Processor
 
+from producers import shutdown
 from producers.guard import capture_internal_exceptions
 from producers.processors import (
     BodyTruncator,
@@ -173,8 +174,10 @@ class RecordPipeline:
     def flush(self, timeout: float = 10.0) -> bool:
         return bool(self.sink.flush(timeout))
 
-    def close(self, timeout: float = 10.0) -> None:
-        self.sink.close(timeout)
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (at most ``timeout`` s, default REQTRAIL_SHUTDOWN_TIMEOUT_S), spill the rest,
+        log the one-line summary and refuse later records."""
+        shutdown.stop_pipeline(self, "pipeline closed", final=True, timeout=timeout)
 
 
 _default: RecordPipeline | None = None

@@ -95,11 +95,12 @@ class ChainedHandler:
         os.kill(os.getpid(), signum)
 
 
-def stop_sink(sink: Any, why: str, final: bool = True) -> None:
+def stop_sink(sink: Any, why: str, final: bool = True, timeout: float | None = None) -> None:
     """Drain (``final``: close) one sink and log its summary line, once per change."""
     from producers.accounting import summary_line
 
-    timeout = sink.settings.shutdown_timeout_s
+    if timeout is None:
+        timeout = sink.settings.shutdown_timeout_s
     stats = sink.close(timeout) if final else sink.drain(timeout)
     key = (stats.produced, stats.dropped)
     if _summarised.get(sink) == key and not (stats.queued or stats.in_flight):
@@ -109,13 +110,17 @@ def stop_sink(sink: Any, why: str, final: bool = True) -> None:
     log.log(logging.WARNING if stats.dropped else logging.INFO, line)
 
 
-def stop_pipeline(pipeline: Any, why: str, final: bool = False) -> None:
-    """``stop_sink`` for a pipeline's sink (sinks that cannot drain are just flushed)."""
+def stop_pipeline(
+    pipeline: Any, why: str, final: bool = False, timeout: float | None = None
+) -> None:
+    """``stop_sink`` for a pipeline's sink (other sinks are flushed, and closed if final)."""
     sink = pipeline.sink
     if hasattr(sink, "drain") and hasattr(sink, "settings"):
-        stop_sink(sink, why, final)
+        stop_sink(sink, why, final, timeout)
     else:
-        pipeline.flush(timeout=5.0)
+        sink.flush(5.0 if timeout is None else timeout)
+        if final:
+            sink.close(5.0 if timeout is None else timeout)
 
 
 def stop_all(why: str) -> None:

@@ -213,6 +213,10 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive: {getattr(self, name)}")
+        if self.shutdown_timeout_s < 0:
+            raise SettingsError(
+                f"{env_name('shutdown_timeout_s')} must not be negative: {self.shutdown_timeout_s}"
+            )
         if self.kafka_max_request_size < 16384:
             raise SettingsError(
                 f"{env_name('kafka_max_request_size')} must be at least 16384 (bytes): "
