@@ -7,28 +7,34 @@ address, then one when Kafka answers again), and this filter, on every ``kafka.*
 
 * while a sink reports an outage, counts and suppresses kafka-python's WARNING and ERROR
   lines (the sink's recovery line says how many);
-* otherwise hands the first such line from the network, cluster or producer loggers to the
-  sinks (``watch``); a sink that takes it as the start of an outage logs its own line at
-  once, with kafka-python's message in it, and the original is suppressed.
+* otherwise hands the first such line about the connection (refused, reset, timed out...)
+  from the network, cluster or producer loggers to the sinks (``watch``); a sink that takes
+  it as the start of an outage logs its own line at once, with kafka-python's message in
+  it, and the original is suppressed.  Other warnings (a leader that moved) pass through.
 
 Set the ``kafka`` logger to DEBUG to see every kafka-python line unfolded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from reqtrail.settings import Settings
 
 log = logging.getLogger("reqtrail.producers")
 
-# Loggers whose warnings mean the connection to the brokers is in trouble.
+# Loggers whose warnings, when they are about the connection, mean the brokers are away.
 TROUBLE_LOGGERS = ("kafka.net", "kafka.conn", "kafka.client", "kafka.cluster", "kafka.producer")
+CONNECTION_TROUBLE = re.compile(
+    r"connect|socket|ECONN|Errno|NoBrokersAvailable|timed out|Timeout", re.IGNORECASE
+)
 
 Trouble = Callable[[str], bool]
 
@@ -60,6 +66,16 @@ class KafkaLogFolder(logging.Filter):
         with self._lock:
             self._holders.discard(token)
 
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Fold kafka-python's warnings meanwhile (a producer being closed on purpose)."""
+        token = object()
+        self.hold(id(token))
+        try:
+            yield
+        finally:
+            self.release(id(token))
+
     def attach(self) -> None:
         """Add the filter to ``kafka`` and every ``kafka.*`` logger that exists by now."""
         names = [
@@ -88,6 +104,8 @@ class KafkaLogFolder(logging.Filter):
             message = record.getMessage()
         except Exception:
             return True
+        if CONNECTION_TROUBLE.search(message) is None:
+            return True  # e.g. a leader moved: kafka-python retries, the line is worth seeing
         taken = False
         for watcher in list(self._watchers):
             try:

@@ -28,7 +28,8 @@ from producers import accounting, shutdown
 from producers.accounting import Ledger, SinkStats, drop_reason
 from producers.guard import capture_internal_exceptions
 from producers.kafka_logs import OutageReport, folder
-from producers.kafka_producer import abandon, compression_type, make_kafka_producer
+from producers.kafka_producer import abandon as abandon_producer
+from producers.kafka_producer import compression_type, make_kafka_producer
 from producers.watchdog import ProducerWatchdog
 from reqtrail.settings import Settings
 
@@ -151,7 +152,7 @@ class KafkaSink:
             if producer is None:
                 return backoff
             if stopping.is_set():  # drained meanwhile: this producer is nobody's
-                abandon(producer, 0.0)
+                self._abandon(producer, 0.0)
                 return backoff
             self._producer = producer
         if self._send_burst():
@@ -177,7 +178,7 @@ class KafkaSink:
         except Exception as exc:
             if producer is not None:
                 with capture_internal_exceptions():
-                    abandon(producer, 0.0)
+                    self._abandon(producer, 0.0)
             self.kafka_trouble(f"{type(exc).__name__}: {exc}")
             return None
         self._watchdog.reset()
@@ -223,7 +224,7 @@ class KafkaSink:
         producer, self._producer = self._producer, None
         self._watchdog.reset()
         with capture_internal_exceptions():
-            abandon(producer, 0.0)
+            self._abandon(producer, 0.0)
         held = self._settle_abandoned()
         with self._lock:
             self._ledger.producer_resets += 1
@@ -257,6 +258,12 @@ class KafkaSink:
             dropped += 1
         self._ledger.deliver(delivered)
         return dropped
+
+    @staticmethod
+    def _abandon(producer: Any, timeout_s: float) -> None:
+        """Close a producer on purpose; kafka-python's complaints about it are folded."""
+        with folder.quiet():
+            abandon_producer(producer, timeout_s)
 
     def kafka_trouble(self, detail: str) -> bool:
         """Kafka failed (connect error, or kafka-python's first warning): report an outage
@@ -294,7 +301,7 @@ class KafkaSink:
         producer, self._producer = self._producer, None
         if producer is not None:
             with capture_internal_exceptions():
-                abandon(producer, 1.0)
+                self._abandon(producer, 1.0)
         with capture_internal_exceptions():
             self._settle_abandoned(reason)
             leftover = []
