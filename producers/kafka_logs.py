@@ -129,6 +129,8 @@ class OutageReport:
         self._lock = threading.Lock()
         self._since: float | None = None
         self._folded_before = 0
+        # A sink dropped while it reported an outage must not keep the lines folded.
+        weakref.finalize(self, folder.release, id(self))
 
     @property
     def active(self) -> bool:

@@ -304,6 +304,7 @@ class KafkaSink:
                 self._abandon(producer, 1.0)
         with capture_internal_exceptions():
             self._settle_abandoned(reason)
+            self._ledger.write_spill()
             leftover = []
             while self._queue:
                 leftover.append(self._queue.popleft()[0])
