@@ -122,9 +122,10 @@ class KafkaSink:
     # --- sender thread -----------------------------------------------------------------
     def _run(self, stopping: threading.Event) -> None:
         # ``stopping`` is this thread's own: a drain that gave up joining it (it was inside
-        # send() or connecting) leaves it to stop by itself, beside any new thread.
+        # send() or connecting) leaves it to stop by itself, beside any new thread.  What is
+        # still queued when it stops is the drain's to count.
         backoff = BACKOFF_FIRST_S
-        while not stopping.is_set() or self._queue:
+        while not stopping.is_set():
             wait = BACKOFF_FIRST_S
             with capture_internal_exceptions():
                 wait = self._step(backoff, stopping)
