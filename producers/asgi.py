@@ -5,7 +5,8 @@ as the app reads it, ``send`` to read the status and headers, add ``X-Request-ID
 the response body as it goes out.  Nothing is buffered beyond ``body_max_bytes``.  The route
 template comes from the Starlette router (``scope["route"]``, which the router writes into
 the shared scope dict; mounts included, see ``reqtrail.producers.routes``).  On
-``lifespan.shutdown`` the pipeline is flushed.
+``lifespan.shutdown`` the pipeline is drained: a bounded flush, then what Kafka did not take
+is spilled and one summary line logged (``reqtrail.producers.shutdown``).
 
     app.add_middleware(RequestTrailMiddleware, user_id_getter=..., skip_paths=["/health"])
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from reqtrail.producers import shutdown
 from reqtrail.producers.cycle import RequestCycle
 from reqtrail.producers.guard import capture_internal_exceptions
 from reqtrail.producers.pipeline import REQUEST_ID_HEADER, RecordPipeline, resolve
@@ -48,6 +50,8 @@ class RequestTrailMiddleware:
         self._pipeline = resolve(pipeline)
         self.user_id_getter = user_id_getter
         self.skip_paths = frozenset(skip_paths)  # e.g. load-balancer health checks
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.skip_paths:
@@ -131,7 +135,7 @@ class RequestTrailMiddleware:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
                 with capture_internal_exceptions():
-                    self._pipeline().flush(timeout=5.0)
+                    shutdown.stop_pipeline(self._pipeline(), "ASGI lifespan shutdown")
             return message
 
         return receive_watching

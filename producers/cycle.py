@@ -22,7 +22,7 @@ from typing import Any
 
 from reqtrail.producers.capture import BodyCapture
 from reqtrail.producers.guard import capture_internal_exceptions
-from reqtrail.producers.ids import accept_request_id, usable_id
+from reqtrail.producers.ids import request_id_from, usable_id
 from reqtrail.producers.pipeline import (
     CLIENT_VERSION_HEADER,
     CONTENT_TYPE_HEADER,
@@ -80,7 +80,8 @@ class RequestCycle:
         self._t0 = time.perf_counter()
         capture = pipeline.capture
         self.pipeline = pipeline
-        self.request_id = request_id = accept_request_id(headers.get(REQUEST_ID_HEADER))
+        request_id, original_id = request_id_from(headers.get(REQUEST_ID_HEADER))
+        self.request_id = request_id
         # The header's value; the very object bound below, so a value the app binds in its
         # place is told apart from it (settle_user).
         self.user_id = user_id = headers.get(capture.user_id_header) or None
@@ -105,6 +106,8 @@ class RequestCycle:
             "_request_content_type": headers.get(CONTENT_TYPE_HEADER),
             "replay_of": usable_id(headers.get(REPLAY_OF_HEADER)),
         }
+        if original_id is not None:
+            self.event["original_request_id"] = original_id
         if capture.app_version_header:
             self.event["app_version"] = headers.get(capture.app_version_header)
         self.request_body = BodyCapture(capture.body_max_bytes)

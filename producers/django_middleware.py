@@ -26,6 +26,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
+from reqtrail.producers import shutdown
 from reqtrail.producers.capture import CapturingReader
 from reqtrail.producers.cycle import RequestCycle, pick_headers
 from reqtrail.producers.django_config import install_pipeline, user_id_getter
@@ -63,6 +64,8 @@ class RequestTrailDjangoMiddleware:
             raise ImproperlyConfigured(str(exc)) from None
         self._pipeline = resolve(pipeline)
         self._keys: tuple[CaptureConfig, list[tuple[str, str]]] | None = None
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
 
     def __call__(self, request: Any) -> Any:
         if self.is_async:

@@ -23,6 +23,7 @@ import structlog
 from structlog import BoundLoggerBase, DropEvent
 from structlog.typing import Processor
 
+from reqtrail.producers import shutdown
 from reqtrail.producers.guard import capture_internal_exceptions
 from reqtrail.producers.processors import (
     BodyTruncator,
@@ -140,7 +141,7 @@ def build_processors(settings: Settings, sampler: Sampler) -> list[Processor]:
         BodyTruncator(settings.body_max_bytes),
         SecretRedactor(settings.redact_keys),
         keep_record_fields,
-        RecordRenderer(),
+        RecordRenderer(settings.kafka_max_request_size),
     ]
     return chain
 
@@ -175,8 +176,10 @@ class RecordPipeline:
     def flush(self, timeout: float = 10.0) -> bool:
         return bool(self.sink.flush(timeout))
 
-    def close(self, timeout: float = 10.0) -> None:
-        self.sink.close(timeout)
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (at most ``timeout`` s, default REQTRAIL_SHUTDOWN_TIMEOUT_S), spill the rest,
+        log the one-line summary and refuse later records."""
+        shutdown.stop_pipeline(self, "pipeline closed", final=True, timeout=timeout)
 
 
 _default: RecordPipeline | None = None

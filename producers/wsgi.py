@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
+from reqtrail.producers import shutdown
 from reqtrail.producers.capture import CapturingReader
 from reqtrail.producers.cycle import RequestCycle, pick_headers
 from reqtrail.producers.guard import capture_internal_exceptions
@@ -61,6 +62,8 @@ class RequestTrailWSGIMiddleware:
         self.user_id_getter = user_id_getter
         self.mechanism = mechanism
         self._keys: tuple[CaptureConfig, list[tuple[str, str]]] | None = None
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
 
     @property
     def pipeline(self) -> RecordPipeline:

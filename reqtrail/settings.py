@@ -177,8 +177,19 @@ class Settings:
         "How long the producer waits to fill a batch (longer: fewer GIL-holding wake-ups).", 200
     )
     kafka_delivery_timeout_ms: int = _doc(
-        "A record not acknowledged by Kafka within this time counts as dropped (and spilled).",
+        "A record not acknowledged by Kafka within this time counts as dropped (and spilled); "
+        "a producer that holds records longer than this (plus a margin) is replaced.",
         30000,
+    )
+    kafka_max_request_size: int = _doc(
+        "Largest record the producer sends, in bytes (kafka-python's max_request_size; keep it "
+        "at most the broker's message.max.bytes): bodies are cut further to fit.",
+        1048576,
+    )
+    shutdown_timeout_s: float = _doc(
+        "When the server stops, how long the sink waits for Kafka to take what it holds; the "
+        "rest is spilled.",
+        5.0,
     )
     # --- Consumer (indexer) ------------------------------------------------------------
     batch_size: int = _doc("Records per bulk request at most.", 1000)
@@ -258,12 +269,20 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError.of(name, f"must be positive: {getattr(self, name)}")
-
         for name in ("es_transport_port", "kafka_controller_port"):
             if not 0 <= getattr(self, name) <= 65535:
-                raise SettingsError(
-                    f"{env_name(name)} must be a port (1-65535, 0: derived): {getattr(self, name)}"
+                raise SettingsError.of(
+                    name, f"must be a port (1-65535, 0: derived): {getattr(self, name)}"
                 )
+        if self.shutdown_timeout_s < 0:
+            raise SettingsError.of(
+                "shutdown_timeout_s", f"must not be negative: {self.shutdown_timeout_s}"
+            )
+        if self.kafka_max_request_size < 16384:
+            raise SettingsError.of(
+                "kafka_max_request_size",
+                f"must be at least 16384 (bytes): {self.kafka_max_request_size}",
+            )
 
     @property
     def es_port(self) -> int:

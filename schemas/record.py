@@ -79,11 +79,21 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "request_id",
-        _s(minLength=1, maxLength=256),
+        # 128 characters are at most 512 bytes in UTF-8, Elasticsearch's limit on _id:
+        # JSON Schema counts characters, so a byte limit is kept by bounding those.
+        _s(minLength=1, maxLength=128),
         KEYWORD,
-        "Incoming X-Request-ID, or a generated time-ordered ID; also the ES _id.",
+        "Incoming X-Request-ID when usable (1-128 printable characters, at most 512 bytes "
+        "in UTF-8), else a generated time-ordered ID; also the ES _id.",
         required=True,
         nullable=False,
+    ),
+    Field(
+        "original_request_id",
+        _s(maxLength=256),
+        KEYWORD,
+        "The client's X-Request-ID when it could not be the ID (too long, control "
+        "characters, blank), cut to 256 characters.",
     ),
     Field("user_id", _s(maxLength=256), KEYWORD, "Player / account ID."),
     Field("device_id", _s(maxLength=256), KEYWORD, "Device ID sent by the client."),
