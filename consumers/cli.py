@@ -120,7 +120,12 @@ def redrive_command(
 
 
 def retention(
-    keep_days: int = typer.Option(..., "--keep-days", min=1, help="Days of indices to keep."),
+    keep_days: int | None = typer.Option(
+        None,
+        "--keep-days",
+        min=1,
+        help="Days of indices to keep [default: REQTRAIL_RETENTION_DAYS].",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List, do not delete."),
 ) -> None:
     """Delete daily indices older than --keep-days (local nodes without ILM)."""
@@ -129,6 +134,8 @@ def retention(
 
     _configure_logging("warning")
     settings = load_settings()
+    if keep_days is None:
+        keep_days = settings.retention_days
     names = apply_retention(es_client(settings), settings.index_prefix, keep_days, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {len(names)} indices" + (": " + ", ".join(names) if names else ""))

@@ -41,6 +41,7 @@ from consumers.offsets import OffsetTracker, TopicPartitionKey
 from consumers.polling import BatchPoller, Polled
 from consumers.results import BulkOutcome
 from consumers.stats import IndexerStats, StatsReporter
+from consumers.timestamps import TimestampWindow
 from consumers.types import DeadLetter, Document
 from reqtrail.settings import Settings
 
@@ -104,7 +105,9 @@ class IndexerConsumer:
         self._emit_stats = emit_stats or log.info
         self._consumer_overrides = consumer_overrides or {}
         self._tracker = OffsetTracker()
-        self._builder = DocumentBuilder(settings.index_prefix)
+        self._builder = DocumentBuilder(
+            settings.index_prefix, TimestampWindow.from_settings(settings)
+        )
         self._backoff = Backoff(
             settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000
         )
