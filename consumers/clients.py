@@ -1,4 +1,8 @@
-"""Thin adapters: Kafka clients configured from Settings (ES bulk: consumers.bulk_http)."""
+"""Thin adapters: Kafka clients configured from Settings (ES bulk: consumers.bulk_http).
+
+None of them creates a topic: a misspelled one would be created with broker defaults
+(one partition) and read from, or written to, in silence (see consumers.preflight).
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ def indexer_consumer(settings: Settings, **overrides: Any) -> Any:
         "max_poll_interval_ms": 300000,
         "request_timeout_ms": 30000,
         "reconnect_backoff_max_ms": 2000,
+        "allow_auto_create_topics": False,
     }
     config.update(overrides)
     consumer = KafkaConsumer(**config)
@@ -52,6 +57,7 @@ def reliable_producer(settings: Settings, role: str, **overrides: Any) -> Any:
         "max_block_ms": 10000,
         "request_timeout_ms": 15000,
         "reconnect_backoff_max_ms": 2000,
+        "allow_auto_create_topics": False,
     }
     config.update(overrides)
     return KafkaProducer(**config)

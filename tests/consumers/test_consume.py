@@ -120,7 +120,8 @@ def test_dead_letters_can_be_redriven_after_the_cause_is_fixed(
 ) -> None:
     """Records rejected by a hand-made index with a wrong mapping are re-driven after the
     index is deleted, and end up indexed; a second re-drive finds nothing new."""
-    from consumers.dlq_admin import redrive, summarize
+    from consumers.dlq_admin import summarize
+    from consumers.redrive import redrive
 
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
     values = [orjson.dumps(r) for r in sample_records(20, start=day, span=timedelta(hours=1))]
