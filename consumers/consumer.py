@@ -39,7 +39,7 @@ from consumers.lag import BrokerLag, LagProbe
 from consumers.membership import GroupMember, _Rebalance
 from consumers.offsets import OffsetTracker, TopicPartitionKey
 from consumers.polling import BatchPoller, Polled
-from consumers.preflight import check_topics, wait_for_index_setup
+from consumers.preflight import check_topics, ensure_read_alias, wait_for_index_setup
 from consumers.results import BulkOutcome
 from consumers.stats import OK, IndexerStats, StatsReporter
 from consumers.timestamps import TimestampWindow
@@ -99,10 +99,13 @@ class IndexerConsumer(GroupMember):
 
     def run(self) -> None:
         settings = self.settings
-        if self._es is None and not wait_for_index_setup(
-            settings, self._stop.is_set, self._stop.wait, self._backoff.next_delay
-        ):
-            return
+        alias_exists: bool | None = True
+        if self._es is None:  # a real node: check what `reqtrail setup` installs there
+            alias_exists = wait_for_index_setup(
+                settings, self._stop.is_set, self._stop.wait, self._backoff.next_delay
+            )
+            if alias_exists is None:
+                return
         self._backoff.reset()
         es = self._es or HttpBulkTransport.from_settings(settings)
         self._sender = BulkSender(es, on_outcome=self.stats.record_bulk)
@@ -114,6 +117,8 @@ class IndexerConsumer(GroupMember):
             except StartupError:
                 broker_lag.close()
                 raise
+            if not alias_exists:
+                ensure_read_alias(settings)
         producer = self._until_connected(lambda: reliable_producer(settings, "dlq"))
         consumer = self._until_connected(
             lambda: indexer_consumer(settings, **self._consumer_overrides)

@@ -39,11 +39,12 @@ def check_topics(existing: Collection[str], settings: Settings) -> None:
             raise missing_topic(topic, setting, settings)
 
 
-def check_index_setup(es: Elasticsearch, settings: Settings) -> None:
-    """The template ``<prefix>`` exists and adds the read alias; the alias exists.
+def check_index_setup(es: Elasticsearch, settings: Settings) -> bool:
+    """The template ``<prefix>`` exists and adds the read alias; True if the alias exists.
 
     The alias exists only while an index holds it: when none does (no record indexed
-    yet, or retention deleted every index), today's index is created, as ``setup`` does.
+    yet, or retention deleted every index), ``ensure_read_alias`` creates today's index,
+    as ``setup`` does.
     """
     name, alias = settings.index_prefix, settings.read_alias
     try:
@@ -59,18 +60,27 @@ def check_index_setup(es: Elasticsearch, settings: Settings) -> None:
             f"index template {name!r} on {settings.es_url} does not add the read alias "
             f"{alias!r}: run `reqtrail setup` to install the current template"
         )
-    if not es.indices.exists_alias(name=alias):
-        from consumers.setup import ensure_index
+    return bool(es.indices.exists_alias(name=alias))
 
+
+def ensure_read_alias(settings: Settings) -> None:
+    """Create today's index (the template adds the read alias to it), as ``setup`` does."""
+    from consumers.setup import ensure_index
+
+    es = es_client(settings)
+    try:
         index = ensure_index(settings, es=es)
-        log.info("created %s so that the read alias %s exists", index, alias)
+    finally:
+        es.close()
+    log.info("created %s so that the read alias %s exists", index, settings.read_alias)
 
 
 def wait_for_index_setup(
     settings: Settings, stopping: Callable[[], bool], wait: Callable[[float], object],
     next_delay: Callable[[], float],
-) -> bool:  # fmt: skip
-    """``check_index_setup`` once Elasticsearch answers; False if stopped before.
+) -> bool | None:  # fmt: skip
+    """``check_index_setup`` once Elasticsearch answers (whether the read alias exists);
+    None if stopped before.
 
     While it is unreachable, one line per attempt names REQTRAIL_ES_URL; the first comes
     within ES_CHECK_TIMEOUT_S. Raises StartupError for what waiting cannot fix.
@@ -79,8 +89,7 @@ def wait_for_index_setup(
     try:
         while not stopping():
             try:
-                check_index_setup(es, settings)
-                return True
+                return check_index_setup(es, settings)
             except elastic_transport.TransportError as exc:
                 problem = f"unreachable ({exc.message})"
             except ApiError as exc:
@@ -97,6 +106,6 @@ def wait_for_index_setup(
                 settings.es_url, problem, delay,
             )  # fmt: skip
             wait(delay)
-        return False
+        return None
     finally:
         es.close()

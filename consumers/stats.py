@@ -36,7 +36,7 @@ def describe_retry(item: ItemResult) -> str:
         return f"blocked (index {item.document.index} refuses writes)"
     if item.error is IndexMissingError:
         return f"blocked (index {item.document.index} missing, auto-create off)"
-    if item.error is EsThrottledError:
+    if item.error is EsThrottledError or item.status == 429:
         return "retrying (429 throttled)"
     return f"retrying ({item.status} {item.error_type})"
 
