@@ -22,7 +22,7 @@ from kafka.structs import OffsetAndMetadata
 
 from consumers.clients import reliable_producer
 from consumers.dlq import DeadLetterInfo, original_headers
-from consumers.dlq_admin import dlq_consumer, read_until, require_topic
+from consumers.dlq_admin import assign_all, dlq_consumer, read_until, require_topic
 from reqtrail.settings import Settings
 
 REDRIVEN_FROM_HEADER = "reqtrail.redriven_from"
@@ -146,84 +146,106 @@ def redrive(
     timeout_s: float = 30.0,
 ) -> RedriveReport:
     """Re-produce the dead letters that ``chosen`` matches and no run re-drove yet."""
-    chosen = chosen or RedriveFilter()
-    report = RedriveReport(settings.dlq_topic, dry_run=dry_run)
     consumer = dlq_consumer(settings, f"{settings.consumer_group}.dlq-redrive")
     producer = None
     try:
         require_topic(consumer, settings, "dlq_topic")
         require_topic(consumer, settings, "topic")
         producer = None if dry_run else reliable_producer(settings, "redrive")
-        tps = [
-            TopicPartition(settings.dlq_topic, p)
-            for p in sorted(consumer.partitions_for_topic(settings.dlq_topic))
-        ]
-        consumer.assign(tps)
-        state: dict[TopicPartition, tuple[int, OffsetRanges]] = {}
-        for tp in tps:
-            committed = consumer.committed(tp, metadata=True)
-            if committed is None:
-                consumer.seek_to_beginning(tp)
-                state[tp] = (consumer.position(tp), OffsetRanges())
-            else:
-                consumer.seek(tp, committed.offset)
-                state[tp] = (committed.offset, OffsetRanges.parse(committed.metadata))
-        ends = consumer.end_offsets(tps)
-        todo = sum(max(0, ends[tp] - state[tp][0]) for tp in tps)
-        full: set[TopicPartition] = set()
-        seen = [0]
+        run = _Redrive(settings, consumer, producer, chosen or RedriveFilter(), timeout_s)
+        run.report.dry_run = dry_run
+        ends = consumer.end_offsets(run.tps)
+        todo = sum(max(0, ends[tp] - run.state[tp][0]) for tp in run.tps)
 
         def handle(records: list[Any]) -> None:
-            if not records:
-                return
-            tp = TopicPartition(records[0].topic, records[0].partition)
-            committed, done = state[tp]
-            futures = []
-            for record in records:
-                seen[0] += 1
-                if record.offset in done:
-                    report.earlier += 1
-                    continue
-                info = DeadLetterInfo.from_message(record)
-                if not chosen.matches(info, record.timestamp):
-                    report.skipped["filter"] += 1
-                    continue
-                if chosen.limit is not None and report.redriven >= chosen.limit:
-                    report.skipped["limit"] += 1
-                    continue
-                if tp in full or (
-                    len(done.ranges) > 40 and not _fits(done, committed, record.offset)
-                ):
-                    full.add(tp)
-                    report.skipped["full"] += 1
-                    continue
-                done.add(record.offset)
-                report.by_kind[info.kind] += 1
-                report.redriven += 1
-                if producer is not None:
-                    where = f"{record.topic}[{record.partition}]@{record.offset}".encode()
-                    headers = original_headers(record.headers) + [(REDRIVEN_FROM_HEADER, where)]
-                    futures.append(
-                        producer.send(
-                            settings.topic, value=record.value, key=record.key, headers=headers
-                        )
-                    )
-            if producer is not None:
-                producer.flush(timeout=timeout_s)
-                for future in futures:
-                    future.get(timeout=0)  # raises if any was not acknowledged
-                committed = done.advance(committed)
-                consumer.commit({tp: OffsetAndMetadata(committed, done.text(), -1)})
-                state[tp] = (committed, done)
+            run.handle(records)
             if progress is not None:
-                progress(seen[0], todo)
+                progress(run.seen, todo)
 
         read_until(consumer, ends, handle, timeout_s=timeout_s)
-        return report
+        return run.report
     finally:
         consumer.close(autocommit=False)
         if producer is not None:
             producer.close(timeout=5)
+
+
+class _Redrive:
+    """One re-drive: per DLQ partition, the committed offset and the offsets re-driven
+    beyond it; ``handle`` takes one partition's records at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        consumer: Any,
+        producer: Any,
+        chosen: RedriveFilter,
+        timeout_s: float,
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.producer = producer  # None: a dry run
+        self.chosen = chosen
+        self.timeout_s = timeout_s
+        self.report = RedriveReport(settings.dlq_topic)
+        self.seen = 0
+        self.full: set[TopicPartition] = set()
+        self.tps = assign_all(consumer, settings.dlq_topic)
+        self.state: dict[TopicPartition, tuple[int, OffsetRanges]] = {}
+        for tp in self.tps:
+            committed = consumer.committed(tp, metadata=True)
+            if committed is None:
+                consumer.seek_to_beginning(tp)
+                self.state[tp] = (consumer.position(tp), OffsetRanges())
+            else:
+                consumer.seek(tp, committed.offset)
+                self.state[tp] = (committed.offset, OffsetRanges.parse(committed.metadata))
+
+    def handle(self, records: list[Any]) -> None:
+        if not records:
+            return
+        tp = TopicPartition(records[0].topic, records[0].partition)
+        committed, done = self.state[tp]
+        futures = [self._one(record, tp, committed, done) for record in records]
+        self.seen += len(records)
+        if self.producer is None:
+            return
+        self.producer.flush(timeout=self.timeout_s)
+        for future in futures:
+            if future is not None:
+                future.get(timeout=0)  # raises if any was not acknowledged
+        committed = done.advance(committed)
+        self.consumer.commit({tp: OffsetAndMetadata(committed, done.text(), -1)})
+        self.state[tp] = (committed, done)
+
+    def _one(self, record: Any, tp: TopicPartition, committed: int, done: OffsetRanges) -> Any:
+        """Re-drive ``record`` if chosen; its send future, or None."""
+        report, chosen = self.report, self.chosen
+        if record.offset in done:
+            report.earlier += 1
+            return None
+        info = DeadLetterInfo.from_message(record)
+        if not chosen.matches(info, record.timestamp):
+            report.skipped["filter"] += 1
+            return None
+        if chosen.limit is not None and report.redriven >= chosen.limit:
+            report.skipped["limit"] += 1
+            return None
+        # Past 40 ranges the metadata text may near Kafka's limit: measure it.
+        if tp in self.full or (len(done.ranges) > 40 and not _fits(done, committed, record.offset)):
+            self.full.add(tp)
+            report.skipped["full"] += 1
+            return None
+        done.add(record.offset)
+        report.by_kind[info.kind] += 1
+        report.redriven += 1
+        if self.producer is None:
+            return None
+        where = f"{record.topic}[{record.partition}]@{record.offset}".encode()
+        headers = original_headers(record.headers) + [(REDRIVEN_FROM_HEADER, where)]
+        return self.producer.send(
+            self.settings.topic, value=record.value, key=record.key, headers=headers
+        )
 
 
 def _fits(done: OffsetRanges, committed: int, offset: int) -> bool:
