@@ -135,7 +135,6 @@ class IndexerConsumer(GroupMember):
             broker_lag,
             max(0.5, min(2.5, settings.stats_interval_s / 4)),
             stale_after_s=max(5.0, settings.stats_interval_s),
-            on_close=broker_lag.close,
         )
         reporter = StatsReporter(
             self.stats, settings.stats_interval_s, probe.current, self._emit_stats
@@ -173,11 +172,12 @@ class IndexerConsumer(GroupMember):
             if isinstance(es, HttpBulkTransport):
                 es.close()
             reporter.stop()
+            probe.stop()
             if self.stats.state != "starting":
                 probe.probe()  # the last line's lag, as the broker has it now
                 reporter.report()
             reporter.close()
-            probe.stop()
+            self._close_quietly(broker_lag.close)
             self._close_quietly(consumer.close, autocommit=False)
             self._close_quietly(self._dlq.producer.close, timeout=5)
             log.info("indexer stopped")

@@ -15,7 +15,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.clients import client_id
+from consumers.clients import client_id, forbid_topic_creation
 from consumers.dlq import DeadLetterInfo
 from consumers.preflight import missing_topic
 from reqtrail.settings import Settings
@@ -35,7 +35,7 @@ class DeadLetterSummary:
 
 def dlq_consumer(settings: Settings, group_id: str | None) -> Any:
     """A consumer of the dead-letter topic that never creates a topic."""
-    return KafkaConsumer(
+    consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         group_id=group_id,
         client_id=client_id("dlq"),
@@ -43,6 +43,7 @@ def dlq_consumer(settings: Settings, group_id: str | None) -> Any:
         auto_offset_reset="earliest",
         allow_auto_create_topics=False,
     )
+    return forbid_topic_creation(consumer)
 
 
 def require_topic(consumer: Any, settings: Settings, setting: str) -> None:

@@ -10,7 +10,6 @@ then says the lag is unknown, and since when.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -21,8 +20,6 @@ from kafka.admin import KafkaAdminClient, OffsetSpec
 
 from consumers.clients import client_id
 from reqtrail.settings import Settings
-
-log = logging.getLogger("reqtrail.consumer")
 
 Lag = dict[int, int]  # partition -> records not yet committed
 
@@ -88,13 +85,11 @@ class LagProbe:
         *,
         stale_after_s: float,
         clock: Callable[[], float] = time.monotonic,
-        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.measure = measure
         self.period_s = period_s
         self.stale_after_s = stale_after_s
         self.clock = clock
-        self.on_close = on_close
         self._lag: Lag | None = None
         self._measured_at = clock()
         self._error = "not asked yet"
@@ -106,16 +101,9 @@ class LagProbe:
         return self
 
     def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                self.probe()
-                self._stop.wait(self.period_s)
-        finally:
-            if self.on_close is not None:
-                try:
-                    self.on_close()
-                except Exception:
-                    log.debug("closing the lag probe's client failed", exc_info=True)
+        while not self._stop.is_set():
+            self.probe()
+            self._stop.wait(self.period_s)
 
     def probe(self) -> None:
         """One measurement (the thread calls it; tests may too)."""
@@ -135,6 +123,7 @@ class LagProbe:
         raise LagUnknown(f"{why}; last known {age:.0f} s ago" if self._lag is not None else why)
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the thread (``probe()`` still works afterwards)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)

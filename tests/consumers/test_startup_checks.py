@@ -120,3 +120,26 @@ def test_setup_warns_about_a_topic_with_fewer_partitions(cleaned: Settings) -> N
     assert repr(cleaned.topic) in warnings[0] + warnings[1]
     assert "has 1 partition(s), fewer than REQTRAIL_TOPIC_PARTITIONS=3" in warnings[0]
     assert "topics created: none" in result.stdout
+
+
+def test_the_indexers_kafka_clients_never_create_a_topic(cleaned: Settings) -> None:
+    """The group consumer subscribed to a missing topic, and the dead-letter producer
+    sending to one, leave the broker without it (kafka-python would create both)."""
+    from kafka.errors import KafkaTimeoutError
+
+    from consumers.clients import indexer_consumer, reliable_producer
+
+    consumer = indexer_consumer(cleaned)
+    try:
+        consumer.subscribe([cleaned.topic])
+        for _ in range(6):
+            assert consumer.poll(timeout_ms=500) == {}
+    finally:
+        consumer.close(autocommit=False)
+    producer = reliable_producer(cleaned, "dlq", max_block_ms=2000)
+    try:
+        with pytest.raises(KafkaTimeoutError):
+            producer.send(cleaned.dlq_topic, b"x").get(timeout=10)
+    finally:
+        producer.close(timeout=5)
+    assert not {cleaned.topic, cleaned.dlq_topic} & broker_topics(cleaned)
