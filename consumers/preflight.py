@@ -76,9 +76,11 @@ def ensure_read_alias(settings: Settings) -> None:
 
 
 def wait_for_index_setup(
-    settings: Settings, stopping: Callable[[], bool], wait: Callable[[float], object],
+    settings: Settings,
+    stopping: Callable[[], bool],
+    wait: Callable[[float], object],
     next_delay: Callable[[], float],
-) -> bool | None:  # fmt: skip
+) -> bool | None:
     """``check_index_setup`` once Elasticsearch answers (whether the read alias exists);
     None if stopped before.
 
