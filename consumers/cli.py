@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -30,8 +30,17 @@ def _configure_logging(level: str) -> None:
         format=clear + "%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("kafka", "elastic_transport", "urllib3"):
+    for noisy in ("kafka", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Its "node has failed, putting on timeout" warnings would come before reqtrail's own
+    # line, which names REQTRAIL_ES_URL.
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
+
+
+def _fail(command: str, message: object) -> NoReturn:
+    """One line on stderr, exit status 1."""
+    typer.echo(f"reqtrail {command}: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def setup() -> None:
@@ -47,6 +56,8 @@ def setup() -> None:
         f"index template {result['template']} installed; index {result['index']} "
         f"(read alias {settings.read_alias})"
     )
+    for warning in result["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def consume(
@@ -54,6 +65,7 @@ def consume(
 ) -> None:
     """Index records from Kafka into Elasticsearch until SIGTERM/SIGINT."""
     from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
+    from reqtrail.consumers.errors import StartupError
 
     _configure_logging(log_level)
     tune_gc_for_throughput()
@@ -71,7 +83,10 @@ def consume(
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    indexer.run()
+    try:
+        indexer.run()
+    except StartupError as exc:
+        _fail("consume", exc)
 
 
 @dlq_app.callback()
@@ -83,10 +98,14 @@ def dlq(
     if ctx.invoked_subcommand is not None:
         return
     from reqtrail.consumers.dlq_admin import summarize
+    from reqtrail.consumers.errors import StartupError
 
     _configure_logging("warning")
     settings = load_settings()
-    summary = summarize(settings, samples=samples)
+    try:
+        summary = summarize(settings, samples=samples)
+    except StartupError as exc:
+        _fail("dlq", exc)
     typer.echo(f"{summary.topic}: {summary.total} dead letters")
     for kind, count in summary.by_kind.most_common():
         typer.echo(f"  {kind:<12} {count}")
@@ -102,29 +121,73 @@ def dlq(
 
 @dlq_app.command("redrive")
 def redrive_command(
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="Only dead letters of this kind (undecodable, schema, timestamp, rejected); "
+            "repeat for several.",
+        ),
+    ] = None,
+    reason: str = typer.Option("", "--reason", help="Only reasons containing this (any case)."),
+    since: str = typer.Option(
+        "", "--since", help="Only dead-lettered since: a duration back (24h, 7d) or ISO time."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Re-drive at most this many."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count only; produce nothing."),
 ) -> None:
-    """Re-produce dead letters to the records topic (each once; run after fixing the cause)."""
-    from reqtrail.consumers.dlq_admin import redrive
+    """Re-produce dead letters to the records topic (each once; run after fixing the cause).
+
+    With filters, only the matching dead letters are re-driven; the others stay for a
+    later re-drive.
+    """
+    from reqtrail.consumers.errors import StartupError
+    from reqtrail.consumers.redrive import RedriveFilter, parse_since, redrive
 
     _configure_logging("warning")
     settings = load_settings()
+    try:
+        chosen = RedriveFilter(
+            frozenset(kind or ()), reason, parse_since(since) if since else None, limit
+        )
+    except ValueError as exc:
+        _fail("dlq redrive", exc)
 
     def show(done: int, total: int) -> None:
         if sys.stderr.isatty():
-            sys.stderr.write(f"\r\x1b[2K  re-driven {done:,} / {total:,}")
+            sys.stderr.write(f"\r\x1b[2K  read {done:,} / {total:,} dead letters")
             sys.stderr.flush()
 
-    report = redrive(settings, dry_run=dry_run, progress=show)
+    try:
+        report = redrive(settings, chosen=chosen, dry_run=dry_run, progress=show)
+    except StartupError as exc:
+        _fail("dlq redrive", exc)
     if sys.stderr.isatty():
         sys.stderr.write("\r\x1b[2K")
     verb = "would re-drive" if dry_run else "re-drove"
     kinds = ", ".join(f"{k} {n}" for k, n in report.by_kind.most_common()) or "-"
     typer.echo(f"{verb} {report.redriven} dead letters to {settings.topic} ({kinds})")
+    skipped = report.skipped
+    if skipped:
+        why = {
+            "filter": f"not matching {chosen.describe()}",
+            "limit": f"over --limit {limit}",
+            "full": "too many skipped dead letters in between to record (re-drive the "
+            "others first, or without filters)",
+        }
+        parts = ", ".join(f"{n} {why[k]}" for k, n in skipped.most_common())
+        typer.echo(f"skipped {sum(skipped.values())} (left for a later re-drive): {parts}")
+    if report.earlier:
+        typer.echo(f"{report.earlier} re-driven by an earlier filtered re-drive")
 
 
 def retention(
-    keep_days: int = typer.Option(..., "--keep-days", min=1, help="Days of indices to keep."),
+    keep_days: int | None = typer.Option(
+        None,
+        "--keep-days",
+        min=1,
+        help="Days of indices to keep [default: REQTRAIL_RETENTION_DAYS].",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List, do not delete."),
 ) -> None:
     """Delete daily indices older than --keep-days (local nodes without ILM)."""
@@ -133,6 +196,8 @@ def retention(
 
     _configure_logging("warning")
     settings = load_settings()
+    if keep_days is None:
+        keep_days = settings.retention_days
     names = apply_retention(es_client(settings), settings.index_prefix, keep_days, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {len(names)} indices" + (": " + ", ".join(names) if names else ""))

@@ -205,6 +205,21 @@ class Settings:
     bulk_in_flight: int = _doc(
         "Bulk requests one indexer keeps in flight while it decodes the next batch.", 1
     )
+    retention_days: int = _doc(
+        "Days of daily indices kept: `reqtrail retention` deletes older ones by default, and "
+        "the indexer dead-letters records dated before them.",
+        30,
+    )
+    timestamp_max_age_days: int = _doc(
+        "Records dated before the last this many days (today included) go to the DLQ as "
+        "'timestamp out of range' (0: REQTRAIL_RETENTION_DAYS).",
+        0,
+    )
+    timestamp_max_future_s: int = _doc(
+        "Records dated more than this many seconds ahead of the indexer's clock go to the DLQ "
+        "as 'timestamp out of range'.",
+        86400,
+    )
     # --- Dashboard ---------------------------------------------------------------------
     dashboard_port: int = _doc("Port of the Streamlit dashboard.", 8501)
     dashboard_address: str = _doc(
@@ -266,6 +281,7 @@ class Settings:
             "batch_size",
             "batch_max_bytes",
             "topic_partitions",
+            "retention_days",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError.of(name, f"must be positive: {getattr(self, name)}")
@@ -283,6 +299,9 @@ class Settings:
                 "kafka_max_request_size",
                 f"must be at least 16384 (bytes): {self.kafka_max_request_size}",
             )
+        for name in ("timestamp_max_age_days", "timestamp_max_future_s"):
+            if getattr(self, name) < 0:
+                raise SettingsError.of(name, f"must not be negative: {getattr(self, name)}")
 
     @property
     def es_port(self) -> int:
@@ -295,6 +314,11 @@ class Settings:
     @property
     def read_alias(self) -> str:
         return self.index_prefix
+
+    @property
+    def timestamp_window_days(self) -> int:
+        """Days of records the indexer accepts, today included (the retention by default)."""
+        return self.timestamp_max_age_days or self.retention_days
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
