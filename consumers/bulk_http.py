@@ -21,7 +21,7 @@ import select
 import ssl
 from urllib.parse import urlsplit
 
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 Answer = tuple[int, bytes]  # (HTTP status, response body)
 
@@ -113,7 +113,7 @@ class HttpBulkTransport:
         self._idle: list[http.client.HTTPConnection] = []
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> HttpBulkTransport:
+    def from_settings(cls, settings: IndexerSettings) -> HttpBulkTransport:
         return cls(
             settings.es_url,
             timeout_s=settings.es_request_timeout,

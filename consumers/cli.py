@@ -13,7 +13,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from reqtrail.settings import load_settings
+from reqtrail.settings import IndexerSettings, load_settings
 
 dlq_app = typer.Typer(
     help="Dead letters: counts and samples; `redrive` re-produces them after a fix.",
@@ -48,7 +48,7 @@ def setup() -> None:
     from reqtrail.consumers.setup import setup_all
 
     _configure_logging("warning")
-    settings = load_settings()
+    settings = load_settings(role=IndexerSettings)
     result = setup_all(settings)
     created = ", ".join(result["topics_created"]) or "none (they exist)"
     typer.echo(f"topics created: {created}")
@@ -69,7 +69,7 @@ def consume(
 
     _configure_logging(log_level)
     tune_gc_for_throughput()
-    settings = load_settings()
+    settings = load_settings(role=IndexerSettings)
     indexer = IndexerConsumer(settings, emit_stats=logging.getLogger("reqtrail.stats").info)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -101,7 +101,7 @@ def dlq(
     from reqtrail.consumers.errors import StartupError
 
     _configure_logging("warning")
-    settings = load_settings()
+    settings = load_settings(role=IndexerSettings)
     try:
         summary = summarize(settings, samples=samples)
     except StartupError as exc:
@@ -145,7 +145,7 @@ def redrive_command(
     from reqtrail.consumers.redrive import RedriveFilter, parse_since, redrive
 
     _configure_logging("warning")
-    settings = load_settings()
+    settings = load_settings(role=IndexerSettings)
     try:
         chosen = RedriveFilter(
             frozenset(kind or ()), reason, parse_since(since) if since else None, limit
@@ -195,7 +195,7 @@ def retention(
     from reqtrail.es import es_client
 
     _configure_logging("warning")
-    settings = load_settings()
+    settings = load_settings(role=IndexerSettings)
     if keep_days is None:
         keep_days = settings.retention_days
     names = apply_retention(es_client(settings), settings.index_prefix, keep_days, dry_run=dry_run)
@@ -241,7 +241,7 @@ def import_command(
 
     _configure_logging("warning")
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)  # the one line below says it
-    settings = load_settings()
+    settings = load_settings(role=IndexerSettings)
     if prefix:
         settings = settings.replace(index_prefix=prefix)
     es = es_client(settings, max_retries=2)

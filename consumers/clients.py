@@ -1,4 +1,4 @@
-"""Thin adapters: Kafka clients configured from Settings (ES bulk: consumers.bulk_http).
+"""Thin adapters: Kafka clients configured from IndexerSettings (ES bulk: consumers.bulk_http).
 
 None of them creates a topic: a misspelled one would be created with broker defaults
 (one partition) and read from, or written to, in silence (see consumers.preflight).
@@ -14,7 +14,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 
 from reqtrail.consumers.kafka_records import install_fast_unpacking
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 log = logging.getLogger("reqtrail.consumer")
 
@@ -23,7 +23,7 @@ def client_id(role: str) -> str:
     return f"reqtrail-{role}-{socket.gethostname()}-{os.getpid()}"
 
 
-def indexer_consumer(settings: Settings, **overrides: Any) -> Any:
+def indexer_consumer(settings: IndexerSettings, **overrides: Any) -> Any:
     """The indexer's group consumer: manual commits, batches of ``batch_size`` records,
     record batches unpacked by consumers.kafka_records."""
     config: dict[str, Any] = {
@@ -50,7 +50,7 @@ def indexer_consumer(settings: Settings, **overrides: Any) -> Any:
     return consumer
 
 
-def reliable_producer(settings: Settings, role: str, **overrides: Any) -> Any:
+def reliable_producer(settings: IndexerSettings, role: str, **overrides: Any) -> Any:
     """A producer that waits for all in-sync replicas (dead letters, re-drives)."""
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap.split(","),

@@ -44,7 +44,7 @@ from reqtrail.consumers.results import BulkOutcome
 from reqtrail.consumers.stats import OK, IndexerStats, StatsReporter
 from reqtrail.consumers.timestamps import TimestampWindow
 from reqtrail.consumers.types import DeadLetter, Document
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 __all__ = ["IndexerConsumer", "_Rebalance", "tune_gc_for_throughput"]
 
@@ -60,7 +60,7 @@ class IndexerConsumer(GroupMember):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: IndexerSettings,
         *,
         es: BulkClient | None = None,
         emit_stats: Callable[[str], None] | None = None,

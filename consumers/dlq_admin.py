@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from reqtrail.consumers.clients import client_id, forbid_topic_creation
 from reqtrail.consumers.dlq import DeadLetterInfo
 from reqtrail.consumers.preflight import missing_topic
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 
 @dataclass
@@ -33,7 +33,7 @@ class DeadLetterSummary:
     samples: list[DeadLetterInfo] = field(default_factory=list)
 
 
-def dlq_consumer(settings: Settings, group_id: str | None) -> Any:
+def dlq_consumer(settings: IndexerSettings, group_id: str | None) -> Any:
     """A consumer of the dead-letter topic that never creates a topic."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
@@ -46,7 +46,7 @@ def dlq_consumer(settings: Settings, group_id: str | None) -> Any:
     return forbid_topic_creation(consumer)
 
 
-def require_topic(consumer: Any, settings: Settings, setting: str) -> None:
+def require_topic(consumer: Any, settings: IndexerSettings, setting: str) -> None:
     """Raise SetupMissingError unless the topic named by ``setting`` exists."""
     topic = getattr(settings, setting)
     if topic not in consumer.topics():
@@ -79,7 +79,7 @@ def read_until(
 
 
 def summarize(
-    settings: Settings, *, samples: int = 5, max_read: int = 100_000
+    settings: IndexerSettings, *, samples: int = 5, max_read: int = 100_000
 ) -> DeadLetterSummary:
     """Counts by kind and reason, and the newest ``samples`` dead letters."""
     summary = DeadLetterSummary(settings.dlq_topic)

@@ -23,7 +23,7 @@ from reqtrail.consumers.setup import ensure_index_template
 from reqtrail.schemas.export_file import ExportFileError, ExportReader, open_export
 from reqtrail.schemas.indices import daily_index, utc_day
 from reqtrail.schemas.validate import is_valid, record_errors
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 # progress(records read, bytes read, file size in bytes)
 ImportProgress = Callable[[int, int, int], None]
@@ -117,7 +117,7 @@ def import_records(
 
 
 def import_file(
-    settings: Settings,
+    settings: IndexerSettings,
     es: Elasticsearch,
     path: Path,
     *,

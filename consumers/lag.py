@@ -19,7 +19,7 @@ from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient, OffsetSpec
 
 from reqtrail.consumers.clients import client_id
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 Lag = dict[int, int]  # partition -> records not yet committed
 
@@ -33,7 +33,7 @@ class BrokerLag:
     member's assignment); raises what the Kafka client raises."""
 
     def __init__(
-        self, settings: Settings, partitions: Callable[[], Collection[TopicPartition]]
+        self, settings: IndexerSettings, partitions: Callable[[], Collection[TopicPartition]]
     ) -> None:
         self.settings = settings
         self.partitions = partitions

@@ -23,7 +23,7 @@ from reqtrail.consumers.indexer import InFlightBulk
 from reqtrail.consumers.offsets import OffsetTracker, TopicPartitionKey
 from reqtrail.consumers.polling import BatchPoller
 from reqtrail.consumers.stats import IndexerStats
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 log = logging.getLogger("reqtrail.consumer")
 
@@ -40,7 +40,7 @@ def _offsets(positions: dict[TopicPartitionKey, int]) -> dict[TopicPartition, Of
 class GroupMember:
     """Commits and rebalance handling of the IndexerConsumer (its base class)."""
 
-    settings: Settings
+    settings: IndexerSettings
     stats: IndexerStats
     assigned: Any  # threading.Event
     assigned_at: float | None

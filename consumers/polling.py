@@ -19,7 +19,7 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from reqtrail.consumers.offsets import OffsetTracker, PartitionProgress
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 log = logging.getLogger("reqtrail.consumer")
 
@@ -35,7 +35,7 @@ class BatchPoller:
         self,
         consumer: Any,
         tracker: OffsetTracker,
-        settings: Settings,
+        settings: IndexerSettings,
         stopping: Callable[[], bool],
     ) -> None:
         self.consumer = consumer

@@ -17,21 +17,21 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 from reqtrail.consumers.errors import SetupMissingError, StartupError
 from reqtrail.es import es_client
-from reqtrail.settings import Settings, env_name
+from reqtrail.settings import IndexerSettings, env_name
 
 log = logging.getLogger("reqtrail.consumer")
 
 ES_CHECK_TIMEOUT_S = 3.0  # the first "unreachable" line comes within this (and start-up)
 
 
-def missing_topic(topic: str, setting: str, settings: Settings) -> SetupMissingError:
+def missing_topic(topic: str, setting: str, settings: IndexerSettings) -> SetupMissingError:
     return SetupMissingError(
         f"topic {topic!r} ({env_name(setting)}) does not exist on {settings.kafka_bootstrap}: "
         "run `reqtrail setup` to create it"
     )
 
 
-def check_topics(existing: Collection[str], settings: Settings) -> None:
+def check_topics(existing: Collection[str], settings: IndexerSettings) -> None:
     """Raise SetupMissingError naming the first of the two topics that does not exist."""
     for setting in ("topic", "dlq_topic"):
         topic = getattr(settings, setting)
@@ -39,7 +39,7 @@ def check_topics(existing: Collection[str], settings: Settings) -> None:
             raise missing_topic(topic, setting, settings)
 
 
-def check_index_setup(es: Elasticsearch, settings: Settings) -> bool:
+def check_index_setup(es: Elasticsearch, settings: IndexerSettings) -> bool:
     """The template ``<prefix>`` exists and adds the read alias; True if the alias exists.
 
     The alias exists only while an index holds it: when none does (no record indexed
@@ -63,7 +63,7 @@ def check_index_setup(es: Elasticsearch, settings: Settings) -> bool:
     return bool(es.indices.exists_alias(name=alias))
 
 
-def ensure_read_alias(settings: Settings) -> None:
+def ensure_read_alias(settings: IndexerSettings) -> None:
     """Create today's index (the template adds the read alias to it), as ``setup`` does."""
     from reqtrail.consumers.setup import ensure_index
 
@@ -76,7 +76,7 @@ def ensure_read_alias(settings: Settings) -> None:
 
 
 def wait_for_index_setup(
-    settings: Settings,
+    settings: IndexerSettings,
     stopping: Callable[[], bool],
     wait: Callable[[float], object],
     next_delay: Callable[[], float],

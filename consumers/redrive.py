@@ -23,7 +23,7 @@ from kafka.structs import OffsetAndMetadata
 from reqtrail.consumers.clients import reliable_producer
 from reqtrail.consumers.dlq import DeadLetterInfo, original_headers
 from reqtrail.consumers.dlq_admin import assign_all, dlq_consumer, read_until, require_topic
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 REDRIVEN_FROM_HEADER = "reqtrail.redriven_from"
 # Kafka refuses commit metadata over offset.metadata.max.bytes (4096 by default).
@@ -138,7 +138,7 @@ class OffsetRanges:
 
 
 def redrive(
-    settings: Settings,
+    settings: IndexerSettings,
     *,
     chosen: RedriveFilter | None = None,
     dry_run: bool = False,
@@ -176,7 +176,7 @@ class _Redrive:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: IndexerSettings,
         consumer: Any,
         producer: Any,
         chosen: RedriveFilter,

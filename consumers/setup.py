@@ -19,12 +19,12 @@ from kafka.errors import TopicAlreadyExistsError
 from reqtrail.es import es_client
 from reqtrail.schemas import IndexOptions, index_template
 from reqtrail.schemas.indices import daily_index
-from reqtrail.settings import Settings
+from reqtrail.settings import IndexerSettings
 
 log = logging.getLogger("reqtrail.setup")
 
 
-def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(settings: IndexerSettings, *, timeout_s: float = 30.0) -> list[str]:
     """Create the records topic and the dead-letter topic if missing; returns those created.
 
     An existing topic with fewer partitions than REQTRAIL_TOPIC_PARTITIONS is kept as it
@@ -39,7 +39,7 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
 
 
 @contextmanager
-def _admin(settings: Settings, timeout_s: float) -> Iterator[KafkaAdminClient]:
+def _admin(settings: IndexerSettings, timeout_s: float) -> Iterator[KafkaAdminClient]:
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         client_id="reqtrail-setup",
@@ -51,7 +51,9 @@ def _admin(settings: Settings, timeout_s: float) -> Iterator[KafkaAdminClient]:
         admin.close()
 
 
-def _create_topics(admin: KafkaAdminClient, settings: Settings, timeout_s: float) -> list[str]:
+def _create_topics(
+    admin: KafkaAdminClient, settings: IndexerSettings, timeout_s: float
+) -> list[str]:
     existing = set(admin.list_topics())
     created: list[str] = []
     for name in (settings.topic, settings.dlq_topic):
@@ -69,7 +71,7 @@ def _create_topics(admin: KafkaAdminClient, settings: Settings, timeout_s: float
     return created
 
 
-def short_topics(admin: KafkaAdminClient, settings: Settings) -> list[str]:
+def short_topics(admin: KafkaAdminClient, settings: IndexerSettings) -> list[str]:
     """One warning per topic with fewer partitions than REQTRAIL_TOPIC_PARTITIONS."""
     warnings = []
     for topic in admin.describe_topics([settings.topic, settings.dlq_topic]):
@@ -84,7 +86,7 @@ def short_topics(admin: KafkaAdminClient, settings: Settings) -> list[str]:
     return warnings
 
 
-def index_options(settings: Settings) -> IndexOptions:
+def index_options(settings: IndexerSettings) -> IndexOptions:
     return IndexOptions(
         prefix=settings.index_prefix,
         refresh_interval=settings.index_refresh_interval,
@@ -93,7 +95,9 @@ def index_options(settings: Settings) -> IndexOptions:
     )
 
 
-def ensure_index_template(settings: Settings, es: Elasticsearch | None = None) -> dict[str, Any]:
+def ensure_index_template(
+    settings: IndexerSettings, es: Elasticsearch | None = None
+) -> dict[str, Any]:
     """Install (or update) the ``<prefix>`` index template; returns its body."""
     client = es or es_client(settings)
     body = index_template(index_options(settings))
@@ -102,7 +106,7 @@ def ensure_index_template(settings: Settings, es: Elasticsearch | None = None) -
 
 
 def ensure_index(
-    settings: Settings, day: date | None = None, es: Elasticsearch | None = None
+    settings: IndexerSettings, day: date | None = None, es: Elasticsearch | None = None
 ) -> str:
     """Create the daily index of ``day`` (default today, UTC) if missing, so the alias exists."""
     client = es or es_client(settings)
@@ -112,7 +116,7 @@ def ensure_index(
     return name
 
 
-def setup_all(settings: Settings) -> dict[str, Any]:
+def setup_all(settings: IndexerSettings) -> dict[str, Any]:
     """Topics, template and today's index: everything a fresh cluster needs; ``warnings``
     lists topics with fewer partitions than configured."""
     with _admin(settings, 30.0) as admin:
@@ -129,7 +133,7 @@ def setup_all(settings: Settings) -> dict[str, Any]:
     }
 
 
-def remove_all(settings: Settings) -> None:
+def remove_all(settings: IndexerSettings) -> None:
     """Delete the prefix's daily indices (resolved by name), its template and both topics.
 
     For tests and benchmarks that create throw-away pipelines; never call it on data you
@@ -148,7 +152,7 @@ def remove_all(settings: Settings) -> None:
         admin.close()
 
 
-def remove_indices(settings: Settings) -> None:
+def remove_indices(settings: IndexerSettings) -> None:
     """Delete the prefix's daily indices (resolved by name) and its template; topics stay.
 
     For throw-away pipelines only, as ``remove_all``.

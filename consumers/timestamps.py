@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from reqtrail.settings import Settings, env_name
+from reqtrail.settings import IndexerSettings, env_name
 
 REASON = "timestamp out of range"
 REFRESH_S = 1.0  # the bounds follow the clock at most this late
@@ -46,7 +46,7 @@ class TimestampWindow:
         self.refresh()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TimestampWindow:
+    def from_settings(cls, settings: IndexerSettings) -> TimestampWindow:
         setting = "timestamp_max_age_days" if settings.timestamp_max_age_days else "retention_days"
         return cls(
             settings.timestamp_window_days,

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from reqtrail.extras import require_module
-from reqtrail.settings import load_settings
+from reqtrail.settings import DashboardSettings, load_settings
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 
@@ -65,7 +65,7 @@ def dashboard(
 ) -> None:
     """Run the Streamlit dashboard until Ctrl-C (on 127.0.0.1 unless told otherwise)."""
     require_module("streamlit")  # it runs as `python -m streamlit`: check before the exec
-    settings = load_settings()
+    settings = load_settings(role=DashboardSettings)
     chosen = port or settings.dashboard_port
     bind = address or settings.dashboard_address
     if not settings.dashboard_password and not is_loopback(bind):
@@ -110,7 +110,7 @@ def export(
     from reqtrail.dashboards.queries.export import write_export
     from reqtrail.dashboards.queries.filters import FilterError, TimeRange
 
-    settings = load_settings()
+    settings = load_settings(role=DashboardSettings)
     moment = datetime.now(UTC)
     try:
         time_range = TimeRange(parse_when(since, now=moment), parse_when(until, now=moment))
@@ -146,7 +146,7 @@ def seed(
     from reqtrail.dashboards.seed import seed as seed_records
     from reqtrail.schemas.samples import sample_records
 
-    settings = load_settings()
+    settings = load_settings(role=DashboardSettings)
     target = prefix or settings.index_prefix
     records = sample_records(count, seed=random_seed, span=timedelta(hours=hours), users=users)
     result = seed_records(

@@ -15,7 +15,7 @@ from reqtrail.producers.spill import (
     has_records_to_resend,
 )
 from reqtrail.producers.spill_progress import ProgressFileError
-from reqtrail.settings import env_name, load_settings
+from reqtrail.settings import ProducerSettings, env_name, load_settings
 
 PROGRESS_EVERY_S = 2.0
 
@@ -84,7 +84,7 @@ def resend_spill(
     from reqtrail.producers.resend_kafka import KafkaResend, ResendError
     from reqtrail.producers.spill import resend_spill as resend
 
-    settings = load_settings()
+    settings = load_settings(role=ProducerSettings)
     target = path or settings.spill_path
     if not target:
         raise typer.BadParameter(f"no spill file: pass --path or set {env_name('spill_path')}")

@@ -24,7 +24,7 @@ from typing import Any
 
 from reqtrail.producers.pipeline import RecordPipeline, installed_pipeline, set_pipeline
 from reqtrail.producers.users import UserLike
-from reqtrail.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from reqtrail.settings import ENV_PREFIX, ProducerSettings, SettingsError, load_settings
 
 SETTING_NAME = "REQTRAIL"
 USER_ID_GETTER_KEY = "USER_ID_GETTER"
@@ -46,10 +46,10 @@ def _reqtrail_dict() -> Mapping[str, Any]:
     return value
 
 
-def reqtrail_settings() -> Settings:
+def reqtrail_settings() -> ProducerSettings:
     """Settings from ``settings.REQTRAIL`` (then the environment); SettingsError names a key."""
     overrides = {k: v for k, v in _reqtrail_dict().items() if k not in DJANGO_ONLY_KEYS}
-    return load_settings(overrides=overrides, overrides_source=SOURCE)
+    return load_settings(overrides=overrides, overrides_source=SOURCE, role=ProducerSettings)
 
 
 def user_id_getter() -> RequestUserGetter | None:

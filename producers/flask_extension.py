@@ -24,7 +24,7 @@ from reqtrail.producers.routes import route_template
 from reqtrail.producers.users import UserLike, flask_login_user
 from reqtrail.producers.wsgi import CYCLE_KEY, ROUTE_KEY, RequestTrailWSGIMiddleware
 from reqtrail.schemas.record import UNMATCHED_ROUTE
-from reqtrail.settings import ENV_PREFIX, load_settings
+from reqtrail.settings import ENV_PREFIX, ProducerSettings, load_settings
 
 EXTENSION_KEY = "reqtrail"
 UserGetter = Callable[[], UserLike]
@@ -36,7 +36,10 @@ def pipeline_from_config(config: Mapping[str, Any]) -> RecordPipeline | None:
     if not overrides:
         return None
     settings = load_settings(
-        overrides=overrides, overrides_source="app.config", overrides_prefix=ENV_PREFIX
+        overrides=overrides,
+        overrides_source="app.config",
+        overrides_prefix=ENV_PREFIX,
+        role=ProducerSettings,
     )
     return RecordPipeline(settings)
 

@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from reqtrail.settings import Settings
+from reqtrail.settings import ProducerSettings
 
 log = logging.getLogger("reqtrail.producers")
 
@@ -124,7 +124,7 @@ class OutageReport:
     """A sink's view of Kafka: one line when it goes away, one when it answers again, and
     kafka-python's own lines folded (``folder.hold``) in between."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ProducerSettings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._since: float | None = None

@@ -23,7 +23,7 @@ from kafka import KafkaProducer, codec
 from kafka.errors import KafkaTimeoutError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
-from reqtrail.settings import Settings, SettingsError, env_name
+from reqtrail.settings import ProducerSettings, SettingsError, env_name
 
 log = logging.getLogger("reqtrail.producers")
 
@@ -38,7 +38,7 @@ CODECS = {
 }
 
 
-def compression_type(settings: Settings) -> str | None:
+def compression_type(settings: ProducerSettings) -> str | None:
     """kafka-python's ``compression_type`` for the settings; a clear error if unusable.
 
     Checked when the sink is built (app startup), not when the broker is first reached, so
@@ -90,7 +90,7 @@ class KeyHashCachingPartitioner(DefaultPartitioner):  # type: ignore[misc]
         return int(partitions[hashed % len(partitions)])
 
 
-def make_kafka_producer(settings: Settings) -> KafkaProducer:
+def make_kafka_producer(settings: ProducerSettings) -> KafkaProducer:
     """The producer the sink uses: idempotent, acks=all, compressed, short blocking limits."""
     delivery_ms = settings.kafka_delivery_timeout_ms
     return KafkaProducer(

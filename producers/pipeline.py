@@ -37,7 +37,7 @@ from reqtrail.producers.processors import (
 )
 from reqtrail.producers.request_context import merge_request_context
 from reqtrail.producers.sink import KafkaSink, SinkStats
-from reqtrail.settings import Settings, load_settings
+from reqtrail.settings import ProducerSettings, load_settings
 
 # Headers the middleware reads for record fields, whether or not they are allow-listed.
 REQUEST_ID_HEADER = "x-request-id"
@@ -99,7 +99,7 @@ class CaptureConfig:
     raw_wanted: frozenset[bytes]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CaptureConfig:
+    def from_settings(cls, settings: ProducerSettings) -> CaptureConfig:
         allow = frozenset(h.strip().lower() for h in settings.header_allowlist if h.strip())
         user_header = settings.user_id_header.strip().lower()
         version_header = settings.app_version_header.strip().lower()
@@ -127,7 +127,7 @@ class CaptureConfig:
         )
 
 
-def build_processors(settings: Settings, sampler: Sampler) -> list[Processor]:
+def build_processors(settings: ProducerSettings, sampler: Sampler) -> list[Processor]:
     """The processor chain for ``settings`` (see the module docstring for the order)."""
     chain: list[Processor] = [
         merge_request_context,
@@ -149,7 +149,7 @@ def build_processors(settings: Settings, sampler: Sampler) -> list[Processor]:
 class RecordPipeline:
     """Turns finished-request events into Kafka records; never raises into the caller."""
 
-    def __init__(self, settings: Settings, sink: Any = None) -> None:
+    def __init__(self, settings: ProducerSettings, sink: Any = None) -> None:
         self.settings = settings
         self.sink = KafkaSink(settings) if sink is None else sink
         self.capture = CaptureConfig.from_settings(settings)
@@ -186,10 +186,10 @@ _default: RecordPipeline | None = None
 _default_lock = threading.Lock()
 
 
-def configure(settings: Settings | None = None, sink: Any = None) -> RecordPipeline:
+def configure(settings: ProducerSettings | None = None, sink: Any = None) -> RecordPipeline:
     """Install (replacing any previous one) the process-wide pipeline and return it."""
     global _default
-    pipeline = RecordPipeline(settings or load_settings(), sink)
+    pipeline = RecordPipeline(settings or load_settings(role=ProducerSettings), sink)
     with _default_lock:
         previous, _default = _default, pipeline
     if previous is not None:
@@ -226,7 +226,7 @@ def get_pipeline() -> RecordPipeline:
 
 def _install_from_env() -> RecordPipeline:
     global _default
-    _default = RecordPipeline(load_settings())
+    _default = RecordPipeline(load_settings(role=ProducerSettings))
     return _default
 
 

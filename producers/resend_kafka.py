@@ -32,7 +32,7 @@ from kafka.producer.future import FutureRecordMetadata
 from reqtrail.producers.kafka_producer import make_kafka_producer
 from reqtrail.producers.spill_outcomes import Rejected, Retry, SendOutcome
 from reqtrail.producers.spill_progress import Mark
-from reqtrail.settings import Settings
+from reqtrail.settings import ProducerSettings
 
 # Errors about the record itself: sending it again can never succeed.
 PERMANENT_ERRORS: dict[type[KafkaError], str] = {
@@ -92,7 +92,7 @@ def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
 class KafkaResend:
     """Sends spilled records to ``settings.topic`` and checks the topic for them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ProducerSettings) -> None:
         self.settings = settings
         self.topic = settings.topic
         self.producer = make_kafka_producer(settings)

@@ -31,13 +31,13 @@ from reqtrail.producers.kafka_logs import OutageReport, folder
 from reqtrail.producers.kafka_producer import abandon as abandon_producer
 from reqtrail.producers.kafka_producer import compression_type, make_kafka_producer
 from reqtrail.producers.watchdog import ProducerWatchdog
-from reqtrail.settings import Settings
+from reqtrail.settings import ProducerSettings
 
 __all__ = ["KafkaSink", "ProducerFactory", "SinkStats"]
 
 log = logging.getLogger("reqtrail.producers")
 
-ProducerFactory = Callable[[Settings], Any]
+ProducerFactory = Callable[[ProducerSettings], Any]
 # Records sent before the sender lets request threads have the GIL (each send() is ~20 µs
 # of Python, and each turn the sender takes is added to the request that was running).  One
 # record per turn keeps request latency flat; a long backlog (the server is saturated) gets
@@ -58,7 +58,7 @@ class KafkaSink:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ProducerSettings,
         producer_factory: ProducerFactory = make_kafka_producer,
         register_atexit: bool = True,
     ) -> None:

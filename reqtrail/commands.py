@@ -54,10 +54,10 @@ def show_settings(
     """Print the effective settings (after REQTRAIL_* and the config file)."""
     from dataclasses import asdict
 
-    from reqtrail.settings import load_settings, settings_table
+    from reqtrail.settings import load_settings, settings_tables
 
     if table:
-        typer.echo(settings_table())
+        typer.echo(settings_tables())
         return
 
     for key, value in asdict(load_settings()).items():

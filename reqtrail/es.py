@@ -1,4 +1,4 @@
-"""The one place an Elasticsearch client is built from Settings (URL, credentials, TLS)."""
+"""The one place an Elasticsearch client is built from the settings (URL, credentials, TLS)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-from reqtrail.settings import Settings
+from reqtrail.settings import ElasticsearchConnection
 
 
 def es_client(
-    settings: Settings,
+    settings: ElasticsearchConnection,
     *,
     max_retries: int = 0,
     request_timeout: float | None = None,

@@ -13,7 +13,7 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as ESConnectionError
 
 from reqtrail.es import es_client
-from reqtrail.settings import Settings
+from reqtrail.settings import DashboardSettings
 
 
 class DataUnavailable(RuntimeError):
@@ -24,7 +24,7 @@ class DataUnavailable(RuntimeError):
         self.missing_index = missing_index
 
 
-def make_client(settings: Settings, *, max_retries: int = 1) -> Elasticsearch:
+def make_client(settings: DashboardSettings, *, max_retries: int = 1) -> Elasticsearch:
     """A client for ``settings.es_url`` with the configured credentials and TLS."""
     return es_client(settings, max_retries=max_retries)
 

@@ -25,36 +25,36 @@ from reqtrail.dashboards.queries.filters import Cohort, FilterError, SearchFilte
 from reqtrail.dashboards.queries.replays import replays_of
 from reqtrail.dashboards.queries.search import SearchPage, get_request, search_requests
 from reqtrail.dashboards.queries.traffic import TrafficReport, traffic
-from reqtrail.settings import Settings, SettingsError, load_settings
+from reqtrail.settings import DashboardSettings, SettingsError, load_settings
 
 
-def settings() -> Settings:
+def settings() -> DashboardSettings:
     """Settings from the environment (and config file); a bad value stops with its message."""
     try:
-        return load_settings()
+        return load_settings(role=DashboardSettings)
     except SettingsError as exc:
         st.error(f"Configuration error: {exc}")
         st.stop()
         raise  # unreachable: st.stop() raises
 
 
-def now(cfg: Settings) -> datetime:
+def now(cfg: DashboardSettings) -> datetime:
     step = max(cfg.cache_ttl_s, 1)
     seconds = int(datetime.now(UTC).timestamp()) // step * step
     return datetime.fromtimestamp(seconds, UTC)
 
 
 @st.cache_resource(show_spinner=False)
-def _client(_cfg: Settings, key: str) -> Elasticsearch:
+def _client(_cfg: DashboardSettings, key: str) -> Elasticsearch:
     return make_client(_cfg)
 
 
-def _key(cfg: Settings) -> str:
+def _key(cfg: DashboardSettings) -> str:
     parts = (cfg.es_url, cfg.es_username, cfg.es_password, cfg.es_api_key, cfg.es_ca_certs)
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def client(cfg: Settings) -> Elasticsearch:
+def client(cfg: DashboardSettings) -> Elasticsearch:
     return _client(cfg, _key(cfg))
 
 
@@ -81,7 +81,7 @@ class Queries:
     so two apps with different clusters never share cache entries.
     """
 
-    def __init__(self, cfg: Settings) -> None:
+    def __init__(self, cfg: DashboardSettings) -> None:
         self.cfg = cfg
         self.es = client(cfg)
         self.key = _key(cfg)
@@ -124,7 +124,7 @@ class Queries:
 
 def _ttl() -> int:
     try:
-        return max(load_settings().cache_ttl_s, 1)
+        return max(load_settings(role=DashboardSettings).cache_ttl_s, 1)
     except SettingsError:
         return 15
 

@@ -6,10 +6,10 @@ import streamlit as st
 
 from reqtrail.dashboards.queries.filters import DEFAULT_RANGE, QUICK_RANGES, TimeRange
 from reqtrail.dashboards.ui.context import now
-from reqtrail.settings import Settings
+from reqtrail.settings import DashboardSettings
 
 
-def range_picker(cfg: Settings, *, label: str = "Time range") -> TimeRange:
+def range_picker(cfg: DashboardSettings, *, label: str = "Time range") -> TimeRange:
     """A select box of quick ranges; the choice is mirrored into ``?range=``."""
     options = list(QUICK_RANGES)
     current = st.query_params.get("range", DEFAULT_RANGE)

@@ -10,9 +10,9 @@ Command line (``reqtrail/services/cli.py``)::
 Python API::
 
     from reqtrail.services import ElasticsearchService, KafkaService, LocalStack
-    from reqtrail.settings import load_settings
+    from reqtrail.settings import LocalStackSettings, load_settings
 
-    settings = load_settings()
+    settings = load_settings(role=LocalStackSettings)
     stack = LocalStack(settings)         # `elasticsearch` + `kafka` under settings.state_dir
     stack.up()                           # no-op for what already runs; raises ServiceError
     stack.status()                       # [ServiceStatus(name, address, pid, healthy, ...)]

@@ -23,7 +23,7 @@ from reqtrail.services import processes
 from reqtrail.services.errors import ServiceError
 from reqtrail.services.jdk import Jdk, find_jdk
 from reqtrail.services.ports import PortUse, ensure_no_clash, ensure_uses_free, wait_ports_free
-from reqtrail.settings import Settings
+from reqtrail.settings import LocalStackSettings
 
 Report = Callable[[str], None]
 CONSOLE_LOG_MAX_BYTES = 5 * 1024 * 1024
@@ -70,7 +70,7 @@ class LocalService(ABC):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: LocalStackSettings,
         *,
         name: str | None = None,
         download_dir: str | Path | None = None,

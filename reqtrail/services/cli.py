@@ -15,7 +15,7 @@ from reqtrail.services.base import LocalService, ServiceStatus
 from reqtrail.services.errors import ServiceError
 from reqtrail.services.processes import tail
 from reqtrail.services.stack import LocalStack
-from reqtrail.settings import load_settings
+from reqtrail.settings import LocalStackSettings, load_settings
 
 services_app = typer.Typer(
     help="Local Kafka (KRaft) + Elasticsearch on 127.0.0.1, no Docker needed.",
@@ -77,7 +77,7 @@ def up(
     ] = None,
 ) -> None:
     """Start Kafka and Elasticsearch (downloading them once) and wait until both are healthy."""
-    settings = load_settings()
+    settings = load_settings(role=LocalStackSettings)
     began = time.monotonic()
     with one_line_errors():
         if use_docker:
@@ -97,7 +97,7 @@ def up(
 @services_app.command("down")
 def down(use_docker: DockerFlag = False) -> None:
     """Stop what `services up` started (nothing else); no process is left behind."""
-    settings = load_settings()
+    settings = load_settings(role=LocalStackSettings)
     with one_line_errors():
         if use_docker:
             docker.compose(settings, "down")
@@ -109,7 +109,7 @@ def down(use_docker: DockerFlag = False) -> None:
 @services_app.command("status")
 def status() -> None:
     """Show each service, its address, pid, health and version; exit 1 if one is down."""
-    rows = LocalStack(load_settings(), report=say).status()
+    rows = LocalStack(load_settings(role=LocalStackSettings), report=say).status()
     typer.echo(format_status(rows))
     if not all(row.healthy for row in rows):
         typer.echo("run `reqtrail services up` to start what is down", err=True)
@@ -126,7 +126,7 @@ def logs(
     use_docker: DockerFlag = False,
 ) -> None:
     """Print the end of the services' logs (and follow them with -f)."""
-    settings = load_settings()
+    settings = load_settings(role=LocalStackSettings)
     with one_line_errors():
         if use_docker:
             args = ["logs", "--tail", str(lines), *(["-f"] if follow else [])]

@@ -13,12 +13,12 @@ import subprocess
 from pathlib import Path
 
 from reqtrail.services.errors import ServiceError
-from reqtrail.settings import Settings
+from reqtrail.settings import LocalStackSettings
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 
-def compose_environment(settings: Settings) -> dict[str, str]:
+def compose_environment(settings: LocalStackSettings) -> dict[str, str]:
     """Variables that docker-compose.yml interpolates (ports, versions, heap)."""
     return {
         "REQTRAIL_ES_PORT": str(settings.es_port),
@@ -29,7 +29,7 @@ def compose_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def compose(settings: Settings, *args: str) -> None:
+def compose(settings: LocalStackSettings, *args: str) -> None:
     """Run ``docker compose -f docker-compose.yml <args>``; ServiceError when it fails."""
     docker = shutil.which("docker")
     if docker is None:

@@ -19,7 +19,7 @@ from reqtrail.services.base import LocalService, Report
 from reqtrail.services.downloads import ensure_elasticsearch
 from reqtrail.services.jdk import Jdk
 from reqtrail.services.ports import PortUse
-from reqtrail.settings import Settings, env_name
+from reqtrail.settings import LocalStackSettings, env_name
 
 ConfigValue = str | int | float | bool
 
@@ -81,7 +81,7 @@ class ElasticsearchService(LocalService):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: LocalStackSettings,
         *,
         name: str | None = None,
         download_dir: str | Path | None = None,

@@ -22,7 +22,7 @@ from reqtrail.services.downloads import ensure_kafka
 from reqtrail.services.errors import ServiceError
 from reqtrail.services.jdk import Jdk
 from reqtrail.services.ports import PortUse
-from reqtrail.settings import Settings, env_name
+from reqtrail.settings import LocalStackSettings, env_name
 
 ConfigValue = str | int | float | bool
 
@@ -112,7 +112,7 @@ class KafkaService(LocalService):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: LocalStackSettings,
         *,
         name: str | None = None,
         download_dir: str | Path | None = None,

@@ -19,7 +19,7 @@ from reqtrail.services.errors import ServiceError
 from reqtrail.services.jdk import find_jdk
 from reqtrail.services.kafka import KafkaService
 from reqtrail.services.ports import ensure_no_clash
-from reqtrail.settings import Settings
+from reqtrail.settings import LocalStackSettings
 
 NOTE_EVERY_S = 5.0
 
@@ -37,7 +37,7 @@ class UpResult:
 class LocalStack:
     """Elasticsearch + Kafka under one state directory, named ``elasticsearch`` and ``kafka``."""
 
-    def __init__(self, settings: Settings, report: Report | None = None) -> None:
+    def __init__(self, settings: LocalStackSettings, report: Report | None = None) -> None:
         self.settings = settings
         self.report: Report = report or report_to_stderr
         self.elasticsearch = ElasticsearchService(settings, report=self.report)
