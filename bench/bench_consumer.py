@@ -43,8 +43,8 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch
 
 from bench.cpu import CpuMeter, CpuUse, wait_until_idle
-from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 from reqtrail.consumers.documents import DocumentBuilder, bulk_body
+from reqtrail.consumers.indexer_loop import IndexerConsumer, tune_gc_for_throughput
 from reqtrail.consumers.setup import (
     ensure_index_template,
     ensure_topics,
@@ -159,20 +159,35 @@ def raw_bulk(es: Elasticsearch, settings: Settings, values: list[bytes]) -> Meas
 
 
 # --- 2. the consumer end to end -------------------------------------------------------------
-class NoOpBulkClient:
+class NoOpAnswer:
+    """The answer of a bulk request that nothing indexed: ready at once, no errors."""
+
+    def ready(self) -> bool:
+        return True
+
+    def wait(self) -> tuple[int, bytes]:
+        return 200, b'{"errors":false}'
+
+
+class NoOpBulkTransport:
     """Accepts every bulk request at once: the indexer's own cost, without Elasticsearch."""
 
-    def bulk(self, *, operations: Any, filter_path: Any = None) -> dict[str, Any]:
-        return {"errors": False}
+    def start(self, body: bytes, filter_path: str) -> NoOpAnswer:
+        return NoOpAnswer()
+
+    def close(self) -> None:
+        pass
 
 
-def consumer_run(settings: Settings, records: int, es: NoOpBulkClient | None = None) -> Measured:
+def consumer_run(
+    settings: Settings, records: int, transport: NoOpBulkTransport | None = None
+) -> Measured:
     """Documents per second of a new indexer reading ``settings.topic`` (which holds
     ``records`` records) from the start, from the moment it has partitions to the last
     record indexed: Kafka fetch, decode, validate, bulk, commit. The group join before it
     (a one-time cost of a long-running service) is measured apart, as ``startup_s``."""
     ensure_index_template(settings)
-    indexer = IndexerConsumer(settings, es=es)
+    indexer = IndexerConsumer(settings, transport=transport)
     settle(settings)
     started = time.perf_counter()
     thread = threading.Thread(target=indexer.run, name="indexer")
@@ -326,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 consumer.append(consumer_run(fresh("consumer", source), len(values)))
                 raw.append(raw_bulk(es, fresh("raw"), values))
-        alone = consumer_run(fresh("alone", source), len(values), es=NoOpBulkClient())
+        alone = consumer_run(fresh("alone", source), len(values), transport=NoOpBulkTransport())
         latencies: list[float] = []
         if args.seconds > 0:
             latencies = freshness(fresh("fresh"), args.rate, args.seconds)

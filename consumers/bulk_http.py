@@ -19,11 +19,28 @@ import base64
 import http.client
 import select
 import ssl
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from reqtrail.settings import IndexerSettings
 
 Answer = tuple[int, bytes]  # (HTTP status, response body)
+
+
+class PendingAnswer(Protocol):
+    """The answer to one written bulk request (``PendingResponse``, or a test's fake)."""
+
+    def ready(self) -> bool: ...
+
+    def wait(self) -> Answer: ...
+
+
+class BulkTransport(Protocol):
+    """Writes a ``_bulk`` request and hands back its pending answer (``HttpBulkTransport``)."""
+
+    def start(self, body: bytes, filter_path: str) -> PendingAnswer: ...
+
+    def close(self) -> None: ...
 
 
 class PendingResponse:

@@ -64,8 +64,8 @@ def consume(
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
 ) -> None:
     """Index records from Kafka into Elasticsearch until SIGTERM/SIGINT."""
-    from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
     from reqtrail.consumers.errors import StartupError
+    from reqtrail.consumers.indexer_loop import IndexerConsumer, tune_gc_for_throughput
 
     _configure_logging(log_level)
     tune_gc_for_throughput()

@@ -19,7 +19,7 @@ from kafka import AsyncConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from reqtrail.consumers.indexer import InFlightBulk
+from reqtrail.consumers.bulk_sender import InFlightBulk
 from reqtrail.consumers.offsets import OffsetTracker, TopicPartitionKey
 from reqtrail.consumers.polling import BatchPoller
 from reqtrail.consumers.stats import IndexerStats

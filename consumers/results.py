@@ -51,7 +51,7 @@ class ItemResult:
 @dataclass(slots=True)
 class BulkOutcome:
     """Sorted results of one bulk request; ``whole``: the request failed as a whole, so
-    every document shares one status and reason (see consumers.indexer.isolate_rejected)."""
+    every document shares one status and reason (see consumers.isolate.isolate_rejected)."""
 
     indexed: list[Document] = field(default_factory=list)
     retry: list[ItemResult] = field(default_factory=list)

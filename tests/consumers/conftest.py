@@ -13,8 +13,8 @@ import pytest
 from elasticsearch import ApiError, Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from reqtrail.consumers.consumer import IndexerConsumer
 from reqtrail.consumers.dlq import DeadLetterInfo
+from reqtrail.consumers.indexer_loop import IndexerConsumer
 from reqtrail.consumers.setup import ensure_index_template, ensure_topics, remove_all
 from reqtrail.es import es_client
 from reqtrail.schemas.samples import sample_records

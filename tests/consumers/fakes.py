@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import elastic_transport
-import elasticsearch
 import orjson
 
 from reqtrail.consumers.documents import DocumentBuilder
@@ -27,28 +25,48 @@ def make_documents(count: int, prefix: str = "t", seed: int = 3) -> list[Documen
     return documents
 
 
-def api_error(status: int, error_type: str, reason: str = "boom") -> elasticsearch.ApiError:
-    meta = elastic_transport.ApiResponseMeta(
-        status=status,
-        http_version="1.1",
-        headers=elastic_transport.HttpHeaders(),
-        duration=0.0,
-        node=elastic_transport.NodeConfig("http", "localhost", 9200),
-    )
-    body = {"error": {"type": error_type, "reason": reason}, "status": status}
-    return elasticsearch.ApiError(message=error_type, meta=meta, body=body)
+class HttpError:
+    """An HTTP error answer to a whole ``_bulk`` request, as Elasticsearch writes it."""
+
+    def __init__(self, status: int, error_type: str, reason: str = "boom") -> None:
+        self.status = status
+        body = {"error": {"type": error_type, "reason": reason}, "status": status}
+        self.body = orjson.dumps(body)
 
 
-class FailingBulkClient:
-    """Answers ``bulk`` like ES; ``fail_on`` maps call numbers (1-based) to an exception,
-    ``item_status`` decides each item's status per call (default: 201 created), and
-    ``whole_error`` may fail a request as a whole for the ``_id``s it holds."""
+class Answered:
+    """A pending answer that has arrived: an HTTP answer, or the connection's failure."""
+
+    def __init__(self, answer: tuple[int, bytes] | None, error: OSError | None = None) -> None:
+        self.answer = answer
+        self.error = error
+
+    def ready(self) -> bool:
+        return True
+
+    def wait(self) -> tuple[int, bytes]:
+        if self.error is not None:
+            raise self.error
+        assert self.answer is not None
+        return self.answer
+
+
+Failure = HttpError | OSError
+
+
+class FailingBulkTransport:
+    """Answers ``_bulk`` requests like ES, through the indexer's own transport interface.
+
+    ``fail_on`` maps call numbers (1-based) to a failure of the whole request (an HTTP error
+    answer, or a connection error raised when the answer is read), ``item_status`` decides
+    each item's status per call (default: 201 created), and ``whole_error`` may fail a
+    request as a whole for the ``_id``s it holds."""
 
     def __init__(
         self,
-        fail_on: dict[int, Exception] | None = None,
+        fail_on: dict[int, Failure] | None = None,
         item_status: ItemStatus | None = None,
-        whole_error: Callable[[list[str]], Exception | None] | None = None,
+        whole_error: Callable[[list[str]], HttpError | None] | None = None,
     ) -> None:
         self.fail_on = fail_on or {}
         self.item_status = item_status or (lambda call, doc_id: 201)
@@ -56,12 +74,17 @@ class FailingBulkClient:
         self.calls = 0
         self.sent_ids: list[list[str]] = []
         self.stored: dict[str, bytes] = {}
+        self.filter_paths: set[str] = set()
 
-    def bulk(self, *, operations: Any, filter_path: Any = None) -> dict[str, Any]:
+    def start(self, body: bytes, filter_path: str) -> Answered:
         self.calls += 1
-        if self.calls in self.fail_on:
-            raise self.fail_on[self.calls]
-        lines = bytes(operations).split(b"\n")
+        self.filter_paths.add(filter_path)
+        failure = self.fail_on.get(self.calls)
+        if isinstance(failure, OSError):
+            return Answered(None, failure)
+        if isinstance(failure, HttpError):
+            return Answered((failure.status, failure.body))
+        lines = bytes(body).split(b"\n")
         assert lines[-1] == b"", "bulk body must end with a newline"
         items: list[dict[str, Any]] = []
         ids: list[str] = []
@@ -78,9 +101,13 @@ class FailingBulkClient:
                 error = {"type": error_type or "some_exception", "reason": f"status {status}"}
                 items.append({"index": {"status": status, "error": error}})
         self.sent_ids.append(ids)
-        failure = self.whole_error(ids) if self.whole_error is not None else None
-        if failure is not None:
+        whole = self.whole_error(ids) if self.whole_error is not None else None
+        if whole is not None:
             for doc_id in ids:
                 self.stored.pop(doc_id, None)
-            raise failure
-        return {"errors": any(i["index"]["status"] >= 300 for i in items), "items": items}
+            return Answered((whole.status, whole.body))
+        errors = any(i["index"]["status"] >= 300 for i in items)
+        return Answered((200, orjson.dumps({"errors": errors, "items": items})))
+
+    def close(self) -> None:
+        pass

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from reqtrail.consumers.bulk_http import HttpBulkTransport
+from reqtrail.consumers.bulk_sender import BULK_FILTER_PATH, BulkSender
 from reqtrail.consumers.errors import EsUnreachableError
-from reqtrail.consumers.indexer import BULK_FILTER_PATH, BulkSender
 from reqtrail.consumers.setup import ensure_index_template, remove_all
 from reqtrail.es import es_client
 from reqtrail.settings import Settings

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from reqtrail.consumers.consumer import IndexerConsumer
+from reqtrail.consumers.indexer_loop import IndexerConsumer
 from reqtrail.consumers.setup import ensure_index_template, ensure_topics
 from reqtrail.es import es_client
 from reqtrail.schemas.samples import sample_records

@@ -10,7 +10,7 @@ import pytest
 from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 
-from reqtrail.consumers.consumer import IndexerConsumer, _Rebalance
+from reqtrail.consumers.indexer_loop import IndexerConsumer, _Rebalance
 from reqtrail.settings import load_settings
 
 TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)

@@ -1,4 +1,5 @@
-"""Unit tests of chunking, result sorting, backoff and retries (fake bulk client)."""
+"""Unit tests of result sorting, backoff and retries, through the indexer's own transport
+interface with a fake Elasticsearch behind it."""
 
 from __future__ import annotations
 
@@ -6,42 +7,47 @@ import logging
 import re
 from collections.abc import Callable
 
-import elastic_transport
 import pytest
 
+from reqtrail.consumers.bulk_sender import (
+    BULK_FILTER_PATH,
+    Backoff,
+    BulkSender,
+    RetriesAbandoned,
+    retry_until_settled,
+)
 from reqtrail.consumers.errors import (
     DocumentRejectedError,
     EsThrottledError,
     EsUnavailableError,
     IndexWriteBlockedError,
 )
-from reqtrail.consumers.indexer import (
-    Backoff,
-    BulkSender,
-    RetriesAbandoned,
-    chunks,
-    settle,
-    streaming_index,
-)
-from reqtrail.consumers.results import answer_outcome, classify, sort_items
-from tests.consumers.fakes import FailingBulkClient, api_error, make_documents
+from reqtrail.consumers.results import ItemResult, answer_outcome, classify, sort_items
+from reqtrail.consumers.types import Document
+from tests.consumers.fakes import FailingBulkTransport, HttpError, make_documents
 
 
 def no_wait(delay: float) -> bool:
     return True
 
 
-def test_chunks_close_on_count_and_bytes() -> None:
-    """A chunk closes at max_count documents or before exceeding max_bytes."""
-    documents = make_documents(10)
-    assert [len(c) for c in chunks(documents, 4, 10**9)] == [4, 4, 2]
-    limit = sum(d.nbytes for d in documents[:3])
-    by_bytes = list(chunks(documents, 100, limit))
-    assert len(by_bytes[0]) == 3 and sum(len(c) for c in by_bytes) == 10
-    for chunk, following in zip(by_bytes, by_bytes[1:], strict=False):
-        size = sum(d.nbytes for d in chunk)
-        assert size <= limit < size + following[0].nbytes
-    assert [len(c) for c in chunks(documents[:2], 100, 1)] == [1, 1]  # oversized alone
+def index(
+    sender: BulkSender,
+    documents: list[Document],
+    backoff: Backoff | None = None,
+    wait: Callable[[float], bool] = no_wait,
+    wanted: Callable[[Document], bool] = lambda document: True,
+) -> list[tuple[bool, ItemResult]]:
+    """``(ok, result)`` per document, as the indexer's loop settles one bulk: the first
+    answer, then each retry of its retryable items (``retry_until_settled``)."""
+    results: list[tuple[bool, ItemResult]] = []
+    attempts = retry_until_settled(
+        sender.send(documents), sender.send, backoff or Backoff(0.2, 10.0), wait, wanted
+    )
+    for attempt in attempts:
+        results += [(True, ItemResult(document, 201)) for document in attempt.indexed]
+        results += [(False, rejected) for rejected in attempt.rejected]
+    return results
 
 
 @pytest.mark.parametrize(
@@ -100,24 +106,23 @@ def test_only_throttled_items_are_retried_and_none_is_lost() -> None:
             return 429, "es_rejected_execution_exception"
         return 201
 
-    client = FailingBulkClient(item_status=status)
-    results = list(
-        streaming_index(BulkSender(client), documents, backoff=Backoff(0.01, 0.1), wait=no_wait)
-    )
+    client = FailingBulkTransport(item_status=status)
+    results = index(BulkSender(client), documents, Backoff(0.01, 0.1))
     assert all(ok for ok, _ in results)
     assert sorted(r.document.doc_id for _, r in results) == sorted(d.doc_id for d in documents)
     assert client.sent_ids[1] == client.sent_ids[2] == [d.doc_id for d in documents[::3]]
     assert client.calls == 3 and set(client.stored) == {d.doc_id for d in documents}
+    assert client.filter_paths == {BULK_FILTER_PATH}
 
 
 def test_whole_request_failures_retry_the_whole_chunk() -> None:
     """Connection errors and whole-request 429/503 retry every document of the chunk."""
     documents = make_documents(5)
-    client = FailingBulkClient(
+    client = FailingBulkTransport(
         fail_on={
-            1: elastic_transport.ConnectionError("connection refused"),
-            2: api_error(429, "es_rejected_execution_exception"),
-            3: api_error(503, "master_not_discovered_exception"),
+            1: ConnectionRefusedError("connection refused"),
+            2: HttpError(429, "es_rejected_execution_exception"),
+            3: HttpError(503, "master_not_discovered_exception"),
         }
     )
     waits: list[float] = []
@@ -126,7 +131,7 @@ def test_whole_request_failures_retry_the_whole_chunk() -> None:
         waits.append(delay)
         return True
 
-    results = list(streaming_index(BulkSender(client), documents, wait=wait))
+    results = index(BulkSender(client), documents, wait=wait)
     assert [ok for ok, _ in results] == [True] * 5
     assert client.calls == 4 and len(waits) == 3
     assert waits[0] < waits[2]  # exponential
@@ -136,12 +141,12 @@ def test_rejected_items_are_yielded_with_their_data_and_not_retried() -> None:
     """A mapping error is yielded as (False, result) with the original document, sent once."""
     documents = make_documents(3)
     bad = documents[1].doc_id
-    client = FailingBulkClient(
+    client = FailingBulkTransport(
         item_status=lambda call, doc_id: (
             (400, "document_parsing_exception") if doc_id == bad else 201
         )
     )
-    results = list(streaming_index(BulkSender(client), documents, wait=no_wait))
+    results = index(BulkSender(client), documents)
     failed = [r for ok, r in results if not ok]
     assert [r.document for r in failed] == [documents[1]]
     assert failed[0].status == 400 and not failed[0].retriable
@@ -153,11 +158,11 @@ def test_write_blocked_index_is_retried_with_a_clear_error_each_time(
 ) -> None:
     """403 cluster_block_exception is held and retried, logging an error on every retry."""
     documents = make_documents(4)
-    client = FailingBulkClient(
+    client = FailingBulkTransport(
         item_status=lambda call, doc_id: (403, "cluster_block_exception") if call <= 3 else 201
     )
     with caplog.at_level(logging.ERROR, logger="reqtrail.indexer"):
-        results = list(streaming_index(BulkSender(client), documents, wait=no_wait))
+        results = index(BulkSender(client), documents)
     assert all(ok for ok, _ in results) and client.calls == 4
     # One error per blocked index on each retry (the documents may span two daily indices).
     blocked = [r.getMessage() for r in caplog.records if "refuses writes" in r.getMessage()]
@@ -168,36 +173,32 @@ def test_write_blocked_index_is_retried_with_a_clear_error_each_time(
 def test_giving_up_raises_and_yields_nothing_for_held_documents() -> None:
     """When wait() returns False (shutdown), held documents are neither ok nor failed."""
     documents = make_documents(3)
-    client = FailingBulkClient(item_status=lambda call, doc_id: 503)
+    client = FailingBulkTransport(item_status=lambda call, doc_id: 503)
     seen: list[bool] = []
+    sender = BulkSender(client)
+    attempts = retry_until_settled(
+        sender.send(documents), sender.send, Backoff(0.01, 0.1), lambda d: False
+    )
     with pytest.raises(RetriesAbandoned):
-        for ok, _ in streaming_index(BulkSender(client), documents, wait=lambda d: False):
-            seen.append(ok)
+        for attempt in attempts:
+            seen += [True] * len(attempt.indexed) + [False] * len(attempt.rejected)
     assert seen == [] and client.calls == 1
 
 
 def test_unwanted_documents_are_dropped_from_the_retry() -> None:
     """Documents whose partition was revoked are not retried."""
     documents = make_documents(4)
-    client = FailingBulkClient(item_status=lambda call, doc_id: 429 if call == 1 else 201)
+    client = FailingBulkTransport(item_status=lambda call, doc_id: 429 if call == 1 else 201)
     sender = BulkSender(client)
     keep = {documents[0].doc_id}
-    results = list(
-        settle(
-            sender.send(documents),
-            sender.send,
-            Backoff(0.01, 0.1),
-            wait=no_wait,
-            wanted=lambda d: d.doc_id in keep,
-        )
-    )
+    results = index(sender, documents, Backoff(0.01, 0.1), wanted=lambda d: d.doc_id in keep)
     assert [r.document.doc_id for _, r in results] == [documents[0].doc_id]
     assert client.sent_ids[1] == [documents[0].doc_id]
 
 
-def test_http_answers_sort_like_client_answers() -> None:
-    """A raw ``_bulk`` answer sorts as elasticsearch-py's would: all indexed by its first
-    bytes, per-item errors item by item, an error status for the whole request."""
+def test_http_answers_sort_item_by_item_or_as_a_whole() -> None:
+    """A raw ``_bulk`` answer sorts all indexed by its first bytes, per-item errors item by
+    item, and an error status (or a proxy's HTML page) for the whole request."""
     documents = make_documents(2)
     ok = b'{"errors":false,"items":[{"index":{"status":201}},{"index":{"status":201}}]}'
     assert answer_outcome(documents, 200, ok).indexed == documents
@@ -217,17 +218,17 @@ def test_http_answers_sort_like_client_answers() -> None:
     assert answer_outcome(documents, 400, mapping).rejected[0].error is DocumentRejectedError
 
 
-def _validation_error_for(bad: set[str]) -> Callable[[list[str]], Exception | None]:
+def _validation_error_for(bad: set[str]) -> Callable[[list[str]], HttpError | None]:
     """ES's answer to a bulk holding an _id over 512 bytes: 400 for the whole request."""
 
-    def whole_error(ids: list[str]) -> Exception | None:
+    def whole_error(ids: list[str]) -> HttpError | None:
         at_fault = [i for i in ids if i in bad]
         if not at_fault:
             return None
         reason = "Validation Failed: " + " ".join(
             f"{n}: id [{i}] is too long;" for n, i in enumerate(at_fault, 1)
         )
-        return api_error(400, "action_request_validation_exception", reason)
+        return HttpError(400, "action_request_validation_exception", reason)
 
     return whole_error
 
@@ -237,9 +238,9 @@ def test_a_bulk_rejected_as_a_whole_is_split_until_the_bad_documents_stand_alone
     998 others and rejects only the two, each with the reason ES gave for it alone."""
     documents = make_documents(1000)
     bad = {documents[10].doc_id, documents[777].doc_id}
-    client = FailingBulkClient(whole_error=_validation_error_for(bad))
+    client = FailingBulkTransport(whole_error=_validation_error_for(bad))
     sender = BulkSender(client)
-    results = list(settle(sender.send(documents), sender.send, Backoff(0, 0), no_wait))
+    results = index(sender, documents, Backoff(0, 0))
     ok = [r.document.doc_id for good, r in results if good]
     rejected = [r for good, r in results if not good]
     assert len(ok) == 998 and set(client.stored) == set(ok) and not bad & set(ok)
@@ -254,9 +255,9 @@ def test_a_bulk_rejected_as_a_whole_is_split_until_the_bad_documents_stand_alone
 def test_only_validation_and_size_rejections_are_split() -> None:
     """A 401 for the whole request is no document's fault: it is not split."""
     documents = make_documents(8)
-    client = FailingBulkClient(fail_on={1: api_error(401, "security_exception")})
+    client = FailingBulkTransport(fail_on={1: HttpError(401, "security_exception")})
     sender = BulkSender(client)
-    results = list(settle(sender.send(documents), sender.send, Backoff(0, 0), no_wait))
+    results = index(sender, documents, Backoff(0, 0))
     assert client.calls == 1 and len(results) == 8 and not any(ok for ok, _ in results)
 
 
@@ -264,12 +265,12 @@ def test_a_split_half_that_is_throttled_is_retried_not_dead_lettered() -> None:
     """While a rejected bulk is split, a half answered 429 is retried like any other."""
     documents = make_documents(4)
     bad = {documents[0].doc_id}
-    client = FailingBulkClient(
-        fail_on={3: api_error(429, "es_rejected_execution_exception")},
+    client = FailingBulkTransport(
+        fail_on={3: HttpError(429, "es_rejected_execution_exception")},
         whole_error=_validation_error_for(bad),
     )
     sender = BulkSender(client)
-    results = list(settle(sender.send(documents), sender.send, Backoff(0, 0), no_wait))
+    results = index(sender, documents, Backoff(0, 0))
     assert sorted(r.document.doc_id for ok, r in results if ok) == sorted(
         d.doc_id for d in documents[1:]
     )

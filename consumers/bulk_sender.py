@@ -16,23 +16,15 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
 
-import elastic_transport
-import elasticsearch
-
-from reqtrail.consumers.bulk_http import HttpBulkTransport, PendingResponse
+from reqtrail.consumers.bulk_http import BulkTransport, PendingAnswer
 from reqtrail.consumers.documents import bulk_body
 from reqtrail.consumers.errors import IndexWriteBlockedError, RetriableError
 from reqtrail.consumers.isolate import isolate_rejected
 from reqtrail.consumers.results import (
     BulkOutcome,
-    ItemResult,
     answer_outcome,
-    error_type_and_reason,
-    response_outcome,
     unreachable_outcome,
-    whole_request_outcome,
 )
 from reqtrail.consumers.types import Document
 
@@ -40,29 +32,6 @@ log = logging.getLogger("reqtrail.indexer")
 
 # Only what sorting needs: successful items shrink to {"index": {"status": 201}}.
 BULK_FILTER_PATH = "errors,items.*.status,items.*.error"
-
-
-class BulkClient(Protocol):
-    """The part of ``elasticsearch.Elasticsearch`` the indexer uses."""
-
-    def bulk(self, *, operations: Any, filter_path: Any = ...) -> Any: ...
-
-
-def chunks(
-    documents: Sequence[Document], max_count: int, max_bytes: int
-) -> Iterator[list[Document]]:
-    """Split ``documents`` into bulk-sized chunks (a single oversized document stays alone)."""
-    chunk: list[Document] = []
-    size = 0
-    for document in documents:
-        nbytes = document.nbytes
-        if chunk and (len(chunk) >= max_count or size + nbytes > max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(document)
-        size += nbytes
-    if chunk:
-        yield chunk
 
 
 class InFlightBulk:
@@ -74,7 +43,7 @@ class InFlightBulk:
         self,
         sender: BulkSender,
         documents: Sequence[Document],
-        pending: PendingResponse | None,
+        pending: PendingAnswer | None,
         started: float,
         outcome: BulkOutcome | None = None,
     ) -> None:
@@ -101,19 +70,18 @@ class InFlightBulk:
 
 
 class BulkSender:
-    """Sends one chunk as a ``_bulk`` request and sorts the answer; never raises for ES.
+    """Sends one batch as a ``_bulk`` request and sorts the answer; never raises for ES.
 
-    With an HttpBulkTransport, ``start`` returns as soon as the request is written and
-    the answer is read by ``InFlightBulk.result()``; with a BulkClient (elasticsearch-py,
-    test fakes) the request completes inside ``start``.
+    ``start`` returns as soon as the request is written; ``InFlightBulk.result()`` reads
+    the answer (``consumers.bulk_http``).
     """
 
     def __init__(
         self,
-        client: BulkClient | HttpBulkTransport,
+        transport: BulkTransport,
         on_outcome: Callable[[BulkOutcome], None] | None = None,
     ) -> None:
-        self.client = client
+        self.transport = transport
         self.on_outcome = on_outcome
 
     def start(self, documents: Sequence[Document], body: bytes | None = None) -> InFlightBulk:
@@ -123,20 +91,7 @@ class BulkSender:
             return InFlightBulk(self, documents, None, started, BulkOutcome())
         if body is None:
             body = bulk_body(documents)
-        client = self.client
-        if isinstance(client, HttpBulkTransport):
-            return InFlightBulk(self, documents, client.start(body, BULK_FILTER_PATH), started)
-        try:
-            response = client.bulk(operations=body, filter_path=BULK_FILTER_PATH)
-        except elasticsearch.ApiError as exc:
-            outcome = whole_request_outcome(
-                documents, exc.meta.status, str(exc.error), _api_reason(exc)
-            )
-        except elastic_transport.TransportError as exc:  # connection refused/reset, timeout
-            outcome = unreachable_outcome(documents, exc)
-        else:
-            outcome = response_outcome(documents, response)
-        return InFlightBulk(self, documents, None, started, self.finished(outcome, started))
+        return InFlightBulk(self, documents, self.transport.start(body, BULK_FILTER_PATH), started)
 
     def send(self, documents: Sequence[Document]) -> BulkOutcome:
         """``start`` and wait for the outcome."""
@@ -147,11 +102,6 @@ class BulkSender:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome
-
-
-def _api_reason(exc: elasticsearch.ApiError) -> str:
-    described = error_type_and_reason(exc.info)
-    return described[1] if described and described[1] else str(exc.message)
 
 
 class Backoff:
@@ -213,37 +163,6 @@ def retry_until_settled(
         if not held:
             return
         outcome = send(held)
-
-
-def settle(
-    outcome: BulkOutcome,
-    send: Callable[[Sequence[Document]], BulkOutcome],
-    backoff: Backoff,
-    wait: Callable[[float], bool] = sleep_then_continue,
-    wanted: Callable[[Document], bool] = lambda document: True,
-) -> Iterator[tuple[bool, ItemResult]]:
-    """Yield ``(ok, result)`` once per document of ``outcome``, retrying retryable items
-    (see ``retry_until_settled``); rejected results carry their original document."""
-    for attempt in retry_until_settled(outcome, send, backoff, wait, wanted):
-        for document in attempt.indexed:
-            yield True, ItemResult(document, 201)
-        for rejected in attempt.rejected:
-            yield False, rejected
-
-
-def streaming_index(
-    sender: BulkSender,
-    documents: Sequence[Document],
-    *,
-    max_count: int = 1000,
-    max_bytes: int = 5 * 1024 * 1024,
-    backoff: Backoff | None = None,
-    wait: Callable[[float], bool] = sleep_then_continue,
-) -> Iterator[tuple[bool, ItemResult]]:
-    """Index ``documents`` chunk by chunk; ``(ok, result)`` per document, like streaming_bulk."""
-    backoff = backoff or Backoff(0.2, 10.0)
-    for chunk in chunks(documents, max_count, max_bytes):
-        yield from settle(sender.send(chunk), sender.send, backoff, wait)
 
 
 def log_retry(outcome: BulkOutcome, delay: float, attempt: int) -> None:

@@ -22,19 +22,18 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from reqtrail.consumers.bulk_http import HttpBulkTransport
-from reqtrail.consumers.clients import indexer_consumer, reliable_producer
-from reqtrail.consumers.dlq import DeadLetterWriter
-from reqtrail.consumers.documents import DocumentBuilder, bulk_body
-from reqtrail.consumers.errors import DeadLetterError, StartupError
-from reqtrail.consumers.indexer import (
+from reqtrail.consumers.bulk_http import BulkTransport, HttpBulkTransport
+from reqtrail.consumers.bulk_sender import (
     Backoff,
-    BulkClient,
     BulkSender,
     InFlightBulk,
     RetriesAbandoned,
     retry_until_settled,
 )
+from reqtrail.consumers.clients import indexer_consumer, reliable_producer
+from reqtrail.consumers.dlq import DeadLetterWriter
+from reqtrail.consumers.documents import DocumentBuilder, bulk_body
+from reqtrail.consumers.errors import DeadLetterError, StartupError
 from reqtrail.consumers.lag import BrokerLag, LagProbe
 from reqtrail.consumers.membership import GroupMember, _Rebalance
 from reqtrail.consumers.offsets import OffsetTracker, TopicPartitionKey
@@ -62,7 +61,7 @@ class IndexerConsumer(GroupMember):
         self,
         settings: IndexerSettings,
         *,
-        es: BulkClient | None = None,
+        transport: BulkTransport | None = None,
         emit_stats: Callable[[str], None] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
     ) -> None:
@@ -73,7 +72,7 @@ class IndexerConsumer(GroupMember):
         self.owned: frozenset[TopicPartition] = frozenset()
         self._stop = threading.Event()
         self._restart: dict[TopicPartitionKey, int] = {}  # revoked partition -> restart offset
-        self._es = es
+        self._transport = transport  # a stand-in for Elasticsearch (benchmarks, tests)
         self._emit_stats = emit_stats or log.info
         self._consumer_overrides = consumer_overrides or {}
         self._tracker = OffsetTracker()
@@ -100,15 +99,15 @@ class IndexerConsumer(GroupMember):
     def run(self) -> None:
         settings = self.settings
         alias_exists: bool | None = True
-        if self._es is None:  # a real node: check what `reqtrail setup` installs there
+        if self._transport is None:  # a real node: check what `reqtrail setup` installs there
             alias_exists = wait_for_index_setup(
                 settings, self._stop.is_set, self._stop.wait, self._backoff.next_delay
             )
             if alias_exists is None:
                 return
         self._backoff.reset()
-        es = self._es or HttpBulkTransport.from_settings(settings)
-        self._sender = BulkSender(es, on_outcome=self.stats.record_bulk)
+        transport = self._transport or HttpBulkTransport.from_settings(settings)
+        self._sender = BulkSender(transport, on_outcome=self.stats.record_bulk)
         broker_lag = BrokerLag(settings, lambda: self.owned)
         topics = self._until_connected(broker_lag.topics)
         if topics is not None:
@@ -169,8 +168,7 @@ class IndexerConsumer(GroupMember):
             log.warning("stopping with unfinished records (%s); they will be redelivered", exc)
             self._commit()
         finally:
-            if isinstance(es, HttpBulkTransport):
-                es.close()
+            transport.close()
             reporter.stop()
             probe.stop()
             if self.stats.state != "starting":
