@@ -18,7 +18,6 @@ from tests.producers.apps import STREAM_CHUNK, STREAM_CHUNKS
 from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import memory_pipeline
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def small_settings(**changes: Any) -> Settings:
