@@ -19,7 +19,6 @@ from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import memory_pipeline
 
 
-
 def small_settings(**changes: Any) -> Settings:
     return load_settings(environ={}).replace(body_max_bytes=256, **changes)
 
