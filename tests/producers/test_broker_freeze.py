@@ -39,7 +39,6 @@ from tests.producers.traffic import Traffic
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
 
 RUNS = 5

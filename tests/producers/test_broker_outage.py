@@ -26,7 +26,6 @@ from tests.producers.helpers import call_asgi, read_topic
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
 
 # A request that takes longer than this in-process means the middleware waited on Kafka.

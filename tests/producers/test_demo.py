@@ -20,7 +20,6 @@ from reqtrail.schemas import is_valid, record_errors
 from reqtrail.settings import Settings, load_settings
 from tests.producers.helpers import memory_pipeline, read_topic
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 REPO = Path(__file__).resolve().parents[2]
 PLAYER = {"x-user-id": "player-00042", "x-platform": "ios", "x-client-version": "3.2.1"}
 

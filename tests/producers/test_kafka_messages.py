@@ -13,8 +13,6 @@ from reqtrail.producers.sink import KafkaSink
 from reqtrail.services.ports import free_ports
 from reqtrail.settings import load_settings
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 def test_unreachable_kafka_is_reported_first_within_5_s_by_reqtrail(
     tmp_path: Path, caplog: pytest.LogCaptureFixture

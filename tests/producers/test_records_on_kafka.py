@@ -14,7 +14,7 @@ from tests.producers.apps import INVENTORY, STREAM_CHUNK, STREAM_CHUNKS
 from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import read_topic
 
-pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = pytest.mark.integration
 
 BODY_MAX = 512
 

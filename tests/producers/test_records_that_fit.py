@@ -16,8 +16,6 @@ from reqtrail.settings import Settings, SettingsError, load_settings
 from tests.producers.apps import starlette_app
 from tests.producers.helpers import call_asgi, memory_pipeline, read_topic
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 MAX = 1048576
 
 

@@ -9,8 +9,6 @@ from reqtrail.settings import load_settings
 from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import memory_pipeline
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_replay_of_header_becomes_the_replay_of_field(framework: str) -> None:

@@ -25,7 +25,7 @@ from reqtrail.services import KafkaService
 from reqtrail.settings import Settings
 from tests.producers.helpers import read_topic
 
-pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = pytest.mark.integration
 
 TOPIC_MAX_MESSAGE_BYTES = 100_000
 

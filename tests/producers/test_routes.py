@@ -13,8 +13,6 @@ from tests.producers.apps import configure_django
 from tests.producers.frameworks import framework_client
 from tests.producers.helpers import memory_pipeline
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.mark.parametrize(
     ("route", "template"),

@@ -23,8 +23,6 @@ from reqtrail.settings import Settings, load_settings
 from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import memory_pipeline, read_topic
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.fixture
 def sentry_inbox() -> Iterator[tuple[str, EventStore]]:

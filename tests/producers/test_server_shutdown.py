@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +27,6 @@ from tests.producers.helpers import read_topic
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,22 +66,32 @@ def serve(server: str, settings: Settings, spill: Path, log: Path) -> subprocess
             [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     proc.port = port  # type: ignore[attr-defined]
+    # Wait for the port, then send exactly one warm-up request: a retried request that timed
+    # out on a busy machine may still have been served, and recorded a second time.
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while True:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/inventory", headers={"x-request-id": "warmup"})
-            return proc
-        except httpx.TransportError:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
             assert proc.poll() is None, log.read_text()
+            if time.monotonic() > deadline:
+                proc.kill()
+                message = f"{server} did not listen within 30 s:\n{log.read_text()}"
+                raise AssertionError(message) from None
             time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"{server} did not answer within 30 s:\n{log.read_text()}")
+    answer = httpx.get(
+        f"http://127.0.0.1:{port}/inventory", headers={"x-request-id": "warmup"}, timeout=60
+    )
+    assert answer.status_code == 200, log.read_text()
+    return proc
 
 
 def play(proc: subprocess.Popen[bytes], prefix: str) -> list[str]:
     """REQUESTS upgrade requests, each with its own request ID."""
     ids = [f"{prefix}-{i:04d}" for i in range(REQUESTS)]
-    with httpx.Client(base_url=f"http://127.0.0.1:{proc.port}") as client:  # type: ignore[attr-defined]
+    base_url = f"http://127.0.0.1:{proc.port}"  # type: ignore[attr-defined]
+    with httpx.Client(base_url=base_url, timeout=60) as client:
         for i, rid in enumerate(ids):
             answer = client.post(
                 f"/units/u-{i}/upgrade",

@@ -15,8 +15,6 @@ from reqtrail.producers.spill import ResendResult, SpillFile, resend_spill
 from reqtrail.settings import Settings
 from tests.producers.helpers import read_topic
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 def spilled_records(count: int) -> list[bytes]:
     return [
