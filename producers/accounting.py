@@ -122,6 +122,11 @@ class Ledger:
         self._to_spill: deque[bytes] = deque()
         self.drops = DropLog(spill_path)
 
+    def settled(self) -> bool:
+        """Every record produced so far is delivered or dropped (counted, not in hand)."""
+        with self.lock:
+            return self.produced == self.delivered + self.dropped
+
     def deliver(self, count: int) -> None:
         with self.lock:
             self.delivered += count

@@ -279,15 +279,18 @@ class KafkaSink:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record put so far is delivered or dropped; True if it got there."""
+        # Settled by the counts, not by empty queues: the sender thread holds a record
+        # between the queue and the pending list, and a batch between the pending list and
+        # the count, and a flush that returned then would break produced = delivered + dropped.
         deadline = time.monotonic() + timeout
-        while (self._queue or self._pending) and self._thread is not None:
+        while not self._ledger.settled() and self._thread is not None:
             if time.monotonic() >= deadline:
                 break
             self._wakeup.set()
             time.sleep(0.005)
         with capture_internal_exceptions():
             self._ledger.write_spill()
-        return not self._queue and not self._pending
+        return self._ledger.settled()
 
     def drain(self, timeout: float, reason: str = accounting.SHUTDOWN) -> SinkStats:
         """Flush for at most ``timeout`` s, then stop the thread and the producer: whatever

@@ -114,6 +114,34 @@ def test_delivery_failures_count_as_dropped_and_successes_as_delivered(tmp_path:
     assert len(spill.read_bytes().splitlines()) == 5
 
 
+def test_flush_returns_only_once_every_record_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flush() waits for the counts, not for empty queues: right after it returns True,
+    produced == delivered + dropped, even when the sender thread counts a settled batch
+    late (here 50 ms after taking it off the pending list)."""
+    deliver = sink_module.Ledger.deliver
+
+    def slow_deliver(ledger: Any, count: int) -> None:
+        time.sleep(0.05)
+        deliver(ledger, count)
+
+    monkeypatch.setattr(sink_module.Ledger, "deliver", slow_deliver)
+    producer = FakeProducer()
+    sink = KafkaSink(
+        make_settings(tmp_path, buffer_size=100), lambda settings: producer, register_atexit=False
+    )
+    try:
+        for round_ in range(5):
+            for i in range(10):
+                sink.put(record(round_ * 10 + i), None)
+            assert sink.flush(timeout=5)
+            stats = sink.stats()
+            assert stats.produced == stats.delivered + stats.dropped == (round_ + 1) * 10
+    finally:
+        sink.close(timeout=1)
+
+
 def test_send_errors_count_as_dropped(tmp_path: Path) -> None:
     """If producer.send() itself raises, the record is dropped, not lost from the counters."""
     sink = KafkaSink(
