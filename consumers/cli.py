@@ -6,10 +6,11 @@ import logging
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 import typer
 
-from reqtrail.settings import load_settings
+from reqtrail.settings import Settings, load_settings
 
 dlq_app = typer.Typer(
     help="Dead letters: counts and samples; `redrive` re-produces them after a fix.",
@@ -47,14 +48,59 @@ def setup() -> None:
 
 def consume(
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
+    log_format: str = typer.Option(
+        "",
+        envvar="REQTRAIL_LOG_FORMAT",
+        help="json or console (default: json unless stdout is a terminal).",
+    ),
+    metrics_port: int | None = typer.Option(
+        None,
+        envvar="REQTRAIL_METRICS_PORT",
+        min=0,
+        help="Serve /metrics, /healthz and /readyz on this port (docs/operations.md).",
+    ),
+    metrics_host: str = typer.Option(
+        "0.0.0.0", envvar="REQTRAIL_METRICS_HOST", help="Address the metrics port binds."
+    ),
+    route_limit: int | None = typer.Option(
+        None,
+        envvar="REQTRAIL_METRICS_ROUTE_LIMIT",
+        min=1,
+        help="Distinct routes in the request metrics; later ones count as route=other "
+        "[default: 200].",
+    ),
+    request_metrics: bool = typer.Option(
+        True, envvar="REQTRAIL_REQUEST_METRICS", help="Export per-route request metrics."
+    ),
+    ready_bulk_age: float | None = typer.Option(
+        None,
+        envvar="REQTRAIL_READY_BULK_AGE_S",
+        min=1.0,
+        help="/readyz fails when records wait and no bulk succeeded for this many seconds "
+        "[default: 60].",
+    ),
 ) -> None:
     """Index records from Kafka into Elasticsearch until SIGTERM/SIGINT."""
     from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
+    from reqtrail.consumers.events import EventLog
+    from reqtrail.consumers.logs import LOG_FORMATS, configure_logging
+    from reqtrail.consumers.observer import IndexerObserver, Observers
 
-    _configure_logging(log_level)
+    if log_format and log_format not in LOG_FORMATS:
+        raise typer.BadParameter("must be json or console", param_hint="--log-format")
+    configure_logging(log_level, log_format or None)
     tune_gc_for_throughput()
     settings = load_settings()
-    indexer = IndexerConsumer(settings, emit_stats=logging.getLogger("reqtrail.stats").info)
+    observers: list[IndexerObserver] = [EventLog(settings.stats_interval_s)]
+    telemetry = None
+    if metrics_port is not None:
+        telemetry = _Telemetry(settings, request_metrics, route_limit, ready_bulk_age)
+        observers.append(telemetry.metrics)
+    indexer = IndexerConsumer(
+        settings,
+        emit_stats=logging.getLogger("reqtrail.stats").info,
+        observer=Observers(*observers),
+    )
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("reqtrail.consumer").info(
@@ -67,7 +113,58 @@ def consume(
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    indexer.run()
+    try:
+        if telemetry is not None:
+            telemetry.serve(indexer, metrics_host, metrics_port or 0)
+        indexer.run()
+    finally:
+        if telemetry is not None:
+            telemetry.close()
+
+
+class _Telemetry:
+    """The metrics, probes and HTTP server of ``consume --metrics-port``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        request_metrics: bool,
+        route_limit: int | None,
+        ready_bulk_age: float | None,
+    ) -> None:
+        from reqtrail.consumers.metrics import IndexerMetrics
+        from reqtrail.consumers.probes import DEFAULT_READY_BULK_AGE_S, EsProbe, Probes
+        from reqtrail.consumers.request_metrics import DEFAULT_ROUTE_LIMIT
+
+        self.metrics = IndexerMetrics(
+            settings.topic,
+            request_metrics=request_metrics,
+            route_limit=route_limit or DEFAULT_ROUTE_LIMIT,
+        )
+        self.es = EsProbe(settings)
+        self.probes = Probes(
+            self.metrics,
+            self.es,
+            ready_bulk_age_s=ready_bulk_age or DEFAULT_READY_BULK_AGE_S,
+            live_after_s=max(60.0, 2 * settings.es_request_timeout),
+        )
+        self.server: Any = None
+
+    def serve(self, indexer: Any, host: str, port: int) -> None:
+        from reqtrail.consumers.health import HealthServer
+        from reqtrail.consumers.logs import events
+
+        self.metrics.watch(indexer.lag, indexer.in_flight)
+        try:
+            self.server = HealthServer(self.metrics.registry, self.probes, host, port).start()
+        except OSError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--metrics-port") from None
+        events().info("metrics_serving", host=host, port=self.server.port)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.es.close()
 
 
 @dlq_app.callback()

@@ -37,6 +37,7 @@ from reqtrail.consumers.indexer import (
     RetriesAbandoned,
     retry_until_settled,
 )
+from reqtrail.consumers.observer import IndexerObserver, NullObserver
 from reqtrail.consumers.offsets import OffsetTracker, TopicPartitionKey
 from reqtrail.consumers.polling import BatchPoller, Polled
 from reqtrail.consumers.results import BulkOutcome
@@ -93,9 +94,12 @@ class IndexerConsumer:
         es: BulkClient | None = None,
         emit_stats: Callable[[str], None] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
+        observer: IndexerObserver | None = None,
     ) -> None:
         self.settings = settings
         self.stats = IndexerStats()
+        # Metrics, probes and log events (consumers.observer): hooks marked "observer".
+        self.observer: IndexerObserver = observer or NullObserver()
         self.assigned = threading.Event()  # set once the group gave this member partitions
         self.assigned_at: float | None = None  # time.perf_counter() of that first assignment
         self._stop = threading.Event()
@@ -104,7 +108,9 @@ class IndexerConsumer:
         self._emit_stats = emit_stats or log.info
         self._consumer_overrides = consumer_overrides or {}
         self._tracker = OffsetTracker()
-        self._builder = DocumentBuilder(settings.index_prefix)
+        self._builder = DocumentBuilder(
+            settings.index_prefix, request_labels=self.observer.wants_request_labels
+        )
         self._backoff = Backoff(
             settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000
         )
@@ -125,7 +131,7 @@ class IndexerConsumer:
     def run(self) -> None:
         settings = self.settings
         es = self._es or HttpBulkTransport.from_settings(settings)
-        self._sender = BulkSender(es, on_outcome=self.stats.record_bulk)
+        self._sender = BulkSender(es, on_outcome=self._bulk_answered)
         producer = self._until_connected(lambda: reliable_producer(settings, "dlq"))
         consumer = self._until_connected(
             lambda: indexer_consumer(settings, **self._consumer_overrides)
@@ -137,7 +143,9 @@ class IndexerConsumer:
             return
         self._dlq = DeadLetterWriter(producer, settings.dlq_topic)
         self._consumer = consumer
-        self._poller = BatchPoller(consumer, self._tracker, settings, self._stop.is_set)
+        self._poller = BatchPoller(
+            consumer, self._tracker, settings, self._stop.is_set, on_poll=self.observer.polled
+        )
         reporter = StatsReporter(self.stats, settings.stats_interval_s, self.lag, self._emit_stats)
         try:
             consumer.subscribe([settings.topic], listener=_Rebalance(self))
@@ -174,6 +182,14 @@ class IndexerConsumer:
             self._close_quietly(consumer.close, autocommit=False)
             self._close_quietly(self._dlq.producer.close, timeout=5)
             log.info("indexer stopped")
+
+    def _bulk_answered(self, outcome: BulkOutcome) -> None:
+        self.stats.record_bulk(outcome)
+        self.observer.bulk_answered(outcome)  # observer
+
+    def in_flight(self) -> int:
+        """Records read from Kafka and not yet indexed or dead-lettered (loop thread)."""
+        return self._tracker.in_flight
 
     def _until_connected(self, connect: Callable[[], Any]) -> Any:
         """``connect()``, retried with backoff while Kafka cannot be reached; None if stopped."""
@@ -245,6 +261,7 @@ class IndexerConsumer:
                 progress = document.progress
                 if progress is not None:
                     progress.finish(document.message.offset)
+            self.observer.indexed(attempt.indexed)  # observer
             for item in attempt.rejected:
                 progress = item.document.progress
                 if progress is None or not progress.revoked:
@@ -269,6 +286,7 @@ class IndexerConsumer:
                     raise RetriesAbandoned(str(exc)) from exc
         self._backoff.reset()
         self.stats.record_dead_letters(Counter(letter.kind for letter in letters))
+        self.observer.dead_lettered(letters)  # observer
         for letter in letters:
             if letter.progress is not None:
                 letter.progress.finish(letter.message.offset)
@@ -294,6 +312,7 @@ class IndexerConsumer:
     def _committed(self, positions: dict[TopicPartitionKey, int]) -> bool:
         self._tracker.mark_committed(positions)
         self.stats.commits += 1
+        self.observer.committed()  # observer
         return True
 
     def _commit_failed(self, exc: Exception) -> bool:
@@ -322,6 +341,7 @@ class IndexerConsumer:
                     self._restart[(tp.topic, tp.partition)] = offset
         if revoked:
             log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+            self.observer.partitions_revoked([tp.partition for tp in revoked])  # observer
 
     def _finish_in_flight(self) -> None:
         for bulk in list(self._in_flight):
@@ -366,6 +386,7 @@ class IndexerConsumer:
                 self.assigned_at = time.perf_counter()
             self.assigned.set()
             log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+            self.observer.partitions_assigned([tp.partition for tp in assigned])  # observer
 
     def lag(self) -> dict[int, int]:
         """Per partition: records in Kafka not yet indexed (highwater - commit position)."""

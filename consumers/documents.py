@@ -8,20 +8,25 @@ is the record's original bytes whenever they are one JSON line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 
-from reqtrail.consumers.decode import Poison, decode_record
+from reqtrail.consumers.decode import Poison, ValidIds, decode_record
 from reqtrail.consumers.offsets import PartitionProgress
 from reqtrail.consumers.types import DeadLetter, Document, SourceMessage
 from reqtrail.schemas.indices import daily_index, utc_day
+
+# The record fields of Document.labels, in order (see consumers.request_metrics).
+LABEL_FIELDS = ("service", "environment", "route", "method", "status", "app_version")
 
 
 class DocumentBuilder:
     """Builds Documents (or DeadLetters) from Kafka messages for one index prefix."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, *, request_labels: bool = False) -> None:
         self.prefix = prefix
+        self.request_labels = request_labels  # attach labels + latency for request metrics
         # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head)
         self._heads: dict[str, tuple[str, bytes]] = {}
 
@@ -56,7 +61,19 @@ class DocumentBuilder:
         doc_id = record.request_id
         source = value if b"\n" not in value else orjson.dumps(orjson.loads(value))
         action = head[1] + orjson.dumps(doc_id) + b"}}\n"
-        return Document(head[0], doc_id, action, source, message, progress)
+        document = Document(head[0], doc_id, action, source, message, progress)
+        if self.request_labels:
+            if type(record) is ValidIds:  # the validator's slow road: no typed fields
+                fields = orjson.loads(value)
+                document.labels = tuple(fields.get(name) for name in LABEL_FIELDS)
+                document.latency_ms = float(fields["latency_ms"])
+            else:
+                r: Any = record
+                document.labels = (
+                    r.service, r.environment, r.route, r.method, r.status, r.app_version
+                )  # fmt: skip
+                document.latency_ms = r.latency_ms
+        return document
 
     def build_all(
         self, messages: Iterable[SourceMessage], progress: PartitionProgress | None = None

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 Headers = Sequence[tuple[str, bytes | None]]
 DeadLetterKind = Literal["undecodable", "schema", "rejected"]
+# A record's request labels as decoded (service, environment, route, method, status,
+# app_version); optional ones may be None or msgspec.UNSET (consumers.request_metrics).
+RequestLabels = tuple[object, ...]
 
 
 class SourceMessage(Protocol):
@@ -49,10 +52,13 @@ class Document:
     """One bulk ``index`` action: the action line and the JSON source, plus where it came from.
 
     ``source`` is the record's original bytes whenever they are a single JSON line, so the
-    bulk body is built without re-serializing the record.
+    bulk body is built without re-serializing the record. ``labels`` and ``latency_ms``
+    are set only when request metrics are wanted (consumers.request_metrics).
     """
 
-    __slots__ = ("index", "doc_id", "action", "source", "message", "progress")
+    __slots__ = (
+        "index", "doc_id", "action", "source", "message", "progress", "labels", "latency_ms"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -69,6 +75,8 @@ class Document:
         self.source = source
         self.message = message
         self.progress = progress
+        self.labels: RequestLabels | None = None
+        self.latency_ms = 0.0
 
     @property
     def nbytes(self) -> int:
