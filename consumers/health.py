@@ -92,6 +92,7 @@ class HealthServer:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()  # waits for serve_forever: only when it runs
+            self._thread.join(timeout=5)
         self._server.server_close()
-        self._thread.join(timeout=5)
