@@ -164,7 +164,6 @@ class _Telemetry:
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
-        self.es.close()
 
 
 @dlq_app.callback()

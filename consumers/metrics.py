@@ -26,6 +26,7 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -40,7 +41,7 @@ from reqtrail.consumers.errors import (
 )
 from reqtrail.consumers.request_metrics import DEFAULT_ROUTE_LIMIT, RequestMetrics
 from reqtrail.consumers.results import BulkOutcome
-from reqtrail.consumers.types import DeadLetter, Document
+from reqtrail.consumers.types import DeadLetter, DeadLetterKind, Document
 
 BULK_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SAMPLE_EVERY_S = 1.0
@@ -97,6 +98,11 @@ class IndexerMetrics:
             buckets=BULK_BUCKETS_S,
             registry=r,
         )
+        # Every known reason starts at 0, so increase() sees the first dead letter too.
+        for kind in get_args(DeadLetterKind):
+            self.dead_lettered_total.labels(kind)
+        for reason in (*RETRY_REASONS.values(), "other"):
+            self.retried.labels(reason)
         self.commits = Counter("reqtrail_indexer_commits", "Offset commits to Kafka.", registry=r)
         self.requests = RequestMetrics(route_limit) if request_metrics else None
         if self.requests is not None:

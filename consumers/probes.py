@@ -7,17 +7,19 @@
   be indexed, Elasticsearch took a bulk request less than ``ready_bulk_age_s`` ago.
   An idle indexer (nothing waiting) stays ready. Not ready comes with the reasons.
 
-Elasticsearch is asked (``GET /``, a short timeout) at most once per ``es_cache_s``.
+Elasticsearch is asked (``GET /_cluster/health``, a 2 s timeout) at most once a second.
 """
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from reqtrail.consumers.bulk_http import HttpBulkTransport
 from reqtrail.consumers.logs import events
 from reqtrail.settings import Settings
 
@@ -40,7 +42,8 @@ class Verdict:
 
 
 class EsProbe:
-    """Whether Elasticsearch answers; None when it does, else why not (cached briefly)."""
+    """Whether Elasticsearch answers ``GET /_cluster/health``; None when it does, else why
+    not (asked at most once per ``cache_s``, with a ``timeout_s`` timeout)."""
 
     def __init__(
         self,
@@ -51,11 +54,10 @@ class EsProbe:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = settings.es_url
-        self.settings = settings
-        self.timeout_s = timeout_s
+        self.transport = HttpBulkTransport.from_settings(settings)
+        self.transport.timeout_s = timeout_s
         self.cache_s = cache_s
         self.clock = clock
-        self._client: Any = None
         self._checked_at: float | None = None
         self._answer: str | None = None
         self._lock = threading.Lock()
@@ -69,19 +71,14 @@ class EsProbe:
             return self._answer
 
     def _ask(self) -> str | None:
-        from reqtrail.es import es_client
-
+        where = f"Elasticsearch at {self.url} (REQTRAIL_ES_URL)"
         try:
-            if self._client is None:
-                self._client = es_client(self.settings, request_timeout=self.timeout_s)
-            self._client.info()
-        except Exception as exc:  # any failure is the answer
-            return f"Elasticsearch at {self.url} (REQTRAIL_ES_URL) unreachable: {_short(exc)}"
+            status, body = self.transport.get("/_cluster/health")
+        except (OSError, http.client.HTTPException) as exc:
+            return f"{where} unreachable: {_short(exc)}"
+        if status != 200:
+            return f"{where} answered {status}: {body[:200].decode('utf-8', 'replace')}"
         return None
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
 
 
 def _short(exc: Exception) -> str:

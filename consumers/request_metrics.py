@@ -156,9 +156,8 @@ class RequestMetrics(Collector):
             values = list(labels)
             duration.add_metric(values, cumulative, cells[0] / 1000)
             requests.add_metric(values, running)
-            if labels[4] == "5xx":
-                key = labels[:4] + labels[5:]
-                failed[key] = failed.get(key, 0.0) + running
+            key = labels[:4] + labels[5:]  # every label set has its errors, 0 or more
+            failed[key] = failed.get(key, 0.0) + (running if labels[4] == "5xx" else 0.0)
         for without_class, count in failed.items():
             errors.add_metric(list(without_class), count)
         folded = CounterMetricFamily(

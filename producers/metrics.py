@@ -3,7 +3,7 @@
 ``producer_counts`` reads a pipeline's sink through ``KafkaSink.stats()`` and the sampler.
 Drops come by reason when the sink's stats carry a ``dropped_by_reason`` mapping; drops
 it does not attribute (or every drop, from a sink without that mapping) are reported
-under ``UNATTRIBUTED``.
+under ``UNATTRIBUTED``. Every reason of ``DROP_REASONS`` is reported, 0 until it happens.
 """
 
 from __future__ import annotations
@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UNATTRIBUTED = "unspecified"
+# The sink's drop reasons, exported at 0 before the first drop so that increase() and
+# rate() count that one too (a sink may add others; they appear when they happen).
+DROP_REASONS = (
+    "buffer_full", "delivery_timeout", "too_large", "producer_reset", "shutdown",
+    "kafka_error", UNATTRIBUTED,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,10 @@ class ProducerCounts:
 def drops_by_reason(stats: Any) -> dict[str, int]:
     """``stats.dropped`` split by reason (``stats.dropped_by_reason`` when it exists)."""
     total = int(getattr(stats, "dropped", 0))
-    by_reason = {
-        str(k): int(v) for k, v in (getattr(stats, "dropped_by_reason", None) or {}).items()
-    }
-    rest = total - sum(by_reason.values())
-    if rest > 0 or not by_reason:
-        by_reason[UNATTRIBUTED] = by_reason.get(UNATTRIBUTED, 0) + max(rest, 0)
+    given = getattr(stats, "dropped_by_reason", None) or {}
+    by_reason = dict.fromkeys(DROP_REASONS, 0)
+    by_reason.update({str(reason): int(count) for reason, count in given.items()})
+    by_reason[UNATTRIBUTED] += max(0, total - sum(by_reason.values()))
     return by_reason
 
 
