@@ -62,9 +62,7 @@ def test_promql_counts_equal_what_elasticsearch_holds(
         )
         try:
             prometheus.wait_ready()
-            wait_for(
-                lambda: http_get(f"http://{target}/readyz")[0] == 200, 60, "the indexer ready"
-            )
+            wait_for(lambda: http_get(f"http://{target}/readyz")[0] == 200, 60, "the indexer ready")
             produce(pipeline, values)
             wait_for_docs(es, pipeline.index_prefix, len(values))
             indexed = "sum(reqtrail_indexer_records_indexed_total)"
@@ -100,9 +98,9 @@ class Traffic:
 
     def _record(self, n: int, route: str, status: int) -> bytes:
         record = self._template | {
-            "@timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
-            ),
+            "@timestamp": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "request_id": f"traffic-{n}-{route}",
             "route": route,
             "path": route,
@@ -157,9 +155,7 @@ def test_a_5xx_spike_fires_one_alert_through_alertmanager_and_resolves(
                 {
                     "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                     "alerting": {
-                        "alertmanagers": [
-                            {"static_configs": [{"targets": [alertmanager.url[7:]]}]}
-                        ]
+                        "alertmanagers": [{"static_configs": [{"targets": [alertmanager.url[7:]]}]}]
                     },
                     "scrape_configs": [
                         {"job_name": "reqtrail-indexer", "static_configs": [{"targets": [target]}]}
