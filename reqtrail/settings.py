@@ -160,6 +160,11 @@ class Settings:
         "https://sentry.io/organizations/acme/issues/ (empty: no links).",
         "",
     )
+    indexer_metrics_urls: str = _doc(
+        "The indexers' /metrics URLs, comma separated, for the Ingest page's rate, lag and "
+        "dead letters (empty: that page shows what Elasticsearch holds only).",
+        "",
+    )
     cache_ttl_s: int = _doc("Seconds the dashboard caches query results.", 15)
     dashboard_page_size: int = _doc("Rows per page of the dashboard's search results.", 100)
     dashboard_export_limit: int = _doc(
