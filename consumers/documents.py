@@ -8,17 +8,14 @@ is the record's original bytes whenever they are one JSON line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import orjson
 
 from reqtrail.consumers.decode import Poison, ValidIds, decode_record
 from reqtrail.consumers.offsets import PartitionProgress
+from reqtrail.consumers.request_fields import request_fields
 from reqtrail.consumers.types import DeadLetter, Document, SourceMessage
 from reqtrail.schemas.indices import daily_index, utc_day
-
-# The record fields of Document.labels, in order (see consumers.request_metrics).
-LABEL_FIELDS = ("service", "environment", "route", "method", "status", "app_version")
 
 
 class DocumentBuilder:
@@ -26,7 +23,7 @@ class DocumentBuilder:
 
     def __init__(self, prefix: str, *, request_labels: bool = False) -> None:
         self.prefix = prefix
-        self.request_labels = request_labels  # attach labels + latency for request metrics
+        self.request_labels = request_labels  # keep the decoded record for request metrics
         # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head)
         self._heads: dict[str, tuple[str, bytes]] = {}
 
@@ -63,16 +60,11 @@ class DocumentBuilder:
         action = head[1] + orjson.dumps(doc_id) + b"}}\n"
         document = Document(head[0], doc_id, action, source, message, progress)
         if self.request_labels:
-            if type(record) is ValidIds:  # the validator's slow road: no typed fields
-                fields = orjson.loads(value)
-                document.labels = tuple(fields.get(name) for name in LABEL_FIELDS)
-                document.latency_ms = float(fields["latency_ms"])
-            else:
-                r: Any = record
-                document.labels = (
-                    r.service, r.environment, r.route, r.method, r.status, r.app_version
-                )  # fmt: skip
-                document.latency_ms = r.latency_ms
+            # The decoded record itself (not a new object: nothing more for the cyclic
+            # collector to track); the validator's slow road has only the IDs decoded.
+            document.request = (
+                record if type(record) is not ValidIds else request_fields(orjson.loads(value))
+            )
         return document
 
     def build_all(

@@ -11,8 +11,9 @@ later one is counted under ``route="other"`` (``reqtrail_request_routes_folded_t
 says how many distinct routes were folded); methods outside the standard ones become
 ``other`` too.
 
-Per record the loop pays a dictionary lookup on the record's raw labels (attached by the
-DocumentBuilder), a bisection into the bucket bounds and two additions. The histogram is
+Per record the loop pays a tuple of the decoded record's raw labels (the DocumentBuilder
+keeps the record on its Document), a dictionary lookup, a bisection into the bucket
+bounds and two additions. The histogram is
 kept here as plain lists and handed to prometheus-client only when it is scraped.
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from reqtrail.consumers.types import Document, RequestLabels
+from reqtrail.consumers.types import Document
 
 # Seconds: prometheus-client's default buckets, which suit request latencies.
 BUCKETS_S: tuple[float, ...] = (
@@ -40,6 +41,7 @@ RAW_KEYS_MAX = 100_000  # raw label tuples remembered (beyond: looked up the slo
 FOLDED_ROUTES_MAX = 100_000  # distinct folded routes remembered for the counter
 
 Labels = tuple[str, str, str, str, str, str]  # LABEL_NAMES, as exported
+RawLabels = tuple[object, ...]  # the same fields as decoded: None or msgspec.UNSET possible
 
 
 def _text(value: object) -> str:
@@ -56,29 +58,30 @@ class RequestMetrics(Collector):
         self.route_limit = route_limit
         self._bounds_ms = [bound * 1000 for bound in BUCKETS_S]
         # cells of one series: [sum of ms, count in bucket 0, ..., count above the last]
-        self._by_raw: dict[RequestLabels, list[float]] = {}
+        self._by_raw: dict[RawLabels, list[float]] = {}
         self._series: dict[Labels, list[float]] = {}
         self._routes: set[str] = set()
         self._folded_routes: set[str] = set()
         self.routes_folded = 0
 
     def observe(self, documents: Sequence[Document]) -> None:
-        """Count these indexed documents (those without labels are skipped)."""
+        """Count these indexed documents (those without ``request`` are skipped)."""
         by_raw = self._by_raw
         bounds = self._bounds_ms
         bucket = bisect_left
         for document in documents:
-            raw = document.labels
-            if raw is None:
+            r = document.request
+            if r is None:
                 continue
+            raw = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
             cells = by_raw.get(raw)
             if cells is None:
                 cells = self._cells_for(raw)
-            latency = document.latency_ms
+            latency = r.latency_ms
             cells[0] += latency
             cells[bucket(bounds, latency) + 1] += 1
 
-    def _cells_for(self, raw: RequestLabels) -> list[float]:
+    def _cells_for(self, raw: RawLabels) -> list[float]:
         """The series of a label tuple not seen before (folded, normalised)."""
         service, environment, route, method, status, app_version = raw
         labels: Labels = (

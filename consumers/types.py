@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from reqtrail.consumers.offsets import PartitionProgress
 
 Headers = Sequence[tuple[str, bytes | None]]
 DeadLetterKind = Literal["undecodable", "schema", "rejected"]
-# A record's request labels as decoded (service, environment, route, method, status,
-# app_version); optional ones may be None or msgspec.UNSET (consumers.request_metrics).
-RequestLabels = tuple[object, ...]
 
 
 class SourceMessage(Protocol):
@@ -52,12 +49,12 @@ class Document:
     """One bulk ``index`` action: the action line and the JSON source, plus where it came from.
 
     ``source`` is the record's original bytes whenever they are a single JSON line, so the
-    bulk body is built without re-serializing the record. ``labels`` and ``latency_ms``
-    are set only when request metrics are wanted (consumers.request_metrics).
+    bulk body is built without re-serializing the record. ``request`` (the decoded record,
+    read by consumers.request_metrics) is set only when request metrics are wanted.
     """
 
     __slots__ = (
-        "index", "doc_id", "action", "source", "message", "progress", "labels", "latency_ms"
+        "index", "doc_id", "action", "source", "message", "progress", "request"
     )  # fmt: skip
 
     def __init__(
@@ -75,8 +72,7 @@ class Document:
         self.source = source
         self.message = message
         self.progress = progress
-        self.labels: RequestLabels | None = None
-        self.latency_ms = 0.0
+        self.request: Any = None
 
     @property
     def nbytes(self) -> int:

@@ -132,9 +132,9 @@ def test_records_on_the_validators_slow_road_still_carry_their_labels() -> None:
 
 
 def test_without_request_labels_the_builder_attaches_nothing() -> None:
-    """The default builder leaves labels unset, and such documents are not counted."""
+    """The default builder keeps no decoded record, and such documents are not counted."""
     documents = documents_of(list(sample_records(5, seed=6)), labels=False)
-    assert all(d.labels is None for d in documents)
+    assert all(d.request is None for d in documents)
     metrics = RequestMetrics()
     metrics.observe(documents)
     assert metrics.series == 0

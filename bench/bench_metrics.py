@@ -1,0 +1,164 @@
+"""What the indexer's Prometheus metrics cost: CPU per record with and without them.
+
+The same records are produced once to a topic. Each round, three new indexers read the
+whole topic (each in a group of its own) into a no-op Elasticsearch sink, so the CPU
+measured is the indexer's own (Kafka fetch, decode, validate, bulk body, commit):
+
+1. **none** - no observer (``reqtrail consume`` without ``--metrics-port``);
+2. **pipeline metrics** - ``IndexerMetrics(request_metrics=False)``;
+3. **pipeline + request metrics** - ``IndexerMetrics()``, as ``--metrics-port`` runs.
+
+The three run back to back in an order that rotates from round to round. CPU is this
+process's CPU time (every thread) from the indexer's start (group join included, the same
+for all three) to the last record indexed, divided by the records. The target is judged
+on the median over rounds of the paired ratio request / pipeline (what the request
+metrics add), which must stay <= 1.05; the ratio against no metrics at all is shown
+beside it.
+
+    python -m bench.bench_metrics                       # services from REQTRAIL_* settings
+    python -m bench.bench_metrics --records 20000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import orjson
+
+from bench.bench_consumer import NoOpBulkClient, isolated, print_rows, produce, progress
+from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
+from reqtrail.consumers.metrics import IndexerMetrics
+from reqtrail.consumers.setup import (
+    ensure_index_template,
+    ensure_topics,
+    remove_all,
+    remove_indices,
+)
+from reqtrail.schemas.samples import sample_records
+from reqtrail.settings import Settings, load_settings
+
+TARGET = 1.05
+Variant = tuple[str, Callable[[Settings], IndexerMetrics | None]]
+VARIANTS: list[Variant] = [
+    ("none", lambda settings: None),
+    ("pipeline metrics", lambda s: IndexerMetrics(s.topic, request_metrics=False)),
+    ("pipeline + request metrics", lambda s: IndexerMetrics(s.topic)),
+]
+
+
+def metered_run(
+    settings: Settings, records: int, observer: IndexerMetrics | None
+) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of a new indexer reading the ``records`` records of
+    ``settings.topic`` into a no-op sink, from its start to the last record indexed."""
+    ensure_index_template(settings)
+    indexer = IndexerConsumer(settings, es=NoOpBulkClient(), observer=observer)
+    if observer is not None:
+        observer.watch(indexer.lag, indexer.in_flight)
+    thread = threading.Thread(target=indexer.run, name="indexer")
+    cpu_began, began = time.process_time(), time.perf_counter()
+    thread.start()
+    try:
+        while indexer.stats.indexed < records:
+            if not thread.is_alive():
+                raise RuntimeError("the indexer stopped early")
+            time.sleep(0.005)
+        cpu, wall = time.process_time() - cpu_began, time.perf_counter() - began
+    finally:
+        indexer.stop()
+        thread.join()
+    if indexer.stats.dead_lettered:
+        raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
+    return cpu, wall
+
+
+def run(args: argparse.Namespace) -> int:
+    tune_gc_for_throughput()  # as `reqtrail consume` does
+    base = load_settings()
+    print(f"generating {args.records:,} records ...", file=sys.stderr)
+    values = [orjson.dumps(r) for r in sample_records(args.records, seed=19)]
+    source = isolated(base, "metrics-source")
+    cpu: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
+    rates: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
+    try:
+        ensure_topics(source)
+        produce(source, values)
+        for round_number in range(args.rounds):
+            print(f"round {round_number + 1}/{args.rounds}", file=sys.stderr)
+            shift = round_number % len(VARIANTS)
+            for name, make in VARIANTS[shift:] + VARIANTS[:shift]:
+                settings = isolated(base, "metrics", source)
+                progress(f"{name} ...")
+                try:
+                    cpu_s, wall_s = metered_run(settings, len(values), make(settings))
+                finally:
+                    remove_indices(settings)
+                cpu[name].append(cpu_s / len(values) * 1e6)
+                rates[name].append(len(values) / wall_s)
+    finally:
+        remove_all(source)
+    print_table(args, cpu, rates)
+    return 0
+
+
+def print_table(
+    args: argparse.Namespace, cpu: dict[str, list[float]], rates: dict[str, list[float]]
+) -> None:
+    none, pipeline, request = (cpu[name] for name, _ in VARIANTS)
+    added = [r / p for r, p in zip(request, pipeline, strict=True)]
+    overall = [r / n for r, n in zip(request, none, strict=True)]
+    pipeline_only = [p / n for p, n in zip(pipeline, none, strict=True)]
+    rows = [
+        [
+            name,
+            f"{statistics.median(cpu[name]):.2f} µs",
+            f"{statistics.median(rates[name]):,.0f} records/s",
+            "rounds: " + ", ".join(f"{v:.2f}" for v in cpu[name]),
+        ]
+        for name, _ in VARIANTS
+    ]
+    print()
+    print(
+        f"indexer metrics cost: {args.records:,} records per run, no-op ES sink, "
+        f"{args.rounds} round(s); CPU of this process per record, median of rounds"
+    )
+    print_rows(["variant", "CPU / record", "throughput", "per round (µs)"], rows)
+    print()
+    print_rows(
+        ["paired ratio (median of rounds)", "value", "rounds"],
+        [
+            [
+                "request metrics added: (pipeline + request) / pipeline",
+                f"{statistics.median(added):.3f}",
+                ", ".join(f"{v:.3f}" for v in added),
+            ],
+            [
+                "all metrics: (pipeline + request) / none",
+                f"{statistics.median(overall):.3f}",
+                ", ".join(f"{v:.3f}" for v in overall),
+            ],
+            [
+                "pipeline metrics: pipeline / none",
+                f"{statistics.median(pipeline_only):.3f}",
+                ", ".join(f"{v:.3f}" for v in pipeline_only),
+            ],
+        ],
+    )
+    verdict = "met" if statistics.median(added) <= TARGET else "MISSED"
+    print(f"cost target (request metrics add <= 5% CPU per record): {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
