@@ -109,7 +109,7 @@ class IndexerConsumer:
         self._consumer_overrides = consumer_overrides or {}
         self._tracker = OffsetTracker()
         self._builder = DocumentBuilder(
-            settings.index_prefix, request_labels=self.observer.wants_request_labels
+            settings.index_prefix, request_series=self.observer.request_series
         )
         self._backoff = Backoff(
             settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000

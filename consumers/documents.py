@@ -8,22 +8,24 @@ is the record's original bytes whenever they are one JSON line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 
 from reqtrail.consumers.decode import Poison, ValidIds, decode_record
 from reqtrail.consumers.offsets import PartitionProgress
 from reqtrail.consumers.request_fields import request_fields
-from reqtrail.consumers.types import DeadLetter, Document, SourceMessage
+from reqtrail.consumers.types import DeadLetter, Document, RequestSeries, SourceMessage
 from reqtrail.schemas.indices import daily_index, utc_day
 
 
 class DocumentBuilder:
     """Builds Documents (or DeadLetters) from Kafka messages for one index prefix."""
 
-    def __init__(self, prefix: str, *, request_labels: bool = False) -> None:
+    def __init__(self, prefix: str, *, request_series: RequestSeries | None = None) -> None:
         self.prefix = prefix
-        self.request_labels = request_labels  # keep the decoded record for request metrics
+        # For request metrics: the series each record counts in, found by its labels.
+        self.request_series = request_series
         # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head)
         self._heads: dict[str, tuple[str, bytes]] = {}
 
@@ -59,12 +61,15 @@ class DocumentBuilder:
         source = value if b"\n" not in value else orjson.dumps(orjson.loads(value))
         action = head[1] + orjson.dumps(doc_id) + b"}}\n"
         document = Document(head[0], doc_id, action, source, message, progress)
-        if self.request_labels:
-            # The decoded record itself (not a new object: nothing more for the cyclic
-            # collector to track); the validator's slow road has only the IDs decoded.
-            document.request = (
-                record if type(record) is not ValidIds else request_fields(orjson.loads(value))
-            )
+        series = self.request_series
+        if series is not None:
+            # Only a reference to the series and the latency stay with the document: the
+            # decoded record is freed here. (The validator's slow road decoded IDs only.)
+            r: Any = record if type(record) is not ValidIds else request_fields(value)
+            labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
+            cells = series.known.get(labels)
+            document.request = series.new(labels) if cells is None else cells
+            document.latency_ms = r.latency_ms
         return document
 
     def build_all(

@@ -31,7 +31,7 @@ from reqtrail.consumers.types import DeadLetter, Document
 class EventLog:
     """Emits the indexer's events; ``bulk_indexed`` sums up every ``interval_s``."""
 
-    wants_request_labels = False
+    request_series = None
 
     def __init__(
         self,

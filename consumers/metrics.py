@@ -132,8 +132,8 @@ class IndexerMetrics:
 
     # -- IndexerObserver ---------------------------------------------------------------------
     @property
-    def wants_request_labels(self) -> bool:
-        return self.requests is not None
+    def request_series(self) -> RequestMetrics | None:
+        return self.requests
 
     def polled(self, records: int) -> None:
         now = self.clock()

@@ -4,7 +4,7 @@ The loop calls these hooks at fixed points; ``NullObserver`` ignores them, and
 ``consumers.metrics.IndexerMetrics`` turns them into Prometheus metrics, the probes'
 state and JSON log events. Each hook is called once per poll, bulk answer, settled
 batch, dead-letter write, commit or rebalance (never once per record), so an observer
-costs the loop nothing per record unless it asks for ``wants_request_labels``.
+costs the loop nothing per record unless it gives a ``request_series``.
 
 Threads: ``partitions_assigned`` / ``partitions_revoked`` run on kafka-python's IO
 thread, every other hook on the loop's thread.
@@ -16,15 +16,16 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from reqtrail.consumers.results import BulkOutcome
-from reqtrail.consumers.types import DeadLetter, Document
+from reqtrail.consumers.types import DeadLetter, Document, RequestSeries
 
 
 class IndexerObserver(Protocol):
     """Hooks of the indexer loop (see the module docstring for when each runs)."""
 
     @property
-    def wants_request_labels(self) -> bool:
-        """True: the DocumentBuilder attaches each record's request labels and latency."""
+    def request_series(self) -> RequestSeries | None:
+        """Given: the DocumentBuilder finds each record's request-metrics series there (and
+        ``indexed`` counts the documents in it); None: no request metrics."""
         ...
 
     def polled(self, records: int) -> None:
@@ -52,7 +53,7 @@ class IndexerObserver(Protocol):
 class NullObserver:
     """Observes nothing: the loop's default."""
 
-    wants_request_labels = False
+    request_series = None
 
     def polled(self, records: int) -> None:
         pass
@@ -81,7 +82,8 @@ class Observers:
 
     def __init__(self, *observers: IndexerObserver) -> None:
         self.observers = observers
-        self.wants_request_labels = any(o.wants_request_labels for o in observers)
+        given = [o.request_series for o in observers if o.request_series is not None]
+        self.request_series = given[0] if given else None
 
     def polled(self, records: int) -> None:
         for observer in self.observers:

@@ -6,8 +6,9 @@ that took the JSON Schema validator's road is a dict, turned into ``RequestField
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, NamedTuple
+
+import orjson
 
 
 class RequestFields(NamedTuple):
@@ -22,8 +23,9 @@ class RequestFields(NamedTuple):
     latency_ms: float
 
 
-def request_fields(record: Mapping[str, Any]) -> RequestFields:
-    """The fields of a valid record given as a dict."""
+def request_fields(value: bytes) -> RequestFields:
+    """The fields of the valid record in ``value``."""
+    record = orjson.loads(value)
     return RequestFields(
         record.get("service"),
         record.get("environment"),

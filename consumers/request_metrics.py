@@ -11,9 +11,10 @@ later one is counted under ``route="other"`` (``reqtrail_request_routes_folded_t
 says how many distinct routes were folded); methods outside the standard ones become
 ``other`` too.
 
-Per record the loop pays a tuple of the decoded record's raw labels (the DocumentBuilder
-keeps the record on its Document), a dictionary lookup, a bisection into the bucket
-bounds and two additions. The histogram is
+Per record the loop pays, while the DocumentBuilder decodes it, a dictionary lookup of its
+raw labels (the Document keeps only a reference to the series and the latency), and,
+once it is indexed, a bisection into the bucket bounds and two additions. A route folds
+when first seen, so a record rejected later may still have taken a route's place. The histogram is
 kept here as plain lists and handed to prometheus-client only when it is scraped.
 """
 
@@ -64,22 +65,25 @@ class RequestMetrics(Collector):
         self._folded_routes: set[str] = set()
         self.routes_folded = 0
 
+    @property
+    def known(self) -> dict[RawLabels, list[float]]:
+        """Series by raw labels as decoded (the DocumentBuilder's fast lookup)."""
+        return self._by_raw
+
+    def new(self, raw: RawLabels) -> list[float]:
+        """The series of raw labels not in ``known`` (folded, normalised, then remembered)."""
+        return self._cells_for(raw)
+
     def observe(self, documents: Sequence[Document]) -> None:
-        """Count these indexed documents (those without ``request`` are skipped)."""
-        by_raw = self._by_raw
+        """Count these indexed documents in their series (those without one are skipped)."""
         bounds = self._bounds_ms
         bucket = bisect_left
         for document in documents:
-            r = document.request
-            if r is None:
-                continue
-            raw = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
-            cells = by_raw.get(raw)
-            if cells is None:
-                cells = self._cells_for(raw)
-            latency = r.latency_ms
-            cells[0] += latency
-            cells[bucket(bounds, latency) + 1] += 1
+            cells = document.request
+            if cells is not None:
+                latency = document.latency_ms
+                cells[0] += latency
+                cells[bucket(bounds, latency) + 1] += 1
 
     def _cells_for(self, raw: RawLabels) -> list[float]:
         """The series of a label tuple not seen before (folded, normalised)."""
@@ -94,7 +98,7 @@ class RequestMetrics(Collector):
         )
         cells = self._series.get(labels)
         if cells is None:
-            cells = [0.0] * (len(self._bounds_ms) + 2)
+            cells = [0.0, *[0] * (len(self._bounds_ms) + 1)]  # sum, then integer counts
             self._series[labels] = cells
         if len(self._by_raw) < RAW_KEYS_MAX:
             self._by_raw[raw] = cells

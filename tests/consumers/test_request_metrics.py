@@ -16,8 +16,8 @@ from reqtrail.consumers.types import Document, Message
 from reqtrail.schemas.samples import sample_records
 
 
-def documents_of(records: list[dict[str, Any]], *, labels: bool = True) -> list[Document]:
-    builder = DocumentBuilder("t", request_labels=labels)
+def documents_of(records: list[dict[str, Any]], metrics: RequestMetrics | None) -> list[Document]:
+    builder = DocumentBuilder("t", request_series=metrics)
     built = [builder.build(Message("topic", 0, i, orjson.dumps(r))) for i, r in enumerate(records)]
     assert all(isinstance(d, Document) for d in built)
     return [d for d in built if isinstance(d, Document)]
@@ -47,7 +47,7 @@ def test_every_indexed_record_counts_once_per_route_with_its_latency() -> None:
     sum and +Inf bucket match their latencies."""
     records = list(sample_records(500, seed=4))
     metrics = RequestMetrics(route_limit=1000)
-    metrics.observe(documents_of(records))
+    metrics.observe(documents_of(records, metrics))
     found = families(metrics)
     requests = found["reqtrail_requests"]
     assert totals_by(requests, "route") == Counter(r.get("route") or "" for r in records)
@@ -69,7 +69,7 @@ def test_bucket_bounds_count_a_latency_equal_to_the_bound_in_that_bucket() -> No
     """A request of exactly 100 ms is in le=0.1 and not in le=0.075 (Prometheus's le)."""
     record = list(sample_records(1, seed=1))[0] | {"latency_ms": 100.0, "route": "/r"}
     metrics = RequestMetrics()
-    metrics.observe(documents_of([record]))
+    metrics.observe(documents_of([record], metrics))
     duration = families(metrics)["reqtrail_request_duration_seconds"]
     buckets = {s.labels["le"]: s.value for s in duration.samples if "le" in s.labels}
     assert buckets["0.1"] == 1 and buckets["0.075"] == 0
@@ -82,7 +82,7 @@ def test_ten_thousand_routes_export_at_most_the_limit_plus_other() -> None:
     base = list(sample_records(1, seed=2))[0]
     records = [base | {"route": f"/items/{i}", "request_id": f"r{i}"} for i in range(10_000)]
     metrics = RequestMetrics(route_limit=50)
-    metrics.observe(documents_of(records))
+    metrics.observe(documents_of(records, metrics))
     routes = metrics.route_values()
     assert len(routes) == 51 and OTHER in routes
     found = families(metrics)
@@ -105,7 +105,7 @@ def test_odd_methods_and_absent_labels_get_safe_values() -> None:
     record = {k: v for k, v in base.items() if k not in ("route", "environment", "app_version")}
     record["method"] = "BREW"
     metrics = RequestMetrics()
-    metrics.observe(documents_of([record]))
+    metrics.observe(documents_of([record], metrics))
     ((labels, _value),) = samples(families(metrics)["reqtrail_requests"], "_total").items()
     assert dict(labels) | {"service": "-"} == {
         "service": "-",
@@ -122,18 +122,18 @@ def test_records_on_the_validators_slow_road_still_carry_their_labels() -> None:
     Schema; its document still counts, under 2xx."""
     base = list(sample_records(1, seed=5))[0] | {"route": "/slow-road"}
     value = orjson.dumps(base).replace(f'"status":{base["status"]}'.encode(), b'"status":200.0')
-    built = DocumentBuilder("t", request_labels=True).build(Message("topic", 0, 0, value))
-    assert isinstance(built, Document)
     metrics = RequestMetrics()
+    built = DocumentBuilder("t", request_series=metrics).build(Message("topic", 0, 0, value))
+    assert isinstance(built, Document)
     metrics.observe([built])
     requests = families(metrics)["reqtrail_requests"]
     assert totals_by(requests, "status_class") == Counter({"2xx": 1})
     assert totals_by(requests, "route") == Counter({"/slow-road": 1})
 
 
-def test_without_request_labels_the_builder_attaches_nothing() -> None:
-    """The default builder keeps no decoded record, and such documents are not counted."""
-    documents = documents_of(list(sample_records(5, seed=6)), labels=False)
+def test_without_request_metrics_the_builder_attaches_nothing() -> None:
+    """The default builder attaches no series, and such documents are not counted."""
+    documents = documents_of(list(sample_records(5, seed=6)), None)
     assert all(d.request is None for d in documents)
     metrics = RequestMetrics()
     metrics.observe(documents)
