@@ -26,6 +26,7 @@ class DocumentBuilder:
         self.prefix = prefix
         # For request metrics: the series each record counts in, found by its labels.
         self.request_series = request_series
+        self._series_get = request_series.known.get if request_series is not None else None
         # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head)
         self._heads: dict[str, tuple[str, bytes]] = {}
 
@@ -61,14 +62,16 @@ class DocumentBuilder:
         source = value if b"\n" not in value else orjson.dumps(orjson.loads(value))
         action = head[1] + orjson.dumps(doc_id) + b"}}\n"
         document = Document(head[0], doc_id, action, source, message, progress)
-        series = self.request_series
-        if series is not None:
+        series_get = self._series_get
+        if series_get is not None:
             # Only a reference to the series and the latency stay with the document: the
             # decoded record is freed here. (The validator's slow road decoded IDs only.)
             r: Any = record if type(record) is not ValidIds else request_fields(value)
             labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
-            cells = series.known.get(labels)
-            document.request = series.new(labels) if cells is None else cells
+            series = series_get(labels)
+            if series is None:
+                series = self.request_series.new(labels)  # type: ignore[union-attr]
+            document.request = series
             document.latency_ms = r.latency_ms
         return document
 

@@ -25,6 +25,7 @@ LogFormat = Literal["json", "console"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("json", "console")
 EVENTS_LOGGER = "reqtrail.events"
 QUIET_LIBRARIES = ("kafka", "elastic_transport", "urllib3")
+HANDLER_NAME = "reqtrail-logs"
 
 
 def default_format() -> LogFormat:
@@ -67,9 +68,11 @@ def configure_logging(level: str, log_format: LogFormat | None = None) -> LogFor
         raise ValueError(f"--log-format must be json or console, got {chosen!r}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(chosen, clear_line=chosen == "console" and sys.stderr.isatty()))
+    handler.set_name(HANDLER_NAME)
     root = logging.getLogger()
-    for previous in list(root.handlers):
-        root.removeHandler(previous)
+    for previous in list(root.handlers):  # an earlier call's (others' handlers stay)
+        if previous.get_name() == HANDLER_NAME:
+            root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     for noisy in QUIET_LIBRARIES:

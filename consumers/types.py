@@ -16,7 +16,8 @@ DeadLetterKind = Literal["undecodable", "schema", "rejected"]
 class RequestSeries(Protocol):
     """Where the DocumentBuilder finds a record's request-metrics series (an opaque object)
     by the tuple (service, environment, route, method, status, app_version) as decoded:
-    ``known.get(labels)``, else ``new(labels)`` (see consumers.request_metrics)."""
+    ``known.get(labels)``, else ``new(labels)`` (see consumers.request_metrics). ``known``
+    is one mapping for the object's life: the builder keeps its ``get``."""
 
     @property
     def known(self) -> Mapping[tuple[object, ...], Any]: ...
