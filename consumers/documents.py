@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from reqtrail.consumers.decode import Poison, ValidIds, decode_record
+from reqtrail.consumers.decode import Poison, decode_record
 from reqtrail.consumers.offsets import PartitionProgress
 from reqtrail.consumers.request_fields import request_fields
 from reqtrail.consumers.types import DeadLetter, Document, RequestSeries, SourceMessage
@@ -66,8 +66,12 @@ class DocumentBuilder:
         if series_get is not None:
             # Only a reference to the series and the latency stay with the document: the
             # decoded record is freed here. (The validator's slow road decoded IDs only.)
-            r: Any = record if type(record) is not ValidIds else request_fields(value)
-            labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
+            r: Any = record
+            try:
+                labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
+            except AttributeError:  # ValidIds
+                r = request_fields(value)
+                labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
             series = series_get(labels)
             if series is None:
                 series = self.request_series.new(labels)  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ kept here as plain lists and handed to prometheus-client only when it is scraped
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
@@ -57,7 +58,8 @@ class RequestMetrics(Collector):
         if route_limit < 1:
             raise ValueError(f"the route limit must be at least 1, got {route_limit}")
         self.route_limit = route_limit
-        self._bounds_ms = [bound * 1000 for bound in BUCKETS_S]
+        # -inf first: bisect_left gives a latency's cell index directly (cell 0 is the sum)
+        self._bounds_ms = [-math.inf, *(bound * 1000 for bound in BUCKETS_S)]
         # cells of one series: [sum of ms, count in bucket 0, ..., count above the last]
         self._by_raw: dict[RawLabels, list[float]] = {}
         self._series: dict[Labels, list[float]] = {}
@@ -83,7 +85,7 @@ class RequestMetrics(Collector):
             if cells is not None:
                 latency = document.latency_ms
                 cells[0] += latency
-                cells[bucket(bounds, latency) + 1] += 1
+                cells[bucket(bounds, latency)] += 1
 
     def _cells_for(self, raw: RawLabels) -> list[float]:
         """The series of a label tuple not seen before (folded, normalised)."""
@@ -98,7 +100,7 @@ class RequestMetrics(Collector):
         )
         cells = self._series.get(labels)
         if cells is None:
-            cells = [0.0, *[0] * (len(self._bounds_ms) + 1)]  # sum, then integer counts
+            cells = [0.0, *[0] * len(self._bounds_ms)]  # the sum, then integer counts
             self._series[labels] = cells
         if len(self._by_raw) < RAW_KEYS_MAX:
             self._by_raw[raw] = cells
