@@ -66,8 +66,8 @@ def consume(
         None,
         envvar="REQTRAIL_METRICS_ROUTE_LIMIT",
         min=1,
-        help="Distinct routes in the request metrics; later ones count as route=other "
-        "[default: 200].",
+        help="Distinct routes in the request metrics (200 if not given); later ones count "
+        "as route=other.",
     ),
     request_metrics: bool = typer.Option(
         True, envvar="REQTRAIL_REQUEST_METRICS", help="Export per-route request metrics."
@@ -77,7 +77,7 @@ def consume(
         envvar="REQTRAIL_READY_BULK_AGE_S",
         min=1.0,
         help="/readyz fails when records wait and no bulk succeeded for this many seconds "
-        "[default: 60].",
+        "(60 if not given).",
     ),
 ) -> None:
     """Index records from Kafka into Elasticsearch until SIGTERM/SIGINT."""
