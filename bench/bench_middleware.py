@@ -249,9 +249,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 bare = flask_app()
                 wrapped_app = flask_app()
-                from reqtrail.producers.wsgi import install_flask
+                from reqtrail.flask import RequestTrail
 
-                install_flask(wrapped_app, pipeline=pipeline)
+                RequestTrail(wrapped_app, pipeline=pipeline)
                 wrapped = wrapped_app
             if kafka_label == "up":  # let the sender connect before timing
                 pipeline.sink.put(b'{"warmup": true}', None)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -27,8 +30,17 @@ def _configure_logging(level: str) -> None:
         format=clear + "%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("kafka", "elastic_transport", "urllib3"):
+    for noisy in ("kafka", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Its "node has failed, putting on timeout" warnings would come before reqtrail's own
+    # line, which names REQTRAIL_ES_URL.
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
+
+
+def _fail(command: str, message: object) -> NoReturn:
+    """One line on stderr, exit status 1."""
+    typer.echo(f"reqtrail {command}: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def setup() -> None:
@@ -44,6 +56,8 @@ def setup() -> None:
         f"index template {result['template']} installed; index {result['index']} "
         f"(read alias {settings.read_alias})"
     )
+    for warning in result["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def consume(
@@ -82,6 +96,7 @@ def consume(
 ) -> None:
     """Index records from Kafka into Elasticsearch until SIGTERM/SIGINT."""
     from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
+    from reqtrail.consumers.errors import StartupError
     from reqtrail.consumers.events import EventLog
     from reqtrail.consumers.logs import LOG_FORMATS, configure_logging
     from reqtrail.consumers.observer import IndexerObserver, Observers
@@ -117,6 +132,8 @@ def consume(
         if telemetry is not None:
             telemetry.serve(indexer, metrics_host, metrics_port or 0)
         indexer.run()
+    except StartupError as exc:
+        _fail("consume", exc)
     finally:
         if telemetry is not None:
             telemetry.close()
@@ -175,10 +192,14 @@ def dlq(
     if ctx.invoked_subcommand is not None:
         return
     from reqtrail.consumers.dlq_admin import summarize
+    from reqtrail.consumers.errors import StartupError
 
     _configure_logging("warning")
     settings = load_settings()
-    summary = summarize(settings, samples=samples)
+    try:
+        summary = summarize(settings, samples=samples)
+    except StartupError as exc:
+        _fail("dlq", exc)
     typer.echo(f"{summary.topic}: {summary.total} dead letters")
     for kind, count in summary.by_kind.most_common():
         typer.echo(f"  {kind:<12} {count}")
@@ -194,29 +215,73 @@ def dlq(
 
 @dlq_app.command("redrive")
 def redrive_command(
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="Only dead letters of this kind (undecodable, schema, timestamp, rejected); "
+            "repeat for several.",
+        ),
+    ] = None,
+    reason: str = typer.Option("", "--reason", help="Only reasons containing this (any case)."),
+    since: str = typer.Option(
+        "", "--since", help="Only dead-lettered since: a duration back (24h, 7d) or ISO time."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Re-drive at most this many."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count only; produce nothing."),
 ) -> None:
-    """Re-produce dead letters to the records topic (each once; run after fixing the cause)."""
-    from reqtrail.consumers.dlq_admin import redrive
+    """Re-produce dead letters to the records topic (each once; run after fixing the cause).
+
+    With filters, only the matching dead letters are re-driven; the others stay for a
+    later re-drive.
+    """
+    from reqtrail.consumers.errors import StartupError
+    from reqtrail.consumers.redrive import RedriveFilter, parse_since, redrive
 
     _configure_logging("warning")
     settings = load_settings()
+    try:
+        chosen = RedriveFilter(
+            frozenset(kind or ()), reason, parse_since(since) if since else None, limit
+        )
+    except ValueError as exc:
+        _fail("dlq redrive", exc)
 
     def show(done: int, total: int) -> None:
         if sys.stderr.isatty():
-            sys.stderr.write(f"\r\x1b[2K  re-driven {done:,} / {total:,}")
+            sys.stderr.write(f"\r\x1b[2K  read {done:,} / {total:,} dead letters")
             sys.stderr.flush()
 
-    report = redrive(settings, dry_run=dry_run, progress=show)
+    try:
+        report = redrive(settings, chosen=chosen, dry_run=dry_run, progress=show)
+    except StartupError as exc:
+        _fail("dlq redrive", exc)
     if sys.stderr.isatty():
         sys.stderr.write("\r\x1b[2K")
     verb = "would re-drive" if dry_run else "re-drove"
     kinds = ", ".join(f"{k} {n}" for k, n in report.by_kind.most_common()) or "-"
     typer.echo(f"{verb} {report.redriven} dead letters to {settings.topic} ({kinds})")
+    skipped = report.skipped
+    if skipped:
+        why = {
+            "filter": f"not matching {chosen.describe()}",
+            "limit": f"over --limit {limit}",
+            "full": "too many skipped dead letters in between to record (re-drive the "
+            "others first, or without filters)",
+        }
+        parts = ", ".join(f"{n} {why[k]}" for k, n in skipped.most_common())
+        typer.echo(f"skipped {sum(skipped.values())} (left for a later re-drive): {parts}")
+    if report.earlier:
+        typer.echo(f"{report.earlier} re-driven by an earlier filtered re-drive")
 
 
 def retention(
-    keep_days: int = typer.Option(..., "--keep-days", min=1, help="Days of indices to keep."),
+    keep_days: int | None = typer.Option(
+        None,
+        "--keep-days",
+        min=1,
+        help="Days of indices to keep [default: REQTRAIL_RETENTION_DAYS].",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List, do not delete."),
 ) -> None:
     """Delete daily indices older than --keep-days (local nodes without ILM)."""
@@ -225,9 +290,86 @@ def retention(
 
     _configure_logging("warning")
     settings = load_settings()
+    if keep_days is None:
+        keep_days = settings.retention_days
     names = apply_retention(es_client(settings), settings.index_prefix, keep_days, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {len(names)} indices" + (": " + ", ".join(names) if names else ""))
+
+
+def _import_progress(label: str) -> Callable[[int, int, int], None]:
+    """A progress printer for ``import``: at most once a second, in place on a terminal."""
+    last = [time.monotonic()]
+
+    def show(records: int, done: int, total: int) -> None:
+        moment = time.monotonic()
+        if moment - last[0] < 1.0:
+            return
+        last[0] = moment
+        share = f"{100 * done / total:.0f}% " if total else ""
+        line = f"  {label}: {share}({records:,} records read)"
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[2K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(help="An export file (`reqtrail export -o FILE`).")],
+    prefix: str = typer.Option("", help="Index prefix (default: REQTRAIL_INDEX_PREFIX)."),
+) -> None:
+    """Load an export file into the configured Elasticsearch (again: no duplicates).
+
+    Exit 0: every record indexed; 1: some rejected (counted by reason); 2: the file or
+    Elasticsearch cannot be used.
+    """
+    from elasticsearch import ApiError, TransportError
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    from reqtrail.consumers.importer import import_file
+    from reqtrail.es import es_client
+    from reqtrail.schemas.export_file import ExportFileError
+
+    _configure_logging("warning")
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)  # the one line below says it
+    settings = load_settings()
+    if prefix:
+        settings = settings.replace(index_prefix=prefix)
+    es = es_client(settings, max_retries=2)
+    try:
+        result = import_file(
+            settings, es, file, progress=_import_progress(f"importing {file.name}")
+        )
+    except ExportFileError as exc:
+        typer.echo(f"reqtrail import: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ESConnectionError as exc:
+        typer.echo(
+            f"reqtrail import: Elasticsearch at {settings.es_url} is unreachable "
+            f"({type(exc).__name__}); check REQTRAIL_ES_URL and that the node is running",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    except (TransportError, ApiError) as exc:
+        text = " ".join(str(exc).split())[:500]
+        typer.echo(f"reqtrail import: Elasticsearch at {settings.es_url} failed: {text}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        es.close()
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[2K")
+    typer.echo(
+        f"read {result.read:,}, indexed {result.indexed:,}, rejected {result.rejected_total:,} "
+        f"into {settings.index_prefix} ({len(result.indices)} daily indices) "
+        f"in {result.seconds:.1f}s"
+    )
+    for reason, count in result.rejected.most_common():
+        typer.echo(f"  rejected {count:,}: {reason}")
+    if result.rejected_total:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
@@ -235,4 +377,5 @@ def register(app: typer.Typer) -> None:
     app.command("setup")(setup)
     app.command("consume")(consume)
     app.command("retention")(retention)
+    app.command("import")(import_command)
     app.add_typer(dlq_app, name="dlq")

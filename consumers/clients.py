@@ -1,7 +1,12 @@
-"""Thin adapters: Kafka clients configured from Settings (ES bulk: consumers.bulk_http)."""
+"""Thin adapters: Kafka clients configured from Settings (ES bulk: consumers.bulk_http).
+
+None of them creates a topic: a misspelled one would be created with broker defaults
+(one partition) and read from, or written to, in silence (see consumers.preflight).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import Any
@@ -10,6 +15,8 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from reqtrail.consumers.kafka_records import install_fast_unpacking
 from reqtrail.settings import Settings
+
+log = logging.getLogger("reqtrail.consumer")
 
 
 def client_id(role: str) -> str:
@@ -35,9 +42,10 @@ def indexer_consumer(settings: Settings, **overrides: Any) -> Any:
         "max_poll_interval_ms": 300000,
         "request_timeout_ms": 30000,
         "reconnect_backoff_max_ms": 2000,
+        "allow_auto_create_topics": False,
     }
     config.update(overrides)
-    consumer = KafkaConsumer(**config)
+    consumer = forbid_topic_creation(KafkaConsumer(**config))
     install_fast_unpacking(consumer)
     return consumer
 
@@ -52,6 +60,24 @@ def reliable_producer(settings: Settings, role: str, **overrides: Any) -> Any:
         "max_block_ms": 10000,
         "request_timeout_ms": 15000,
         "reconnect_backoff_max_ms": 2000,
+        "allow_auto_create_topics": False,
     }
     config.update(overrides)
-    return KafkaProducer(**config)
+    return forbid_topic_creation(KafkaProducer(**config))
+
+
+def forbid_topic_creation(client: Any) -> Any:
+    """Make ``allow_auto_create_topics=False`` hold for a KafkaConsumer or KafkaProducer.
+
+    kafka-python 3.0 builds its ClusterMetadata without that option, so it is ignored:
+    every metadata request for a topic asks the broker to create it (seen with 3.0.12,
+    which pyproject pins below 3.1). The flag is set where the metadata request reads
+    it, before the client asks for any topic.
+    """
+    cluster = getattr(client, "_cluster", None) or getattr(client, "_metadata", None)
+    config = getattr(cluster, "config", None)
+    if isinstance(config, dict) and "allow_auto_create_topics" in config:
+        config["allow_auto_create_topics"] = False
+    else:
+        log.warning("kafka-python changed: cannot forbid topic creation for %r", client)
+    return client

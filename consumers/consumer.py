@@ -2,12 +2,12 @@
 
 The loop writes each bulk request itself and reads the answer only after it has polled
 and decoded the next batch, so Elasticsearch indexes while this thread decodes, without a
-worker thread competing for the GIL (see consumers.bulk_http). Offsets are committed per
-partition only up to the highest contiguous finished record (indexed or dead-lettered),
-every ``commit_interval_ms``, on revocation and on exit. While Elasticsearch (or the
-dead-letter topic) fails, the partitions are paused and the loop keeps polling, so the
-consumer stays in the group without buffering more records; they resume after the retry
-succeeds.
+worker thread competing for the GIL (see consumers.bulk_http). Commits and rebalances:
+consumers.membership. While Elasticsearch (or the dead-letter topic) fails, the
+partitions are paused and the loop keeps polling, so the consumer stays in the group
+without buffering more records; they resume after the retry succeeds. Before it starts,
+the loop checks what ``reqtrail setup`` creates (consumers.preflight); its stats line
+comes from a thread of its own (consumers.stats, consumers.lag).
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kafka import AsyncConsumerRebalanceListener, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from reqtrail.consumers.bulk_http import HttpBulkTransport
 from reqtrail.consumers.clients import indexer_consumer, reliable_producer
 from reqtrail.consumers.dlq import DeadLetterWriter
 from reqtrail.consumers.documents import DocumentBuilder, bulk_body
-from reqtrail.consumers.errors import DeadLetterError
+from reqtrail.consumers.errors import DeadLetterError, StartupError
 from reqtrail.consumers.indexer import (
     Backoff,
     BulkClient,
@@ -37,55 +35,29 @@ from reqtrail.consumers.indexer import (
     RetriesAbandoned,
     retry_until_settled,
 )
+from reqtrail.consumers.lag import BrokerLag, Lag, LagProbe
+from reqtrail.consumers.membership import GroupMember, _Rebalance
 from reqtrail.consumers.observer import IndexerObserver, NullObserver
 from reqtrail.consumers.offsets import OffsetTracker, TopicPartitionKey
 from reqtrail.consumers.polling import BatchPoller, Polled
+from reqtrail.consumers.preflight import check_topics, ensure_read_alias, wait_for_index_setup
 from reqtrail.consumers.results import BulkOutcome
-from reqtrail.consumers.stats import IndexerStats, StatsReporter
+from reqtrail.consumers.stats import OK, IndexerStats, StatsReporter
+from reqtrail.consumers.timestamps import TimestampWindow
 from reqtrail.consumers.types import DeadLetter, Document
 from reqtrail.settings import Settings
 
+__all__ = ["IndexerConsumer", "_Rebalance", "tune_gc_for_throughput"]
+
 log = logging.getLogger("reqtrail.consumer")
 
-COMMIT_TIMEOUT_MS = 10_000
 
+class IndexerConsumer(GroupMember):
+    """Runs the indexer until ``stop()``; construct, then call ``run()`` (blocking).
 
-def _offsets(positions: dict[TopicPartitionKey, int]) -> dict[TopicPartition, OffsetAndMetadata]:
-    return {
-        TopicPartition(topic, partition): OffsetAndMetadata(position, "", -1)
-        for (topic, partition), position in positions.items()
-    }
-
-
-class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
-    """Hands the group's partition changes to the indexer.
-
-    kafka-python 3 runs these on its IO thread, while the indexer's thread is parked in
-    ``poll()`` (so they may touch the indexer's state). There, a blocking consumer call
-    such as ``commit()`` raises, and whatever a listener raises comes back out of
-    ``poll()``: the revocation commit is awaited instead, and nothing escapes.
+    ``run()`` raises StartupError (one line: what to fix) when what ``reqtrail setup``
+    creates is missing; it waits for Elasticsearch and Kafka while they are unreachable.
     """
-
-    def __init__(self, owner: IndexerConsumer) -> None:
-        self.owner = owner
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self.owner._on_revoked(list(revoked), commit=True)
-
-    async def on_partitions_lost(self, lost: Any) -> None:
-        # Evicted from the group: the partitions have new owners and a commit would be
-        # refused. Their unfinished records are redelivered to those owners.
-        await self.owner._on_revoked(list(lost), commit=False)
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        try:
-            self.owner._on_assigned(list(assigned))
-        except Exception:
-            log.exception("handling assigned partitions failed")
-
-
-class IndexerConsumer:
-    """Runs the indexer until ``stop()``; construct, then call ``run()`` (blocking)."""
 
     def __init__(
         self,
@@ -100,8 +72,10 @@ class IndexerConsumer:
         self.stats = IndexerStats()
         # Metrics, probes and log events (consumers.observer): hooks marked "observer".
         self.observer: IndexerObserver = observer or NullObserver()
+        self._lag_probe: LagProbe | None = None
         self.assigned = threading.Event()  # set once the group gave this member partitions
         self.assigned_at: float | None = None  # time.perf_counter() of that first assignment
+        self.owned: frozenset[TopicPartition] = frozenset()
         self._stop = threading.Event()
         self._restart: dict[TopicPartitionKey, int] = {}  # revoked partition -> restart offset
         self._es = es
@@ -109,7 +83,9 @@ class IndexerConsumer:
         self._consumer_overrides = consumer_overrides or {}
         self._tracker = OffsetTracker()
         self._builder = DocumentBuilder(
-            settings.index_prefix, request_series=self.observer.request_series
+            settings.index_prefix,
+            TimestampWindow.from_settings(settings),
+            request_series=self.observer.request_series,
         )
         self._backoff = Backoff(
             settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000
@@ -130,14 +106,32 @@ class IndexerConsumer:
 
     def run(self) -> None:
         settings = self.settings
+        alias_exists: bool | None = True
+        if self._es is None:  # a real node: check what `reqtrail setup` installs there
+            alias_exists = wait_for_index_setup(
+                settings, self._stop.is_set, self._stop.wait, self._backoff.next_delay
+            )
+            if alias_exists is None:
+                return
+        self._backoff.reset()
         es = self._es or HttpBulkTransport.from_settings(settings)
         self._sender = BulkSender(es, on_outcome=self._bulk_answered)
+        broker_lag = BrokerLag(settings, lambda: self.owned)
+        topics = self._until_connected(broker_lag.topics)
+        if topics is not None:
+            try:
+                check_topics(topics, settings)
+            except StartupError:
+                broker_lag.close()
+                raise
+            if not alias_exists:
+                ensure_read_alias(settings)
         producer = self._until_connected(lambda: reliable_producer(settings, "dlq"))
         consumer = self._until_connected(
             lambda: indexer_consumer(settings, **self._consumer_overrides)
         )
-        if producer is None or consumer is None:
-            for client in (producer, consumer):
+        if topics is None or producer is None or consumer is None:
+            for client in (producer, consumer, broker_lag):
                 if client is not None:
                     self._close_quietly(client.close)
             return
@@ -146,10 +140,20 @@ class IndexerConsumer:
         self._poller = BatchPoller(
             consumer, self._tracker, settings, self._stop.is_set, on_poll=self.observer.polled
         )
-        reporter = StatsReporter(self.stats, settings.stats_interval_s, self.lag, self._emit_stats)
+        probe = self._lag_probe = LagProbe(
+            broker_lag,
+            max(0.5, min(2.5, settings.stats_interval_s / 4)),
+            stale_after_s=max(5.0, settings.stats_interval_s),
+        )
+        reporter = StatsReporter(
+            self.stats, settings.stats_interval_s, probe.current, self._emit_stats
+        )
         try:
             consumer.subscribe([settings.topic], listener=_Rebalance(self))
             log.info("indexing %s -> %s-*", settings.topic, settings.index_prefix)
+            self.stats.set_state(OK)
+            probe.start()
+            reporter.start()
             while not self.stopping:
                 answered = self._oldest_answered if self._in_flight else None
                 documents = self._prepare(self._poller.poll_batch(answered))
@@ -167,7 +171,6 @@ class IndexerConsumer:
                     # an answer and the next request).
                     oldest = None
                 self._commit_when_due()
-                reporter.tick()
             while self._in_flight:
                 self._settle(self._take_oldest())
             self._commit()
@@ -177,8 +180,13 @@ class IndexerConsumer:
         finally:
             if isinstance(es, HttpBulkTransport):
                 es.close()
-            reporter.report()
+            reporter.stop()
+            probe.stop()
+            if self.stats.state != "starting":
+                probe.probe()  # the last line's lag, as the broker has it now
+                reporter.report()
             reporter.close()
+            self._close_quietly(broker_lag.close)
             self._close_quietly(consumer.close, autocommit=False)
             self._close_quietly(self._dlq.producer.close, timeout=5)
             log.info("indexer stopped")
@@ -186,6 +194,11 @@ class IndexerConsumer:
     def _bulk_answered(self, outcome: BulkOutcome) -> None:
         self.stats.record_bulk(outcome)
         self.observer.bulk_answered(outcome)  # observer
+
+    def lag(self) -> Lag:
+        """Per owned partition, records not yet committed, as the broker last said (raises
+        LagUnknown when it has not answered lately; {} before the loop starts)."""
+        return self._lag_probe.current() if self._lag_probe is not None else {}
 
     def in_flight(self) -> int:
         """Records read from Kafka and not yet indexed or dead-lettered (loop thread)."""
@@ -280,132 +293,19 @@ class IndexerConsumer:
                 self._dlq.write(letters)
                 break
             except DeadLetterError as exc:
+                self.stats.set_state(f"retrying (dead-letter topic {self._dlq.topic} unwritable)")
                 delay = self._backoff.next_delay()
                 log.error("%s; retry %d in %.1f s", exc, self._backoff.attempts, delay)
                 if not self._poller.wait_paused(delay):
                     raise RetriesAbandoned(str(exc)) from exc
         self._backoff.reset()
+        if self.stats.state.startswith("retrying (dead-letter"):
+            self.stats.set_state(OK)
         self.stats.record_dead_letters(Counter(letter.kind for letter in letters))
         self.observer.dead_lettered(letters)  # observer
         for letter in letters:
             if letter.progress is not None:
                 letter.progress.finish(letter.message.offset)
-
-    # -- offsets -----------------------------------------------------------------------------
-    def _commit_when_due(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_commit:
-            self._commit()
-            self._next_commit = now + self.settings.commit_interval_ms / 1000
-
-    def _commit(self) -> bool:
-        """Commit every partition's finished position that moved (blocking)."""
-        positions = self._tracker.to_commit()
-        if not positions:
-            return True
-        try:
-            self._consumer.commit(offsets=_offsets(positions), timeout_ms=COMMIT_TIMEOUT_MS)
-        except KafkaError as exc:
-            return self._commit_failed(exc)
-        return self._committed(positions)
-
-    def _committed(self, positions: dict[TopicPartitionKey, int]) -> bool:
-        self._tracker.mark_committed(positions)
-        self.stats.commits += 1
-        self.observer.committed()  # observer
-        return True
-
-    def _commit_failed(self, exc: Exception) -> bool:
-        self.stats.commit_failures += 1
-        log.warning("offset commit failed (%s); the next commit includes these offsets", exc)
-        return False
-
-    async def _on_revoked(self, revoked: list[Any], *, commit: bool) -> None:
-        """Before partitions go: finish the in-flight bulks' indexed records, commit them.
-
-        Runs on kafka-python's IO thread (see _Rebalance) and never raises. Waiting for a
-        bulk's answer holds that thread (and heartbeats) for at most one bulk request.
-        """
-        try:
-            self._finish_in_flight()
-            if commit:
-                await self._commit_revoked(revoked)
-        except Exception:
-            self.stats.commit_failures += 1
-            log.exception("committing revoked partitions failed; their records are redelivered")
-        finally:
-            for tp in revoked:
-                progress = self._tracker.revoke(tp.topic, tp.partition)
-                offset = progress.restart_offset if progress is not None else None
-                if offset is not None:
-                    self._restart[(tp.topic, tp.partition)] = offset
-        if revoked:
-            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
-            self.observer.partitions_revoked([tp.partition for tp in revoked])  # observer
-
-    def _finish_in_flight(self) -> None:
-        for bulk in list(self._in_flight):
-            try:
-                for document in bulk.result().indexed:
-                    if document.progress is not None:
-                        document.progress.finish(document.message.offset)
-            except Exception:
-                log.exception("in-flight bulk failed during rebalance")
-
-    async def _commit_revoked(self, revoked: list[Any]) -> None:
-        keys = {(tp.topic, tp.partition) for tp in revoked}
-        positions = {k: v for k, v in self._tracker.to_commit().items() if k in keys}
-        if not positions:
-            return
-        try:
-            # The non-blocking commit, awaited on the IO thread: heartbeats go on meanwhile.
-            # (With no coordinator known, its future is the lookup's, and the commit may still
-            # be on its way: harmless, as these partitions leave the tracker right after.)
-            await self._consumer.commit_async(offsets=_offsets(positions))
-        except KafkaError as exc:
-            self._commit_failed(exc)
-        else:
-            self._committed(positions)
-
-    def _on_assigned(self, assigned: list[Any]) -> None:
-        # A partition revoked and given straight back keeps kafka-python's fetch position,
-        # past the records that were in flight and given up at revocation (their retries
-        # are dropped): read them again from the lowest unfinished offset.
-        restart, self._restart = self._restart, {}
-        for tp in assigned:
-            self._tracker.assign(tp.topic, tp.partition)
-            offset = restart.get((tp.topic, tp.partition))
-            if offset is not None:
-                self._consumer.seek(tp, offset)
-                log.info(
-                    "partition %d came back: reading again from offset %d", tp.partition, offset
-                )
-        self._poller.on_assigned(assigned)
-        if assigned:
-            if self.assigned_at is None:
-                self.assigned_at = time.perf_counter()
-            self.assigned.set()
-            log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
-            self.observer.partitions_assigned([tp.partition for tp in assigned])  # observer
-
-    def lag(self) -> dict[int, int]:
-        """Per partition: records in Kafka not yet indexed (highwater - commit position)."""
-        consumer = self._consumer
-        result: dict[int, int] = {}
-        if consumer is None:
-            return result
-        for progress in self._tracker.partitions():
-            tp = TopicPartition(progress.topic, progress.partition)
-            try:
-                highwater = consumer.highwater(tp)
-                position = progress.position
-                if position is None:
-                    position = consumer.position(tp, timeout_ms=0)
-            except Exception:  # not yet known: no fetch happened
-                continue
-            if highwater is not None and position is not None:
-                result[progress.partition] = max(0, highwater - position)
-        return result
 
 
 def tune_gc_for_throughput() -> None:

@@ -42,9 +42,19 @@ def _decode_and_validate(value: bytes) -> RecordIds | Poison:
     try:
         record = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        return Poison("undecodable", f"not JSON: {exc}")
+        return Poison("undecodable", _not_utf8(value) or f"not JSON: {exc}")
     if type(record) is not dict:
         return Poison("schema", f"a record must be a JSON object, got {type(record).__name__}")
     if is_valid(record):
         return ValidIds(record["@timestamp"], record["request_id"])
     return Poison("schema", record_errors(record) or "not valid against the record schema")
+
+
+def _not_utf8(value: bytes) -> str | None:
+    """Where ``value`` stops being UTF-8 (orjson only says "surrogates not allowed")."""
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = value[exc.start : exc.end].hex(" ")
+        return f"not UTF-8: byte {bad} at position {exc.start} ({exc.reason})"
+    return None

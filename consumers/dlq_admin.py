@@ -1,8 +1,7 @@
-"""``reqtrail dlq``: look into the dead-letter topic, and re-drive it after a fix.
+"""``reqtrail dlq``: look into the dead-letter topic (re-driving it: consumers.redrive).
 
-Re-driving re-produces each dead letter's original bytes (and key and headers) to the
-records topic, then commits the re-drive group's offsets, so every dead letter is
-re-driven once; records that fail again come back to the dead-letter topic.
+The clients here never create a topic: a misspelled ``REQTRAIL_DLQ_TOPIC`` is reported
+in one line, not created empty.
 """
 
 from __future__ import annotations
@@ -15,13 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 
-from reqtrail.consumers.clients import client_id, reliable_producer
-from reqtrail.consumers.dlq import DeadLetterInfo, original_headers
+from reqtrail.consumers.clients import client_id, forbid_topic_creation
+from reqtrail.consumers.dlq import DeadLetterInfo
+from reqtrail.consumers.preflight import missing_topic
 from reqtrail.settings import Settings
-
-REDRIVEN_FROM_HEADER = "reqtrail.redriven_from"
 
 
 @dataclass
@@ -36,32 +33,34 @@ class DeadLetterSummary:
     samples: list[DeadLetterInfo] = field(default_factory=list)
 
 
-@dataclass
-class RedriveReport:
-    topic: str
-    redriven: int = 0
-    by_kind: Counter[str] = field(default_factory=Counter)
-    dry_run: bool = False
-
-
-def _dlq_consumer(settings: Settings, group_id: str | None) -> Any:
-    return KafkaConsumer(
+def dlq_consumer(settings: Settings, group_id: str | None) -> Any:
+    """A consumer of the dead-letter topic that never creates a topic."""
+    consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         group_id=group_id,
         client_id=client_id("dlq"),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        allow_auto_create_topics=False,
     )
+    return forbid_topic_creation(consumer)
 
 
-def _assign_all(consumer: Any, topic: str) -> list[TopicPartition]:
+def require_topic(consumer: Any, settings: Settings, setting: str) -> None:
+    """Raise SetupMissingError unless the topic named by ``setting`` exists."""
+    topic = getattr(settings, setting)
+    if topic not in consumer.topics():
+        raise missing_topic(topic, setting, settings)
+
+
+def assign_all(consumer: Any, topic: str) -> list[TopicPartition]:
     partitions = consumer.partitions_for_topic(topic) or set()
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     return tps
 
 
-def _read_until(
+def read_until(
     consumer: Any,
     ends: dict[TopicPartition, int],
     handle: Callable[[list[Any]], None],
@@ -84,9 +83,10 @@ def summarize(
 ) -> DeadLetterSummary:
     """Counts by kind and reason, and the newest ``samples`` dead letters."""
     summary = DeadLetterSummary(settings.dlq_topic)
-    consumer = _dlq_consumer(settings, None)
+    consumer = dlq_consumer(settings, None)
     try:
-        tps = _assign_all(consumer, settings.dlq_topic)
+        require_topic(consumer, settings, "dlq_topic")
+        tps = assign_all(consumer, settings.dlq_topic)
         if not tps:
             return summary
         begins = consumer.beginning_offsets(tps)
@@ -108,7 +108,7 @@ def summarize(
                     newest.sort(key=lambda i: i.failed_at)
                     del newest[:-samples]
 
-        _read_until(consumer, ends, handle, timeout_s=15)
+        read_until(consumer, ends, handle, timeout_s=15)
         newest.sort(key=lambda i: i.failed_at)
         summary.samples = newest[-samples:] if samples else []
         return summary
@@ -122,56 +122,3 @@ def _reason_key(reason: str) -> str:
     text = re.sub(r"\[\d+:\d+\] ?", "", text)
     text = re.sub(r"id '[^']*'", "id '...'", text)
     return text[:120]
-
-
-def redrive(
-    settings: Settings,
-    *,
-    dry_run: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    timeout_s: float = 30.0,
-) -> RedriveReport:
-    """Re-produce every dead letter not re-driven yet to the records topic."""
-    report = RedriveReport(settings.dlq_topic, dry_run=dry_run)
-    group = f"{settings.consumer_group}.dlq-redrive"
-    consumer = _dlq_consumer(settings, group)
-    producer = None if dry_run else reliable_producer(settings, "redrive")
-    try:
-        tps = _assign_all(consumer, settings.dlq_topic)
-        if not tps:
-            return report
-        ends = consumer.end_offsets(tps)
-        todo = sum(max(0, ends[tp] - consumer.position(tp)) for tp in tps)
-
-        def handle(records: list[Any]) -> None:
-            if not records:
-                return
-            futures = []
-            for record in records:
-                info = DeadLetterInfo.from_message(record)
-                report.by_kind[info.kind] += 1
-                if producer is not None:
-                    where = f"{record.topic}[{record.partition}]@{record.offset}".encode()
-                    headers = original_headers(record.headers) + [(REDRIVEN_FROM_HEADER, where)]
-                    futures.append(
-                        producer.send(
-                            settings.topic, value=record.value, key=record.key, headers=headers
-                        )
-                    )
-            if producer is not None:
-                producer.flush(timeout=timeout_s)
-                for future in futures:
-                    future.get(timeout=0)  # raises if any was not acknowledged
-                last = records[-1]
-                tp = TopicPartition(last.topic, last.partition)
-                consumer.commit({tp: OffsetAndMetadata(last.offset + 1, "", -1)})
-            report.redriven += len(records)
-            if progress is not None:
-                progress(report.redriven, todo)
-
-        _read_until(consumer, ends, handle, timeout_s=timeout_s)
-        return report
-    finally:
-        consumer.close(autocommit=False)
-        if producer is not None:
-            producer.close(timeout=5)

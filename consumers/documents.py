@@ -2,12 +2,14 @@
 
 The index is ``<prefix>-YYYY.MM.DD`` from the record's ``@timestamp`` (UTC day), the
 ``_id`` is ``request_id`` (so redelivered records overwrite themselves), and the source
-is the record's original bytes whenever they are one JSON line.
+is the record's original bytes whenever they are one JSON line. With a TimestampWindow,
+records dated outside it are dead-lettered, so no index is created for their day.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
 import orjson
@@ -15,6 +17,7 @@ import orjson
 from reqtrail.consumers.decode import Poison, decode_record
 from reqtrail.consumers.offsets import PartitionProgress
 from reqtrail.consumers.request_fields import request_fields
+from reqtrail.consumers.timestamps import TimestampWindow
 from reqtrail.consumers.types import DeadLetter, Document, RequestSeries, SourceMessage
 from reqtrail.schemas.indices import daily_index, utc_day
 
@@ -22,15 +25,22 @@ from reqtrail.schemas.indices import daily_index, utc_day
 class DocumentBuilder:
     """Builds Documents (or DeadLetters) from Kafka messages for one index prefix."""
 
-    def __init__(self, prefix: str, *, request_series: RequestSeries | None = None) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        window: TimestampWindow | None = None,
+        *,
+        request_series: RequestSeries | None = None,
+    ) -> None:
         self.prefix = prefix
+        self.window = window
         # For request metrics: the series each record counts in, found by its labels.
         self.request_series = request_series
         self._series_get = request_series.known.get if request_series is not None else None
-        # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head)
-        self._heads: dict[str, tuple[str, bytes]] = {}
+        # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head, day)
+        self._heads: dict[str, tuple[str, bytes, date]] = {}
 
-    def _head(self, timestamp: str) -> tuple[str, bytes] | None:
+    def _head(self, timestamp: str) -> tuple[str, bytes, date] | None:
         key = timestamp[:10] if timestamp[-1:] in ("Z", "z") else timestamp
         head = self._heads.get(key)
         if head is None:
@@ -38,7 +48,7 @@ class DocumentBuilder:
             if day is None:
                 return None
             index = daily_index(self.prefix, day)
-            head = (index, b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":')
+            head = (index, b'{"index":{"_index":' + orjson.dumps(index) + b',"_id":', day)
             if len(self._heads) > 10_000:  # offset timestamps are keyed whole; stay bounded
                 self._heads.clear()
             self._heads[key] = head
@@ -58,6 +68,11 @@ class DocumentBuilder:
         if head is None:
             reason = f"@timestamp is not a real date: {timestamp!r}"
             return DeadLetter(message, "schema", reason, progress)
+        window = self.window
+        if window is not None and not (window.first_day <= head[2] < window.last_day):
+            out = window.outside(head[2], timestamp)
+            if out is not None:
+                return DeadLetter(message, "timestamp", out, progress)
         doc_id = record.request_id
         source = value if b"\n" not in value else orjson.dumps(orjson.loads(value))
         action = head[1] + orjson.dumps(doc_id) + b"}}\n"
@@ -85,6 +100,8 @@ class DocumentBuilder:
         """Documents and dead letters for ``messages`` (of one partition), in order."""
         documents: list[Document] = []
         dead: list[DeadLetter] = []
+        if self.window is not None:
+            self.window.refresh()
         for message in messages:
             built = self.build(message, progress)
             if type(built) is Document:

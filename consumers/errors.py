@@ -29,6 +29,10 @@ class EsUnavailableError(RetriableError):
     """Elasticsearch is unreachable, timed out, or answered 5xx."""
 
 
+class EsUnreachableError(EsUnavailableError):
+    """No answer from Elasticsearch: connection refused or reset, or a timeout."""
+
+
 class IndexWriteBlockedError(RetriableError):
     """The target index refuses writes (``index.blocks.write``, read-only); lift the block."""
 
@@ -47,3 +51,12 @@ class PoisonRecordError(IndexerError):
 
 class DocumentRejectedError(IndexerError):
     """Elasticsearch rejected one document for good (e.g. a mapping error); dead-lettered."""
+
+
+class StartupError(IndexerError):
+    """The indexer cannot start; the one-line message says what to fix."""
+
+
+class SetupMissingError(StartupError):
+    """Something ``reqtrail setup`` creates is missing: a topic, the index template or the
+    read alias. The message names it and says to run ``reqtrail setup``."""

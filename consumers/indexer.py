@@ -24,12 +24,14 @@ import elasticsearch
 from reqtrail.consumers.bulk_http import HttpBulkTransport, PendingResponse
 from reqtrail.consumers.documents import bulk_body
 from reqtrail.consumers.errors import IndexWriteBlockedError, RetriableError
+from reqtrail.consumers.isolate import isolate_rejected
 from reqtrail.consumers.results import (
     BulkOutcome,
     ItemResult,
     answer_outcome,
     error_type_and_reason,
     response_outcome,
+    unreachable_outcome,
     whole_request_outcome,
 )
 from reqtrail.consumers.types import Document
@@ -91,7 +93,7 @@ class InFlightBulk:
             try:
                 status, body = self._pending.wait()
             except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout
-                outcome = whole_request_outcome(self.documents, 503, type(exc).__name__, str(exc))
+                outcome = unreachable_outcome(self.documents, exc)
             else:
                 outcome = answer_outcome(self.documents, status, body)
             self._outcome = self._sender.finished(outcome, self._started)
@@ -131,7 +133,7 @@ class BulkSender:
                 documents, exc.meta.status, str(exc.error), _api_reason(exc)
             )
         except elastic_transport.TransportError as exc:  # connection refused/reset, timeout
-            outcome = whole_request_outcome(documents, 503, type(exc).__name__, str(exc))
+            outcome = unreachable_outcome(documents, exc)
         else:
             outcome = response_outcome(documents, response)
         return InFlightBulk(self, documents, None, started, self.finished(outcome, started))
@@ -194,9 +196,11 @@ def retry_until_settled(
 
     ``wait(delay)`` sleeps between attempts (the consumer polls Kafka with its partitions
     paused meanwhile) and returns False to give up, which raises RetriesAbandoned. Items
-    no longer ``wanted`` (their partition was revoked) are dropped from the retry.
+    no longer ``wanted`` (their partition was revoked) are dropped from the retry. A bulk
+    rejected as a whole is split first (``isolate_rejected``).
     """
     while True:
+        outcome = isolate_rejected(outcome, send)
         yield outcome
         if not outcome.retry:
             backoff.reset()

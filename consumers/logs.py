@@ -24,7 +24,7 @@ import structlog
 LogFormat = Literal["json", "console"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("json", "console")
 EVENTS_LOGGER = "reqtrail.events"
-QUIET_LIBRARIES = ("kafka", "elastic_transport", "urllib3")
+QUIET_LIBRARIES = ("kafka", "urllib3")
 HANDLER_NAME = "reqtrail-logs"
 
 
@@ -77,6 +77,9 @@ def configure_logging(level: str, log_format: LogFormat | None = None) -> LogFor
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     for noisy in QUIET_LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Its "node has failed, putting on timeout" warnings would come before reqtrail's own
+    # line, which names REQTRAIL_ES_URL.
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     return chosen
 
 

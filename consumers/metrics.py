@@ -22,6 +22,7 @@ Kafka consumer.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter as Tally
@@ -39,6 +40,7 @@ from reqtrail.consumers.errors import (
     IndexMissingError,
     IndexWriteBlockedError,
 )
+from reqtrail.consumers.lag import LagUnknown
 from reqtrail.consumers.request_metrics import DEFAULT_ROUTE_LIMIT, RequestMetrics
 from reqtrail.consumers.results import BulkOutcome
 from reqtrail.consumers.types import DeadLetter, DeadLetterKind, Document
@@ -145,8 +147,10 @@ class IndexerMetrics:
             self.sample()
 
     def sample(self) -> None:
-        """Read lag and records in flight from the loop (call on the loop's thread)."""
-        self.lag = dict(self._lag_source())
+        """Read lag and records in flight from the loop (call on the loop's thread). A lag
+        the broker has not told lately keeps its last value."""
+        with contextlib.suppress(LagUnknown):
+            self.lag = dict(self._lag_source())
         self.in_flight = self._in_flight_source()
 
     def bulk_answered(self, outcome: BulkOutcome) -> None:

@@ -18,6 +18,7 @@ from reqtrail.consumers.errors import (
     DocumentRejectedError,
     EsThrottledError,
     EsUnavailableError,
+    EsUnreachableError,
     IndexerError,
     IndexMissingError,
     IndexWriteBlockedError,
@@ -49,12 +50,14 @@ class ItemResult:
 
 @dataclass(slots=True)
 class BulkOutcome:
-    """Sorted results of one bulk request."""
+    """Sorted results of one bulk request; ``whole``: the request failed as a whole, so
+    every document shares one status and reason (see consumers.indexer.isolate_rejected)."""
 
     indexed: list[Document] = field(default_factory=list)
     retry: list[ItemResult] = field(default_factory=list)
     rejected: list[ItemResult] = field(default_factory=list)
     latency_s: float = 0.0
+    whole: bool = False
 
 
 def classify(status: int, error_type: str) -> type[IndexerError] | None:
@@ -104,7 +107,17 @@ def whole_request_outcome(
     """Every document shares the fate of a failed request."""
     kind = classify(status, error_type) or EsUnavailableError
     items = [ItemResult(d, status, kind, error_type, reason) for d in documents]
-    return BulkOutcome(retry=items) if kind.retriable else BulkOutcome(rejected=items)
+    if kind.retriable:
+        return BulkOutcome(retry=items, whole=True)
+    return BulkOutcome(rejected=items, whole=True)
+
+
+def unreachable_outcome(documents: Sequence[Document], exc: Exception) -> BulkOutcome:
+    """Every document of a request that got no answer (refused, reset, timed out) is
+    retried, counted as a 503."""
+    error_type, reason = type(exc).__name__, str(exc) or type(exc).__name__
+    items = [ItemResult(d, 503, EsUnreachableError, error_type, reason) for d in documents]
+    return BulkOutcome(retry=items, whole=True)
 
 
 def response_outcome(documents: Sequence[Document], response: Mapping[str, Any]) -> BulkOutcome:

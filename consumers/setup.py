@@ -7,6 +7,8 @@ All are idempotent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,30 +25,63 @@ log = logging.getLogger("reqtrail.setup")
 
 
 def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
-    """Create the records topic and the dead-letter topic if missing; returns those created."""
+    """Create the records topic and the dead-letter topic if missing; returns those created.
+
+    An existing topic with fewer partitions than REQTRAIL_TOPIC_PARTITIONS is kept as it
+    is (adding partitions moves players' keys to other partitions), with a warning logged
+    (see ``short_topics``).
+    """
+    with _admin(settings, timeout_s) as admin:
+        created = _create_topics(admin, settings, timeout_s)
+        for warning in short_topics(admin, settings):
+            log.warning("%s", warning)
+        return created
+
+
+@contextmanager
+def _admin(settings: Settings, timeout_s: float) -> Iterator[KafkaAdminClient]:
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         client_id="reqtrail-setup",
         request_timeout_ms=int(timeout_s * 1000),
     )
     try:
-        existing = set(admin.list_topics())
-        created: list[str] = []
-        for name in (settings.topic, settings.dlq_topic):
-            if name in existing:
-                continue
-            # replication_factor -1: the broker's default.replication.factor
-            spec = {name: {"num_partitions": settings.topic_partitions, "replication_factor": -1}}
-            try:
-                admin.create_topics(spec, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
-                created.append(name)
-            except TopicAlreadyExistsError:
-                pass
-        if created:
-            log.info("created topics %s (%d partitions)", created, settings.topic_partitions)
-        return created
+        yield admin
     finally:
         admin.close()
+
+
+def _create_topics(admin: KafkaAdminClient, settings: Settings, timeout_s: float) -> list[str]:
+    existing = set(admin.list_topics())
+    created: list[str] = []
+    for name in (settings.topic, settings.dlq_topic):
+        if name in existing:
+            continue
+        # replication_factor -1: the broker's default.replication.factor
+        spec = {name: {"num_partitions": settings.topic_partitions, "replication_factor": -1}}
+        try:
+            admin.create_topics(spec, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
+            created.append(name)
+        except TopicAlreadyExistsError:
+            pass
+    if created:
+        log.info("created topics %s (%d partitions)", created, settings.topic_partitions)
+    return created
+
+
+def short_topics(admin: KafkaAdminClient, settings: Settings) -> list[str]:
+    """One warning per topic with fewer partitions than REQTRAIL_TOPIC_PARTITIONS."""
+    warnings = []
+    for topic in admin.describe_topics([settings.topic, settings.dlq_topic]):
+        count = len(topic["partitions"])
+        if topic["error_code"] == 0 and count < settings.topic_partitions:
+            warnings.append(
+                f"topic {topic['name']!r} has {count} partition(s), fewer than "
+                f"REQTRAIL_TOPIC_PARTITIONS={settings.topic_partitions}, so at most {count} "
+                "indexer(s) can share it; it is kept as it is: recreate it, or add partitions "
+                "with kafka-topics.sh --alter (players' records then move to other partitions)"
+            )
+    return warnings
 
 
 def index_options(settings: Settings) -> IndexOptions:
@@ -78,12 +113,20 @@ def ensure_index(
 
 
 def setup_all(settings: Settings) -> dict[str, Any]:
-    """Topics, template and today's index: everything a fresh cluster needs."""
-    created = ensure_topics(settings)
+    """Topics, template and today's index: everything a fresh cluster needs; ``warnings``
+    lists topics with fewer partitions than configured."""
+    with _admin(settings, 30.0) as admin:
+        created = _create_topics(admin, settings, 30.0)
+        warnings = short_topics(admin, settings)
     es = es_client(settings)
     ensure_index_template(settings, es)
     index = ensure_index(settings, es=es)
-    return {"topics_created": created, "template": settings.index_prefix, "index": index}
+    return {
+        "topics_created": created,
+        "template": settings.index_prefix,
+        "index": index,
+        "warnings": warnings,
+    }
 
 
 def remove_all(settings: Settings) -> None:

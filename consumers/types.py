@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from reqtrail.consumers.offsets import PartitionProgress
 
 Headers = Sequence[tuple[str, bytes | None]]
-DeadLetterKind = Literal["undecodable", "schema", "rejected"]
+DeadLetterKind = Literal["undecodable", "schema", "timestamp", "rejected"]
 
 
 class RequestSeries(Protocol):

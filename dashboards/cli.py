@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,20 +37,50 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
     return command
 
 
+def is_loopback(address: str) -> bool:
+    """True when ``address`` (an IP or a host name) only ever means this machine."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(address, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
+    )
+
+
 def dashboard(
     port: int = typer.Option(0, help="Port (default: REQTRAIL_DASHBOARD_PORT)."),
-    address: str = typer.Option("", help="Interface to bind, e.g. 0.0.0.0 (default: all)."),
+    address: str = typer.Option(
+        "",
+        help="Interface to bind, e.g. 0.0.0.0 (default: REQTRAIL_DASHBOARD_ADDRESS, 127.0.0.1). "
+        "Other than loopback it needs REQTRAIL_DASHBOARD_PASSWORD or --insecure-no-auth.",
+    ),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Serve a non-loopback address without a password."
+    ),
 ) -> None:
-    """Run the Streamlit dashboard until Ctrl-C."""
+    """Run the Streamlit dashboard until Ctrl-C (on 127.0.0.1 unless told otherwise)."""
     require_module("streamlit")  # it runs as `python -m streamlit`: check before the exec
     settings = load_settings()
     chosen = port or settings.dashboard_port
-    typer.echo(
-        f"dashboard on http://{address or 'localhost'}:{chosen} (index {settings.read_alias})"
-    )
+    bind = address or settings.dashboard_address
+    if not settings.dashboard_password and not is_loopback(bind):
+        if not insecure_no_auth:
+            typer.echo(
+                f"reqtrail dashboard: refusing to serve {bind} without a password: "
+                "set REQTRAIL_DASHBOARD_PASSWORD or pass --insecure-no-auth",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(f"warning: anyone who reaches {bind}:{chosen} sees request bodies", err=True)
+    typer.echo(f"dashboard on http://{bind}:{chosen} (index {settings.read_alias})")
     if settings.dashboard_password:
         typer.echo("password protection on (REQTRAIL_DASHBOARD_PASSWORD)")
-    command = streamlit_command(chosen, address or None)
+    command = streamlit_command(chosen, bind)
     sys.stdout.flush()
     os.execv(command[0], command)  # become streamlit: signals reach it directly
 

@@ -3,10 +3,15 @@
 Per-request state lives inside ``__call__``; ``receive`` is wrapped to see the request body
 as the app reads it, ``send`` to read the status and headers, add ``X-Request-ID`` and see
 the response body as it goes out.  Nothing is buffered beyond ``body_max_bytes``.  The route
-template comes from the Starlette router (``scope["route"].path_format``, which the router
-writes into the shared scope dict).  On ``lifespan.shutdown`` the pipeline is flushed.
+template comes from the Starlette router (``scope["route"]``, which the router writes into
+the shared scope dict; mounts included, see ``reqtrail.producers.routes``).  On
+``lifespan.shutdown`` the pipeline is drained: a bounded flush, then what Kafka did not take
+is spilled and one summary line logged (``reqtrail.producers.shutdown``).
 
-    app = Starlette(routes=..., middleware=[Middleware(RequestTrailMiddleware)])
+    app.add_middleware(RequestTrailMiddleware, user_id_getter=..., skip_paths=["/health"])
+
+``user_id_getter(scope)`` returns the user ID (or a ``{"id", "username", "email"}`` dict, or
+None for the next source); the precedence is in ``reqtrail.producers.users``.
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from reqtrail.producers.cycle import RequestCycle, route_template
+from reqtrail.producers import shutdown
+from reqtrail.producers.cycle import RequestCycle
 from reqtrail.producers.guard import capture_internal_exceptions
 from reqtrail.producers.pipeline import REQUEST_ID_HEADER, RecordPipeline, resolve
+from reqtrail.producers.routes import starlette_route
+from reqtrail.producers.users import UserLike, starlette_user
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-UserIdGetter = Callable[[Scope], "str | None"]
+UserIdGetter = Callable[[Scope], UserLike]
 
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode("latin-1")
 
@@ -42,6 +50,8 @@ class RequestTrailMiddleware:
         self._pipeline = resolve(pipeline)
         self.user_id_getter = user_id_getter
         self.skip_paths = frozenset(skip_paths)  # e.g. load-balancer health checks
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.skip_paths:
@@ -51,6 +61,8 @@ class RequestTrailMiddleware:
             return
 
         cycle: RequestCycle | None = None
+        root_path = scope.get("root_path", "")
+        router_before = "router" in scope
         with capture_internal_exceptions():
             cycle = self._start(scope)
         if cycle is None:
@@ -85,7 +97,7 @@ class RequestTrailMiddleware:
             raise
         finally:
             with capture_internal_exceptions():
-                self._finish(cycle, scope)
+                cycle.finish(starlette_route(scope, root_path, router_before))
 
     def _start(self, scope: Scope) -> RequestCycle:
         pipeline = self._pipeline()
@@ -98,25 +110,32 @@ class RequestTrailMiddleware:
         client = scope.get("client")
         path = scope.get("root_path", "") + scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
-        return RequestCycle(
-            pipeline, scope["method"], path, query, headers, client[0] if client else None
+        cycle = RequestCycle(
+            pipeline,
+            scope["method"],
+            path,
+            query,
+            headers,
+            client[0] if client else None,
+            mechanism="reqtrail.asgi",
         )
+        cycle.find_user = lambda: self._find_user(scope)
+        return cycle
 
-    def _finish(self, cycle: RequestCycle, scope: Scope) -> None:
+    def _find_user(self, scope: Scope) -> UserLike:
+        """The getter's user, else the one Starlette's AuthenticationMiddleware found."""
         if self.user_id_getter is not None:
-            cycle.set_user(self.user_id_getter(scope))
-        elif "user" in scope:
-            cycle.set_user(_authenticated_user_id(scope["user"]))
-        route = scope.get("route")
-        template = getattr(route, "path_format", None) or getattr(route, "path", None)
-        cycle.finish(route_template(template) if template else None)
+            user = self.user_id_getter(scope)
+            if user:
+                return user
+        return starlette_user(scope["user"]) if "user" in scope else None
 
     def _watch_lifespan(self, receive: Receive) -> Receive:
         async def receive_watching() -> Message:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
                 with capture_internal_exceptions():
-                    self._pipeline().flush(timeout=5.0)
+                    shutdown.stop_pipeline(self._pipeline(), "ASGI lifespan shutdown")
             return message
 
         return receive_watching
@@ -130,7 +149,7 @@ def _start_response(
     picked = {
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in raw_headers
-        if name in wanted
+        if value and name in wanted
     }
     if REQUEST_ID_HEADER not in picked and (
         _REQUEST_ID_BYTES in wanted  # allow-listed, so not in picked means not sent
@@ -141,17 +160,3 @@ def _start_response(
         message = {**message, "headers": [*raw_headers, (_REQUEST_ID_BYTES, request_id)]}
     cycle.set_response_headers(picked)
     return message
-
-
-def _authenticated_user_id(user: Any) -> str | None:
-    """ID of a Starlette ``request.user`` when authenticated (identity, else username)."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    for attribute in ("identity", "username", "display_name"):
-        try:
-            value = getattr(user, attribute, None)
-        except NotImplementedError:
-            continue
-        if value:
-            return str(value)
-    return None

@@ -6,33 +6,37 @@ A framework adapter extracts plain values (method, path, query, the wanted heade
 exception, and calls ``finish()``.  The cycle binds ``request_id``/``user_id``/``device_id``/
 ``session_id`` into structlog's contextvars (so the app's own logs carry them too), opens the
 Sentry scope, times the request and emits exactly one event into the pipeline.
+
+The adapter gives the cycle ``find_user``, which asks the configured getter and then the
+framework for the user; the cycle settles the user once (``reqtrail.producers.users`` has
+the precedence), before an exception is reported and at the latest when the record goes out.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from functools import lru_cache
 from typing import Any
 
 from reqtrail.producers.capture import BodyCapture
 from reqtrail.producers.guard import capture_internal_exceptions
-from reqtrail.producers.ids import accept_request_id
+from reqtrail.producers.ids import request_id_from, usable_id
 from reqtrail.producers.pipeline import (
     CLIENT_VERSION_HEADER,
     CONTENT_TYPE_HEADER,
     DEVICE_ID_HEADER,
     PLATFORM_HEADER,
+    REPLAY_OF_HEADER,
     REQUEST_ID_HEADER,
     SESSION_ID_HEADER,
     USER_AGENT_HEADER,
     RecordPipeline,
 )
-from reqtrail.producers.request_context import rebind_request_context
+from reqtrail.producers.request_context import bind_user_id, bound_user_id, rebind_request_context
 from reqtrail.producers.sentry import open_request_scope
+from reqtrail.producers.users import RequestUser, UserLike, as_user
 
 MAX_STACK_CHARS = 8192
 CLIENT_CLOSED_STATUS = 499
@@ -45,9 +49,13 @@ class RequestCycle:
 
     __slots__ = (
         "_t0",
+        "_user_settled",
+        "app_user",
         "error",
         "event",
         "exception",
+        "find_user",
+        "mechanism",
         "pipeline",
         "request_body",
         "request_id",
@@ -66,32 +74,40 @@ class RequestCycle:
         query: str,
         headers: Mapping[str, str],
         client_ip: str | None,
+        mechanism: str = "reqtrail",
     ) -> None:
         started_at = time.time()
         self._t0 = time.perf_counter()
         capture = pipeline.capture
         self.pipeline = pipeline
-        self.request_id = request_id = accept_request_id(headers.get(REQUEST_ID_HEADER))
+        request_id, original_id = request_id_from(headers.get(REQUEST_ID_HEADER))
+        self.request_id = request_id
+        # The header's value; the very object bound below, so a value the app binds in its
+        # place is told apart from it (settle_user).
         self.user_id = user_id = headers.get(capture.user_id_header) or None
-        device_id = headers.get(DEVICE_ID_HEADER)
-        rebind_request_context(request_id, user_id, device_id, headers.get(SESSION_ID_HEADER))
+        self.app_user: RequestUser | None = None
+        self.find_user: Callable[[], UserLike] | None = None
+        self._user_settled = False
+        self.mechanism = mechanism
+        device_id = headers.get(DEVICE_ID_HEADER) or None
+        session_id = headers.get(SESSION_ID_HEADER) or None
+        rebind_request_context(request_id, user_id, device_id, session_id)
         allow = capture.header_allowlist
         self.event: dict[str, Any] = {
             "started_at": started_at,
             "method": method,
             "path": path,
             "query": query or None,
-            "request_headers": (
-                headers
-                if allow.issuperset(headers)
-                else {k: headers[k] for k in allow.intersection(headers)}
-            ),
+            "request_headers": {k: v for k, v in headers.items() if v and k in allow},
             "client_ip": client_ip,
-            "user_agent": headers.get(USER_AGENT_HEADER),
-            "client_version": headers.get(CLIENT_VERSION_HEADER),
-            "platform": headers.get(PLATFORM_HEADER),
+            "user_agent": headers.get(USER_AGENT_HEADER) or None,
+            "client_version": headers.get(CLIENT_VERSION_HEADER) or None,
+            "platform": headers.get(PLATFORM_HEADER) or None,
             "_request_content_type": headers.get(CONTENT_TYPE_HEADER),
+            "replay_of": usable_id(headers.get(REPLAY_OF_HEADER)),
         }
+        if original_id is not None:
+            self.event["original_request_id"] = original_id
         if capture.app_version_header:
             self.event["app_version"] = headers.get(capture.app_version_header)
         self.request_body = BodyCapture(capture.body_max_bytes)
@@ -110,15 +126,33 @@ class RequestCycle:
         if content_type is not None:
             self.event["_response_content_type"] = content_type
 
-    def set_user(self, user_id: str | None) -> None:
-        """A user ID found after the request started (authenticated user, callable)."""
-        if user_id:
-            self.user_id = user_id
-            self.event["user_id"] = user_id
-            self.sentry.set_user(user_id)
+    def settle_user(self) -> None:
+        """Decide the request's user (once): app's choice, getter, framework, header."""
+        if self._user_settled:
+            return
+        self._user_settled = True
+        user = self.app_user
+        if user is None:
+            bound = bound_user_id()
+            if bound is not self.user_id and isinstance(bound, str | int) and bound != "":
+                user = as_user(bound)  # the app bound user_id in structlog's contextvars
+        if user is None and self.find_user is not None:
+            with capture_internal_exceptions():  # a failing getter still leaves a record
+                user = as_user(self.find_user())
+        if user is None:
+            if self.user_id:
+                self.event["user_id"] = self.user_id
+            return
+        self.user_id = user.id
+        self.event["user_id"] = user.id
+        self.sentry.set_user(user)
 
-    def fail(self, exc: BaseException) -> None:
-        """The view raised ``exc``: describe it and report it to Sentry (once)."""
+    def fail(self, exc: BaseException, *, handled: bool = False) -> None:
+        """The view raised ``exc``: describe it and report it to Sentry (once).
+
+        Unhandled (the default) means it reached the middleware, as Sentry's own framework
+        integrations report a crashing view; ``report_exception`` reports handled ones.
+        """
         if self.exception is exc:
             return
         self.exception = exc
@@ -128,12 +162,14 @@ class RequestCycle:
             "message": str(exc)[:4096],
             "stack": stack,
         }
-        event_id = self.sentry.capture(exc)
+        self.settle_user()
+        event_id = self.sentry.capture(exc, self.mechanism, handled)
         if event_id is not None:
             self.error["sentry_event_id"] = event_id
 
     def finish(self, route: str | None = None) -> None:
         """Close the Sentry scope and emit the record (exactly once)."""
+        self.settle_user()
         event = self.event
         event["latency_ms"] = round((time.perf_counter() - self._t0) * 1000.0, 3)
         _current_cycle.set(None)
@@ -162,8 +198,30 @@ def report_exception(exc: BaseException) -> str | None:
     if cycle is None:
         return None
     with capture_internal_exceptions():
-        cycle.fail(exc)
+        cycle.fail(exc, handled=True)
     return cycle.error.get("sentry_event_id") if cycle.error else None
+
+
+def set_user(
+    user_id: str | int | None, *, username: str | None = None, email: str | None = None
+) -> None:
+    """Name the user of the current request; this beats every other source of the user ID.
+
+    Call it in a view once the player is known (after login, say).  ``user_id`` goes into
+    the record and, with ``username`` and ``email``, to Sentry.  It also binds ``user_id``
+    into structlog's contextvars, so the app's own log lines carry it.  Outside a request it
+    only binds.  Works from threads the framework runs sync views in, unlike a bare
+    ``bind_contextvars`` there.
+    """
+    user = as_user({"id": user_id, "username": username, "email": email})
+    bind_user_id(user.id if user is not None else None)
+    cycle = _current_cycle.get()
+    if cycle is None:
+        return
+    cycle.app_user = user
+    if user is not None:
+        with capture_internal_exceptions():
+            cycle.sentry.set_user(user)
 
 
 def _qualified_name(kind: type[BaseException]) -> str:
@@ -176,27 +234,6 @@ def pick_headers(pairs: Iterable[tuple[str, str]], wanted: frozenset[str]) -> di
     out: dict[str, str] = {}
     for name, value in pairs:
         lowered = name.lower()
-        if lowered in wanted:
+        if value and lowered in wanted:
             out[lowered] = value
     return out
-
-
-_FLASK_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
-_REGEX_GROUP = re.compile(r"\(\?P<([^>]+)>[^)]*\)")
-
-
-@lru_cache(maxsize=1024)
-def route_template(pattern: str | None) -> str | None:
-    """Normalise a framework route to ``/units/{unit_id}`` form.
-
-    Flask ``/units/<int:unit_id>``, Django ``units/<int:unit_id>/`` and regex routes
-    ``^units/(?P<unit_id>[0-9]+)/$`` all become ``{name}`` placeholders with a leading slash.
-    """
-    if pattern is None:
-        return None
-    text = _REGEX_GROUP.sub(r"{\1}", pattern)
-    text = _FLASK_PARAM.sub(r"{\1}", text)
-    text = text.removeprefix("^").removesuffix("$").removesuffix("\\Z")
-    if not text.startswith("/"):
-        text = "/" + text
-    return text

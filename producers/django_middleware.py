@@ -1,28 +1,42 @@
-"""Django middleware (new style), first in ``MIDDLEWARE``::
+"""Django middleware, sync and async, first in ``MIDDLEWARE``::
 
-    MIDDLEWARE = ["reqtrail.producers.django_middleware.RequestTrailDjangoMiddleware", ...]
+    INSTALLED_APPS = [..., "reqtrail.django"]
+    MIDDLEWARE = ["reqtrail.django.middleware.RequestTrailMiddleware", ...]
 
-``process_exception`` captures a crashing view like a Sentry error middleware would (the
-error and its Sentry event ID go into the record; Django then answers 500 as usual).  The
-route template is ``request.resolver_match.route``.  The request body is seen through
-Django's own request stream as the view reads it; streaming responses are counted as they
-are sent and the record goes out when the stream ends.
+Under WSGI it runs as a sync middleware, under ASGI as an async one (Django calls it in
+the mode of the chain, so neither pays an adaptation).  ``process_exception`` captures a
+crashing view like Sentry's Django integration would (the user settled first, the event
+marked unhandled; the error and its Sentry event ID go into the record; Django then answers
+500 as usual).  The route template comes from ``request.resolver_match`` (``(unmatched)``
+when no URL pattern matched).  The request body is seen through Django's own request stream
+as the view reads it; streaming responses are counted as they are sent and the record goes
+out when the stream ends.
 
-Optional Django settings: ``REQTRAIL_USER_ID_GETTER`` (a callable or dotted path taking the
-request and returning the user ID).  Without it the user ID is the authenticated
-``request.user.pk``, else the user ID header.
+Settings come from ``settings.REQTRAIL`` (see ``reqtrail.producers.django_config``); a bad
+one stops the middleware from loading with ImproperlyConfigured naming the key.  The user is,
+in order: ``reqtrail.set_user(...)`` or a bound structlog ``user_id``,
+``settings.REQTRAIL["USER_ID_GETTER"](request)``, the authenticated ``request.user`` (its
+``pk``, with its username for Sentry), the user ID header.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+from reqtrail.producers import shutdown
 from reqtrail.producers.capture import CapturingReader
-from reqtrail.producers.cycle import RequestCycle, pick_headers, route_template
+from reqtrail.producers.cycle import RequestCycle, pick_headers
+from reqtrail.producers.django_config import install_pipeline, user_id_getter
 from reqtrail.producers.guard import capture_internal_exceptions
 from reqtrail.producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
+from reqtrail.producers.routes import django_route
+from reqtrail.producers.users import UserLike, django_user
 from reqtrail.producers.wsgi import ClosingResponse, environ_keys
+from reqtrail.schemas.record import UNMATCHED_ROUTE
+from reqtrail.settings import SettingsError
 
 CYCLE_ATTRIBUTE = "_reqtrail_cycle"
 
@@ -31,17 +45,31 @@ class RequestTrailDjangoMiddleware:
     """Ships one record per request to Kafka; never fails the request itself."""
 
     sync_capable = True
-    async_capable = False
+    async_capable = True
 
     def __init__(
         self, get_response: Callable[[Any], Any], pipeline: RecordPipeline | None = None
     ) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+        try:
+            if pipeline is None:
+                install_pipeline()
+            self.user_id_getter = user_id_getter()
+        except SettingsError as exc:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(str(exc)) from None
         self._pipeline = resolve(pipeline)
         self._keys: tuple[CaptureConfig, list[tuple[str, str]]] | None = None
-        self.user_id_getter = _configured_user_id_getter()
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
 
     def __call__(self, request: Any) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
         cycle: RequestCycle | None = None
         with capture_internal_exceptions():
             cycle = self._start(request)
@@ -49,6 +77,27 @@ class RequestTrailDjangoMiddleware:
             return self.get_response(request)
         try:
             response = self.get_response(request)
+        except Exception as exc:
+            with capture_internal_exceptions():
+                cycle.fail(exc)
+                self._finish(cycle, request)
+            raise
+        finally:
+            with capture_internal_exceptions():
+                cycle.sentry.exit()
+        with capture_internal_exceptions():
+            self._respond(cycle, request, response)
+        return response
+
+    async def __acall__(self, request: Any) -> Any:
+        """The same on the event loop, for an async middleware chain (ASGI)."""
+        cycle: RequestCycle | None = None
+        with capture_internal_exceptions():
+            cycle = self._start(request)
+        if cycle is None:
+            return await self.get_response(request)
+        try:
+            response = await self.get_response(request)
         except Exception as exc:
             with capture_internal_exceptions():
                 cycle.fail(exc)
@@ -85,12 +134,22 @@ class RequestTrailDjangoMiddleware:
             meta.get("QUERY_STRING", ""),
             headers,
             meta.get("REMOTE_ADDR"),
+            mechanism="reqtrail.django",
         )
+        cycle.find_user = lambda: self._find_user(request)
         setattr(request, CYCLE_ATTRIBUTE, cycle)
         stream = getattr(request, "_stream", None)
         if stream is not None:
             request._stream = CapturingReader(stream, cycle.request_body)
         return cycle
+
+    def _find_user(self, request: Any) -> UserLike:
+        """The configured getter's user, else Django's authenticated ``request.user``."""
+        if self.user_id_getter is not None:
+            user = self.user_id_getter(request)
+            if user:
+                return user
+        return django_user(request)
 
     def _respond(self, cycle: RequestCycle, request: Any, response: Any) -> None:
         cycle.status = int(response.status_code)
@@ -102,7 +161,9 @@ class RequestTrailDjangoMiddleware:
             cycle.response_body.feed(response.content)
             self._finish(cycle, request)
         elif getattr(response, "is_async", False):
-            self._finish(cycle, request)
+            response.streaming_content = AsyncClosingResponse(
+                response.streaming_content, cycle, lambda: self._finish(cycle, request)
+            )
         else:
             response.streaming_content = ClosingResponse(
                 response.streaming_content, cycle, lambda: self._finish(cycle, request)
@@ -113,27 +174,34 @@ class RequestTrailDjangoMiddleware:
             body = getattr(request, "_body", None)
             if body:
                 cycle.request_body.feed(body)
-        if self.user_id_getter is not None:
-            cycle.set_user(self.user_id_getter(request))
-        else:
-            cycle.set_user(_authenticated_user_id(request))
         match = getattr(request, "resolver_match", None)
-        cycle.finish(route_template(getattr(match, "route", None)))
+        route = getattr(match, "route", None)
+        cycle.finish(UNMATCHED_ROUTE if match is None else django_route(route or ""))
 
 
-def _authenticated_user_id(request: Any) -> str | None:
-    user = getattr(request, "user", None)
-    if user is not None and getattr(user, "is_authenticated", False):
-        pk = getattr(user, "pk", None)
-        return str(pk) if pk is not None else None
-    return None
+class AsyncClosingResponse:
+    """An async streaming body, counted as sent; the record goes out on close()."""
 
+    def __init__(
+        self, body: AsyncIterable[bytes], cycle: RequestCycle, on_close: Callable[[], None]
+    ) -> None:
+        self._body = body
+        self._cycle = cycle
+        self._on_close: Callable[[], None] | None = on_close
 
-def _configured_user_id_getter() -> Callable[[Any], str | None] | None:
-    from django.conf import settings
-    from django.utils.module_loading import import_string
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        capture = self._cycle.response_body
+        try:
+            async for chunk in self._body:
+                capture.feed(chunk)
+                yield chunk
+        except Exception as exc:
+            with capture_internal_exceptions():
+                self._cycle.fail(exc)
+            raise
 
-    getter = getattr(settings, "REQTRAIL_USER_ID_GETTER", None)
-    if isinstance(getter, str):
-        getter = import_string(getter)
-    return getter
+    def close(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            with capture_internal_exceptions():
+                on_close()

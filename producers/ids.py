@@ -7,6 +7,12 @@ The 128-bit number ``ms_since_epoch << 80 | random`` is written as 26 characters
 Crockford's base32, most significant first; the alphabet sorts in the order of its values,
 so IDs sort by creation time (to the millisecond) as plain strings, which keeps one
 period's documents together in an index.  ``request_id_time`` reads the time back.
+
+An incoming ``X-Request-ID`` is used as the record's ID (and so as its Elasticsearch ``_id``)
+only when it fits: at most ``MAX_REQUEST_ID_CHARS`` printable characters and at most
+``MAX_REQUEST_ID_BYTES`` in UTF-8 (Elasticsearch refuses a longer ``_id``, and with it the
+whole bulk request).  Otherwise a new ID replaces it, and the original is kept (cut to
+``MAX_ORIGINAL_ID_CHARS``) for the record's ``original_request_id``.
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ _PAIRS = [CROCKFORD[i >> 5] + CROCKFORD[i & 31] for i in range(1024)]
 _SHIFTS = tuple(range(120, -10, -10))
 _VALUES = {c: i for i, c in enumerate(CROCKFORD)}
 REQUEST_ID_LENGTH = 26
-MAX_INCOMING_ID_LENGTH = 256
+# The schema's maxLength for request_id: 128 characters are at most 512 bytes in UTF-8,
+# whatever they are, so a record the schema accepts always fits ES's _id limit.
+MAX_REQUEST_ID_CHARS = 128
+MAX_REQUEST_ID_BYTES = 512  # Elasticsearch's limit on _id
+MAX_ORIGINAL_ID_CHARS = 256
 
 
 def new_request_id(now_ms: int | None = None) -> str:
@@ -38,10 +48,35 @@ def request_id_time(request_id: str) -> int:
     return n >> 80
 
 
+def usable_request_id(candidate: str) -> bool:
+    """Non-empty, printable (no control characters), short enough in characters and bytes."""
+    return (
+        0 < len(candidate) <= MAX_REQUEST_ID_CHARS
+        and candidate.isprintable()
+        and len(candidate.encode("utf-8", "surrogatepass")) <= MAX_REQUEST_ID_BYTES
+    )
+
+
+def request_id_from(incoming: str | None) -> tuple[str, str | None]:
+    """(request ID, original) for a client's X-Request-ID header value (None: absent).
+
+    The stripped value when usable, with no original; else a new ID, with the value that it
+    replaces (cut to ``MAX_ORIGINAL_ID_CHARS``; None when it was empty).
+    """
+    if incoming is None:
+        return new_request_id(), None
+    stripped = incoming.strip()
+    if usable_request_id(stripped):
+        return stripped, None
+    return new_request_id(), incoming[:MAX_ORIGINAL_ID_CHARS] or None
+
+
 def accept_request_id(incoming: str | None) -> str:
-    """The client's X-Request-ID when it is usable (non-blank, printable, short), else a new one."""
-    if incoming:
-        incoming = incoming.strip()
-        if 0 < len(incoming) <= MAX_INCOMING_ID_LENGTH and incoming.isprintable():
-            return incoming
-    return new_request_id()
+    """The client's X-Request-ID when it is usable (see ``request_id_from``), else a new one."""
+    return request_id_from(incoming)[0]
+
+
+def usable_id(incoming: str | None) -> str | None:
+    """An ID sent by a client (e.g. ``X-Reqtrail-Replay-Of``), stripped, when usable; else None."""
+    stripped = incoming.strip() if incoming else ""
+    return stripped if usable_request_id(stripped) else None

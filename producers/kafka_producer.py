@@ -5,18 +5,30 @@ reqtrail's records it compresses as well as gzip (~14x in 256 KB batches) for ab
 CPU per record instead of gzip's ~19, and the indexer decompresses it 4x faster),
 batched by ``linger_ms`` into large batches, with short blocking limits: ``send()`` runs on
 the sink's thread, never on a request thread, but it must not stall the sink for long either.
+
+Two helpers work around kafka-python 3.0 behaviour (docs/kafka-python-notes.md):
+``producer_id_lost`` tells when its idempotent producer has reset its producer ID and will
+never ask for a new one (it then delivers and expires nothing), and ``abandon`` closes a
+producer even when its records cannot be flushed (``close(timeout)`` raises then, and
+leaves its I/O thread running).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 from kafka import KafkaProducer, codec
+from kafka.errors import KafkaTimeoutError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from reqtrail.settings import Settings, SettingsError, env_name
 
+log = logging.getLogger("reqtrail.producers")
+
 MAX_CACHED_KEYS = 100_000
+BOOTSTRAP_TIMEOUT_MS = 3000
 CODECS = {
     "none": lambda: True,
     "gzip": codec.has_gzip,
@@ -92,6 +104,46 @@ def make_kafka_producer(settings: Settings) -> KafkaProducer:
         delivery_timeout_ms=delivery_ms,
         request_timeout_ms=max(1000, min(30000, delivery_ms - settings.kafka_linger_ms)),
         max_block_ms=2000,
-        bootstrap_timeout_ms=5000,
+        max_request_size=settings.kafka_max_request_size,
+        bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
         reconnect_backoff_max_ms=2000,
     )
+
+
+def producer_id_lost(producer: Any) -> bool:
+    """True when kafka-python's idempotent producer reset its producer ID for good.
+
+    kafka-python 3.0.x: after a batch that was already sent expires, ``reset_producer_id``
+    sets the ID to -1 but leaves the transaction state at READY, and ``init_producer_id``
+    only runs from UNINITIALIZED: the sender then neither sends nor expires anything again.
+    False for anything that does not look like that (another client, another version).
+    """
+    manager = getattr(producer, "_transaction_manager", None)
+    if manager is None:
+        return False
+    try:
+        if manager.is_transactional() or manager.has_producer_id():
+            return False
+        return getattr(manager._current_state, "name", "") == "READY"
+    except Exception:
+        return False
+
+
+def abandon(producer: Any, timeout_s: float) -> None:
+    """Close ``producer`` within about ``timeout_s``, giving up on what it still holds.
+
+    kafka-python's ``close(timeout)`` first flushes, and when that times out it raises
+    ``KafkaTimeoutError`` before stopping its I/O thread; then the thread is force-closed
+    here (its unfinished records fail) and the close completed.
+    """
+    try:
+        producer.close(timeout=timeout_s)
+        return
+    except KafkaTimeoutError:
+        pass
+    sender = getattr(producer, "_sender", None)
+    if sender is not None:
+        sender.force_close()
+        sender.join(max(0.5, timeout_s))
+    with contextlib.suppress(Exception):
+        producer.close(timeout=0)

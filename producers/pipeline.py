@@ -23,6 +23,7 @@ import structlog
 from structlog import BoundLoggerBase, DropEvent
 from structlog.typing import Processor
 
+from reqtrail.producers import shutdown
 from reqtrail.producers.guard import capture_internal_exceptions
 from reqtrail.producers.processors import (
     BodyTruncator,
@@ -46,6 +47,7 @@ CLIENT_VERSION_HEADER = "x-client-version"
 PLATFORM_HEADER = "x-platform"
 USER_AGENT_HEADER = "user-agent"
 CONTENT_TYPE_HEADER = "content-type"
+REPLAY_OF_HEADER = "x-reqtrail-replay-of"  # set by `reqtrail replay`: the original request_id
 
 
 class RecordLogger(BoundLoggerBase):
@@ -109,6 +111,7 @@ class CaptureConfig:
             PLATFORM_HEADER,
             USER_AGENT_HEADER,
             CONTENT_TYPE_HEADER,
+            REPLAY_OF_HEADER,
             user_header,
             version_header,
         }
@@ -138,7 +141,7 @@ def build_processors(settings: Settings, sampler: Sampler) -> list[Processor]:
         BodyTruncator(settings.body_max_bytes),
         SecretRedactor(settings.redact_keys),
         keep_record_fields,
-        RecordRenderer(),
+        RecordRenderer(settings.kafka_max_request_size),
     ]
     return chain
 
@@ -173,8 +176,10 @@ class RecordPipeline:
     def flush(self, timeout: float = 10.0) -> bool:
         return bool(self.sink.flush(timeout))
 
-    def close(self, timeout: float = 10.0) -> None:
-        self.sink.close(timeout)
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (at most ``timeout`` s, default REQTRAIL_SHUTDOWN_TIMEOUT_S), spill the rest,
+        log the one-line summary and refuse later records."""
+        shutdown.stop_pipeline(self, "pipeline closed", final=True, timeout=timeout)
 
 
 _default: RecordPipeline | None = None
@@ -201,6 +206,11 @@ def set_pipeline(pipeline: RecordPipeline | None) -> RecordPipeline | None:
     with _default_lock:
         previous, _default = _default, pipeline
     return previous
+
+
+def installed_pipeline() -> RecordPipeline | None:
+    """The process-wide pipeline if one was installed or built, else None."""
+    return _default
 
 
 def get_pipeline() -> RecordPipeline:

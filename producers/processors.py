@@ -21,6 +21,7 @@ import orjson
 from structlog import DropEvent
 from structlog.typing import EventDict, WrappedLogger
 
+from reqtrail.producers.record_size import RECORD_OVERHEAD, fit_record
 from reqtrail.producers.redaction import SecretMatcher, redact_body, redact_mapping, redact_query
 from reqtrail.schemas.record import FIELD_NAMES, SCHEMA_VERSION
 
@@ -210,11 +211,22 @@ def record_key(record: Any) -> bytes | None:
 class RecordRenderer:
     """Final processor: JSON bytes (orjson) plus the Kafka key (the user ID, UTF-8).
 
+    A record that would exceed ``max_bytes`` (with its key and Kafka's framing) is cut to
+    fit by ``record_size.fit_record`` (bodies first, marked truncated), never dropped.
     Returns structlog's ``(args, kwargs)`` form, so the sink logger gets
     ``info(payload, key)``.
     """
 
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = max_bytes
+        # Below this, no record can be too large: skip the check (most records are ~1 KB).
+        self._safe = (max_bytes or 0) - RECORD_OVERHEAD - 4096
+
     def __call__(
         self, logger: WrappedLogger, method_name: str, event: EventDict
     ) -> tuple[tuple[bytes, bytes | None], dict[str, Any]]:
-        return (orjson.dumps(event, default=str), record_key(event)), {}
+        payload = orjson.dumps(event, default=str)
+        key = record_key(event)
+        if self.max_bytes is not None and len(payload) > self._safe:
+            payload = fit_record(event, key, self.max_bytes)
+        return (payload, key), {}

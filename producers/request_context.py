@@ -9,7 +9,8 @@ variables:
 
 * ``rebind_request_context(...)`` == ``clear_contextvars()`` + ``bind_contextvars(...)`` of
   ``request_id``/``user_id``/``device_id``/``session_id``;
-* ``merge_request_context`` == ``merge_contextvars`` (a structlog processor).
+* ``merge_request_context`` == ``merge_contextvars`` (a structlog processor);
+* ``bound_user_id()`` / ``bind_user_id(...)`` read and bind ``user_id`` alone.
 
 Should a structlog release drop the registry, both fall back to structlog's own functions.
 """
@@ -80,6 +81,33 @@ def rebind_request_context(
     user_var.set(user_id)
     device_var.set(device_id)
     session_var.set(session_id)
+
+
+def _user_var() -> ContextVar[Any] | None:
+    registry = _REGISTRY
+    if registry is None:  # pragma: no cover
+        return None
+    variables = _variables
+    if variables.seen != len(registry):
+        variables.refresh(registry)
+    return variables.request[1]
+
+
+def bound_user_id() -> Any:
+    """The ``user_id`` bound in structlog's contextvars now (``Ellipsis`` when unbound)."""
+    var = _user_var()
+    if var is None:  # pragma: no cover
+        return structlog_contextvars.get_contextvars().get("user_id", Ellipsis)
+    return var.get()
+
+
+def bind_user_id(user_id: str | None) -> None:
+    """``bind_contextvars(user_id=user_id)``."""
+    var = _user_var()
+    if var is None:  # pragma: no cover
+        structlog_contextvars.bind_contextvars(user_id=user_id)
+        return
+    var.set(user_id)
 
 
 def merge_request_context(

@@ -1,9 +1,12 @@
 """Sentry glue: one isolation scope per request, tagged so both tools link to each other.
 
 When sentry-sdk is initialised, each request runs inside its own isolation scope carrying
-the Sentry user (``id`` = our user ID) and the tags ``request_id`` and ``device_id``; a
-captured exception's event ID goes into the record as ``error.sentry_event_id``.  When
-Sentry is not initialised all of this costs one check per request.
+the Sentry user (``id`` = our user ID, plus ``username``/``email`` when known) and the tags
+``request_id`` and ``device_id``; a captured exception's event ID goes into the record as
+``error.sentry_event_id``.  An exception that reached the middleware is reported as
+unhandled, with the middleware's name as its mechanism (``reqtrail.django``...), as
+Sentry's own framework integrations do.  When Sentry is not initialised (or not installed)
+all of this costs one check per request.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+from reqtrail.producers.users import RequestUser
+
 try:  # optional: the glue is on when the app has sentry-sdk (reqtrail[sentry] names a minimum)
     import sentry_sdk
+    from sentry_sdk.utils import event_from_exception
 
     HAVE_SENTRY = True
 except ModuleNotFoundError:
@@ -40,16 +46,21 @@ class SentryRequestScope:
         if user_id:
             scope.set_user({"id": user_id})
 
-    def set_user(self, user_id: str | None) -> None:
-        if self.scope is not None and user_id:
-            self.scope.set_user({"id": user_id})
+    def set_user(self, user: RequestUser) -> None:
+        if self.scope is not None:
+            self.scope.set_user(user.sentry_user())
 
-    def capture(self, exc: BaseException) -> str | None:
+    def capture(self, exc: BaseException, mechanism: str, handled: bool) -> str | None:
         """Send ``exc`` to Sentry (once); its event ID, or the one Sentry already made."""
         scope = self.scope
         if scope is None:
             return None
-        event_id = sentry_sdk.capture_exception(exc)
+        event, hint = event_from_exception(
+            exc,
+            client_options=sentry_sdk.get_client().options,
+            mechanism={"type": mechanism, "handled": handled},
+        )
+        event_id = sentry_sdk.capture_event(event, hint=hint)
         if event_id is None:
             event_id = scope.last_event_id()
         return str(event_id) if event_id else None

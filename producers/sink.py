@@ -5,34 +5,37 @@ never blocks.  The sender thread builds the kafka-python ``KafkaProducer`` lazil
 dead broker never delays app startup), retries the connection with capped backoff, and calls
 ``producer.send()`` (asynchronous, batched by ``linger_ms``, compressed, keyed by user ID).
 
-Accounting, so that ``dropped`` is exactly the records that will never reach Kafka:
+It also keeps the producer honest: a ``ProducerWatchdog`` replaces a producer that stopped
+settling records (kafka-python 3.0 can wedge for good after an outage), counting and
+spilling what it held; and while Kafka is away the sink says so in one line (naming
+``REQTRAIL_KAFKA_BOOTSTRAP``), with kafka-python's own messages folded into it
+(``kafka_logs``), and in one more line when Kafka answers again.
 
-* ``produced``: records handed to ``put``;
-* ``delivered``: acknowledged by the broker (its send future succeeded);
-* ``dropped``: refused because ``buffer_size`` records were already held (queued + in
-  flight), or failed in Kafka (its send future failed, e.g. delivery timeout, or ``send()``
-  raised), or still held when ``close()`` gave up;
-* ``spilled``: the dropped ones written to ``spill_path`` (when set).
-
-After ``flush()`` returns True, ``produced == delivered + dropped``.
+Counters and drop reasons are described in ``reqtrail.producers.accounting``: after ``flush()``
+returned True, or after ``close()``, ``produced == delivered + dropped``.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
+import logging
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from reqtrail.producers import accounting, shutdown
+from reqtrail.producers.accounting import Ledger, SinkStats, drop_reason
 from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.kafka_logs import OutageReport, folder
+from reqtrail.producers.kafka_producer import abandon as abandon_producer
 from reqtrail.producers.kafka_producer import compression_type, make_kafka_producer
-from reqtrail.producers.spill import SpillFile
+from reqtrail.producers.watchdog import ProducerWatchdog
 from reqtrail.settings import Settings
+
+__all__ = ["KafkaSink", "ProducerFactory", "SinkStats"]
+
+log = logging.getLogger("reqtrail.producers")
 
 ProducerFactory = Callable[[Settings], Any]
 # Records sent before the sender lets request threads have the GIL (each send() is ~20 µs
@@ -47,17 +50,7 @@ IDLE_WAIT_S = 0.05
 SETTLE_WAIT_S = 0.005
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
-
-
-@dataclass(frozen=True)
-class SinkStats:
-    produced: int
-    delivered: int
-    dropped: int
-    spilled: int
-    queued: int
-    in_flight: int
-    connected: bool
+THREAD_JOIN_S = 2.5  # the thread may be inside send(), which blocks up to max_block_ms
 
 
 class KafkaSink:
@@ -74,38 +67,40 @@ class KafkaSink:
         self.topic = settings.topic
         self.capacity = settings.buffer_size
         self._factory = producer_factory
-        self._spill = SpillFile(settings.spill_path) if settings.spill_path else None
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler that closes the sink may interrupt put() in this thread.
+        self._lock = threading.RLock()
         self._reset_state()
+        self._registered = register_atexit
         if register_atexit:
-            ref = weakref.ref(self)
-            atexit.register(_close_at_exit, ref)
-            os.register_at_fork(after_in_child=lambda: _reset_after_fork(ref))
+            shutdown.register(self)
 
     def _reset_state(self) -> None:
         self._queue: deque[tuple[bytes, bytes | None]] = deque()
-        # Sent, not yet settled: (kafka-python future, payload), oldest first.  The sender
-        # polls ``future.is_done`` instead of registering callbacks, so kafka-python's I/O
-        # thread never runs our code (and holds the GIL less).
-        self._pending: deque[tuple[Any, bytes]] = deque()
-        self._to_spill: deque[bytes] = deque()
+        # Sent, not yet settled: (kafka-python future, payload, monotonic send time), oldest
+        # first.  The sender polls ``future.is_done`` instead of registering callbacks, so
+        # kafka-python's I/O thread never runs our code (and holds the GIL less).
+        self._pending: deque[tuple[Any, bytes, float]] = deque()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._idle = False
         self._thread: threading.Thread | None = None
         self._producer: Any = None
-        self.produced = self.delivered = self.dropped = self.spilled = 0
+        self._watchdog = ProducerWatchdog(self.settings.kafka_delivery_timeout_ms / 1000.0)
+        self._ledger = Ledger(self.settings.spill_path, self.capacity, self._lock)
+        self._outage = OutageReport(self.settings)
         self._closed = False
 
     # --- request thread ----------------------------------------------------------------
     def put(self, payload: bytes, key: bytes | None) -> bool:
         """Queue one record without blocking; False (and counted dropped) when full."""
         with self._lock:
-            self.produced += 1
-            if self._closed or len(self._queue) + len(self._pending) >= self.capacity:
-                self.dropped += 1
-                if self._spill is not None and len(self._to_spill) < self.capacity:
-                    self._to_spill.append(payload)
+            self._ledger.produced += 1
+            if self._closed:
+                self._ledger.drop(accounting.SHUTDOWN, [payload])
+                self._ledger.write_spill()  # no thread will do it any more
+                return False
+            if len(self._queue) + len(self._pending) >= self.capacity:
+                self._ledger.drop(accounting.BUFFER_FULL, [payload])
                 return False
             self._queue.append((payload, key))
         if self._thread is None:
@@ -118,38 +113,54 @@ class KafkaSink:
         with self._lock:
             if self._thread is not None or self._closed:
                 return
+            folder.watch(self)
             self._thread = threading.Thread(
-                target=self._run, name="reqtrail-kafka-sink", daemon=True
+                target=self._run, args=(self._stopping,), name="reqtrail-kafka-sink", daemon=True
             )
             self._thread.start()
 
     # --- sender thread -----------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
+        # ``stopping`` is this thread's own: a drain that gave up joining it (it was inside
+        # send() or connecting) leaves it to stop by itself, beside any new thread.  What is
+        # still queued when it stops is the drain's to count.
         backoff = BACKOFF_FIRST_S
-        while not self._stopping.is_set() or self._queue:
+        while not stopping.is_set():
             wait = BACKOFF_FIRST_S
             with capture_internal_exceptions():
-                wait = self._step(backoff)
+                wait = self._step(backoff, stopping)
             if wait > 0.0:
-                if self._stopping.wait(wait):
+                if stopping.wait(wait):
                     return
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
             else:
                 backoff = BACKOFF_FIRST_S
 
-    def _step(self, backoff: float) -> float:
+    def _step(self, backoff: float, stopping: threading.Event) -> float:
         """One round of work; returns how long to back off (0: go on at once)."""
+        now = time.monotonic()
         self._settle()
-        self._write_spill()
+        if self._producer is not None:
+            reason = self._watchdog.check(
+                self._producer, self._pending[0][2] if self._pending else None, now
+            )
+            if reason is not None:
+                self._replace_producer(reason)
+        self._ledger.write_spill()
+        self._ledger.drops.maybe_log(now)
         if self._producer is None:
-            self._producer = self._connect()
-            if self._producer is None:
+            producer = self._connect()
+            if producer is None:
                 return backoff
+            if stopping.is_set():  # drained meanwhile: this producer is nobody's
+                self._abandon(producer, 0.0)
+                return backoff
+            self._producer = producer
         if self._send_burst():
             if self._queue:
                 time.sleep(YIELD_S)
             return 0.0
-        if self._stopping.is_set():
+        if stopping.is_set():
             return 0.0
         self._idle = True
         if not self._queue:
@@ -160,18 +171,21 @@ class KafkaSink:
 
     def _connect(self) -> Any:
         """A producer that knows the topic's partitions, or None (Kafka unreachable)."""
+        folder.attach()
         producer = None
         try:
             producer = self._factory(self.settings)
             producer.partitions_for(self.topic)
-        except Exception:
+        except Exception as exc:
             if producer is not None:
                 with capture_internal_exceptions():
-                    producer.close(timeout=0)
+                    self._abandon(producer, 0.0)
+            self.kafka_trouble(f"{type(exc).__name__}: {exc}")
             return None
-        if self._stopping.is_set():
-            producer.close(timeout=0)
-            return None
+        self._watchdog.reset()
+        if self._registered:
+            shutdown.run_first_at_exit()  # before the producer's own atexit close
+        self._outage.end()
         return producer
 
     def _send_burst(self) -> bool:
@@ -179,6 +193,7 @@ class KafkaSink:
         queue, pending, producer, topic = self._queue, self._pending, self._producer, self.topic
         sent = 0
         burst = SEND_BURST if len(queue) < BACKLOG else BACKLOG_BURST
+        now = time.monotonic()
         while sent < burst:
             try:
                 payload, key = queue.popleft()
@@ -186,109 +201,142 @@ class KafkaSink:
                 break
             sent += 1
             try:
-                pending.append((producer.send(topic, value=payload, key=key), payload))
-            except Exception:
-                self._count_failed([payload])
+                pending.append((producer.send(topic, value=payload, key=key), payload, now))
+            except Exception as exc:
+                self._ledger.drop(drop_reason(exc), [payload])
         return sent > 0
 
     def _settle(self) -> None:
         """Count finished sends, oldest first: acknowledged -> delivered, else dropped."""
         pending = self._pending
         delivered = 0
-        failed: list[bytes] = []
         while pending and pending[0][0].is_done:
-            future, payload = pending.popleft()
+            future, payload, _sent_at = pending.popleft()
             if future.exception is None:
                 delivered += 1
             else:
-                failed.append(payload)
+                self._ledger.drop(drop_reason(future.exception), [payload])
         if delivered:
-            with self._lock:
-                self.delivered += delivered
-        if failed:
-            self._count_failed(failed)
+            self._ledger.deliver(delivered)
+            self._outage.end()
 
-    def _count_failed(self, payloads: list[bytes]) -> None:
+    def _replace_producer(self, reason: str) -> None:
+        """Close a producer that stopped settling records; what it held is dropped."""
+        producer, self._producer = self._producer, None
+        self._watchdog.reset()
+        with capture_internal_exceptions():
+            self._abandon(producer, 0.0)
+        held = self._settle_abandoned()
         with self._lock:
-            self.dropped += len(payloads)
-            if self._spill is not None:
-                self._to_spill.extend(payloads)
+            self._ledger.producer_resets += 1
+        where = (
+            f"spilled to {self.settings.spill_path}"
+            if self.settings.spill_path
+            else "lost (REQTRAIL_SPILL_PATH is empty)"
+        )
+        log.warning(
+            "reqtrail: replaced the Kafka producer: %s; the %d records it held are counted "
+            "as dropped (producer_reset) and %s",
+            reason,
+            held,
+            where,
+        )
 
-    def _write_spill(self) -> None:
-        if self._spill is None or not self._to_spill:
-            return
-        batch: list[bytes] = []
-        while self._to_spill:
-            batch.append(self._to_spill.popleft())
-        written = self._spill.append(batch)
-        with self._lock:
-            self.spilled += written
+    def _settle_abandoned(self, reason: str = accounting.PRODUCER_RESET) -> int:
+        """Settle every record of an abandoned producer; returns how many were dropped."""
+        delivered, dropped = 0, 0
+        while self._pending:
+            future, payload, _sent_at = self._pending.popleft()
+            exc = future.exception if future.is_done else None
+            if future.is_done and exc is None:
+                delivered += 1
+                continue
+            # Unsettled, or failed by the forced close itself (IllegalStateError): ours.
+            if exc is None or type(exc).__name__ == "IllegalStateError":
+                self._ledger.drop(reason, [payload])
+            else:
+                self._ledger.drop(drop_reason(exc), [payload])
+            dropped += 1
+        self._ledger.deliver(delivered)
+        return dropped
+
+    @staticmethod
+    def _abandon(producer: Any, timeout_s: float) -> None:
+        """Close a producer on purpose; kafka-python's complaints about it are folded."""
+        with folder.quiet():
+            abandon_producer(producer, timeout_s)
+
+    def kafka_trouble(self, detail: str) -> bool:
+        """Kafka failed (connect error, or kafka-python's first warning): report an outage
+        (once; True when it is reported).  Called by ``kafka_logs.folder`` too."""
+        if self._closed or self._thread is None:
+            return False
+        return self._outage.begin(detail)
 
     # --- lifecycle -----------------------------------------------------------------------
     def stats(self) -> SinkStats:
-        with self._lock:
-            return SinkStats(
-                produced=self.produced,
-                delivered=self.delivered,
-                dropped=self.dropped,
-                spilled=self.spilled,
-                queued=len(self._queue),
-                in_flight=len(self._pending),
-                connected=self._producer is not None,
-            )
+        return self._ledger.stats(len(self._queue), len(self._pending), self._producer is not None)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record put so far is delivered or dropped; True if it got there."""
         deadline = time.monotonic() + timeout
-        while self._queue and self._thread is not None and time.monotonic() < deadline:
-            self._wakeup.set()
-            time.sleep(0.005)
-        producer = self._producer
-        if producer is not None and self._pending:
-            with capture_internal_exceptions():
-                producer.flush(timeout=max(0.0, deadline - time.monotonic()))
-        while self._pending and time.monotonic() < deadline:
+        while (self._queue or self._pending) and self._thread is not None:
+            if time.monotonic() >= deadline:
+                break
             self._wakeup.set()
             time.sleep(0.005)
         with capture_internal_exceptions():
-            self._write_spill()
+            self._ledger.write_spill()
         return not self._queue and not self._pending
 
-    def close(self, timeout: float = 10.0) -> SinkStats:
-        """Flush, stop the thread, close the producer; what is still held counts as dropped."""
-        if self._closed:
-            return self.stats()
+    def drain(self, timeout: float, reason: str = accounting.SHUTDOWN) -> SinkStats:
+        """Flush for at most ``timeout`` s, then stop the thread and the producer: whatever
+        is still held is dropped (``reason``) and spilled.  The sink stays usable: a later
+        ``put`` starts a new thread and producer."""
         self.flush(timeout)
-        with self._lock:
-            self._closed = True
         self._stopping.set()
         self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1.0)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=THREAD_JOIN_S)
         producer, self._producer = self._producer, None
         if producer is not None:
             with capture_internal_exceptions():
-                producer.close(timeout=1.0)
+                self._abandon(producer, 1.0)
         with capture_internal_exceptions():
-            self._settle()
-            leftover = [payload for payload, _key in self._queue]
-            leftover += [payload for _future, payload in self._pending]
-            self._queue.clear()
-            self._pending.clear()
-            self._count_failed(leftover)
-            self._write_spill()
+            self._settle_abandoned(reason)
+            self._ledger.write_spill()
+            leftover = []
+            while self._queue:
+                leftover.append(self._queue.popleft()[0])
+            if leftover:
+                self._ledger.drop(reason, leftover)
+            self._ledger.write_spill()
+        self._outage.end(answered=False)  # stop folding kafka-python's lines
+        with self._lock:
+            self._thread = None
+            self._stopping = threading.Event()
+            self._wakeup = threading.Event()
         return self.stats()
 
+    def close(self, timeout: float = 10.0) -> SinkStats:
+        """Drain (see ``drain``) and refuse later records (dropped as ``shutdown``)."""
+        if self._closed:
+            return self.stats()
+        stats = self.drain(timeout)
+        with self._lock:
+            self._closed = True
+            # A record put while the drain ran is still in the queue: it is dropped too.
+            leftover = [payload for payload, _key in self._queue]
+            self._queue.clear()
+            if leftover:
+                self._ledger.drop(accounting.SHUTDOWN, leftover)
+                stats = self.stats()
+        with capture_internal_exceptions():
+            self._ledger.write_spill()
+        return self.stats() if leftover else stats
 
-def _close_at_exit(ref: weakref.ref[KafkaSink]) -> None:
-    sink = ref()
-    if sink is not None:
-        sink.close(timeout=5.0)
-
-
-def _reset_after_fork(ref: weakref.ref[KafkaSink]) -> None:
-    """A forked worker starts with an empty queue and builds its own thread and producer."""
-    sink = ref()
-    if sink is not None:
-        sink._lock = threading.Lock()
-        sink._reset_state()
+    def reset_after_fork(self) -> None:
+        """A forked worker starts with an empty queue and builds its own thread and producer."""
+        self._lock = threading.RLock()
+        self._reset_state()

@@ -1,13 +1,14 @@
-"""WSGI middleware (any WSGI app) and its Flask installer.
+"""WSGI middleware (any WSGI app); Flask apps use ``reqtrail.flask.RequestTrail``.
 
 ``wsgi.input`` is replaced by a reader that keeps the first ``body_max_bytes`` the app reads;
 ``start_response`` is wrapped to read the status and headers and add ``X-Request-ID``; the
 response iterable is wrapped so its chunks are counted (and the head kept) as the server
 sends them, and the record is emitted when the server closes it.  Nothing is buffered whole.
 
-Flask: ``install_flask(app)`` wraps ``app.wsgi_app`` and adds hooks that hand over the route
-template (``request.url_rule``), the exception (``got_request_exception``) and the user.
-Other WSGI apps may set ``environ["reqtrail.route"]`` themselves.
+Other WSGI apps may set ``environ["reqtrail.route"]`` (the route template) and
+``environ["reqtrail.user_id"]`` (the user: an ID or a ``{"id", "username", "email"}`` dict)
+themselves, or pass ``user_id_getter(environ)``; the user precedence is in
+``reqtrail.producers.users``.
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
+from reqtrail.producers import shutdown
 from reqtrail.producers.capture import CapturingReader
-from reqtrail.producers.cycle import RequestCycle, pick_headers, route_template
+from reqtrail.producers.cycle import RequestCycle, pick_headers
 from reqtrail.producers.guard import capture_internal_exceptions
 from reqtrail.producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
+from reqtrail.producers.routes import route_template
+from reqtrail.producers.users import UserLike
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-EnvironUserIdGetter = Callable[[Environ], "str | None"]
+EnvironUserIdGetter = Callable[[Environ], UserLike]
 
 CYCLE_KEY = "reqtrail.cycle"
 ROUTE_KEY = "reqtrail.route"
@@ -51,11 +55,20 @@ class RequestTrailWSGIMiddleware:
         app: WSGIApp,
         pipeline: RecordPipeline | None = None,
         user_id_getter: EnvironUserIdGetter | None = None,
+        mechanism: str = "reqtrail.wsgi",
     ) -> None:
         self.app = app
         self._pipeline = resolve(pipeline)
         self.user_id_getter = user_id_getter
+        self.mechanism = mechanism
         self._keys: tuple[CaptureConfig, list[tuple[str, str]]] | None = None
+        with capture_internal_exceptions():
+            shutdown.install_signal_handlers()
+
+    @property
+    def pipeline(self) -> RecordPipeline:
+        """The pipeline this middleware sends to (e.g. to flush it at shutdown)."""
+        return self._pipeline()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         cycle: RequestCycle | None = None
@@ -107,18 +120,24 @@ class RequestTrailWSGIMiddleware:
             environ.get("QUERY_STRING", ""),
             headers,
             environ.get("REMOTE_ADDR"),
+            mechanism=self.mechanism,
         )
+        cycle.find_user = lambda: self._find_user(environ)
         environ[CYCLE_KEY] = cycle
         stream = environ.get("wsgi.input")
         if stream is not None:
             environ["wsgi.input"] = CapturingReader(stream, cycle.request_body)
         return cycle
 
-    def _finish(self, cycle: RequestCycle, environ: Environ) -> None:
+    def _find_user(self, environ: Environ) -> UserLike:
         if self.user_id_getter is not None:
-            cycle.set_user(self.user_id_getter(environ))
-        else:
-            cycle.set_user(environ.get(USER_ID_KEY))
+            user = self.user_id_getter(environ)
+            if user:
+                return user
+        found: UserLike = environ.get(USER_ID_KEY)
+        return found
+
+    def _finish(self, cycle: RequestCycle, environ: Environ) -> None:
         cycle.finish(route_template(environ.get(ROUTE_KEY)))
 
 
@@ -170,57 +189,3 @@ class ClosingResponse:
             if on_close is not None:
                 with capture_internal_exceptions():
                     on_close()
-
-
-def install_flask(
-    app: Any,
-    pipeline: RecordPipeline | None = None,
-    user_id_getter: Callable[[], str | None] | None = None,
-) -> RequestTrailWSGIMiddleware:
-    """Wrap a Flask app: route template from ``url_rule``, exceptions, user ID.
-
-    The user ID is, in order: ``user_id_getter()`` (called inside the request context),
-    Flask-Login's ``current_user`` when authenticated, the user ID header.
-    """
-    from flask import got_request_exception, request
-
-    def remember_route_and_user(_exc: BaseException | None = None) -> None:
-        with capture_internal_exceptions():
-            current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-            environ = current.environ
-            if CYCLE_KEY not in environ:
-                return
-            rule = current.url_rule
-            if rule is not None:
-                environ[ROUTE_KEY] = rule.rule
-            if user_id_getter is not None:
-                user_id = user_id_getter()
-            elif hasattr(app, "login_manager"):  # Flask-Login is set up on this app
-                user_id = _flask_login_user()
-            else:
-                return
-            if user_id:
-                environ[USER_ID_KEY] = str(user_id)
-
-    def remember_exception(_sender: Any, exception: BaseException, **_: Any) -> None:
-        with capture_internal_exceptions():
-            cycle = request.environ.get(CYCLE_KEY)
-            if cycle is not None:
-                cycle.fail(exception)
-
-    app.teardown_request(remember_route_and_user)
-    got_request_exception.connect(remember_exception, app, weak=False)
-    middleware = RequestTrailWSGIMiddleware(app.wsgi_app, pipeline)
-    app.wsgi_app = middleware
-    return middleware
-
-
-def _flask_login_user() -> str | None:
-    try:
-        from flask_login import current_user
-    except ImportError:
-        return None
-    if getattr(current_user, "is_authenticated", False):
-        user_id = current_user.get_id()
-        return str(user_id) if user_id else None
-    return None

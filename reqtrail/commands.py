@@ -33,6 +33,7 @@ def register_all() -> None:
     from reqtrail.dashboards.cli import register as register_dashboards
     from reqtrail.demo_cli import register as register_demo
     from reqtrail.producers.cli import register as register_producers
+    from reqtrail.replay.cli import register as register_replay
     from reqtrail.services.cli import register as register_services
 
     for register in (
@@ -41,6 +42,7 @@ def register_all() -> None:
         register_consumers,
         register_dashboards,
         register_demo,
+        register_replay,
     ):
         register(app)
 

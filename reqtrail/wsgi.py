@@ -1,5 +1,5 @@
 """Any WSGI app: ``app = RequestTrailWSGIMiddleware(app)``; Flask users see ``reqtrail.flask``."""
 
-from reqtrail.producers.wsgi import RequestTrailWSGIMiddleware, install_flask
+from reqtrail.producers.wsgi import RequestTrailWSGIMiddleware
 
-__all__ = ["RequestTrailWSGIMiddleware", "install_flask"]
+__all__ = ["RequestTrailWSGIMiddleware"]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
+# The route of a request that matched no route of the framework (a 404 for an unknown URL).
+UNMATCHED_ROUTE = "(unmatched)"
 
 # Reusable ES mappings -------------------------------------------------------------------
 KEYWORD: dict[str, Any] = {"type": "keyword", "ignore_above": 1024}
@@ -77,11 +79,21 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "request_id",
-        _s(minLength=1, maxLength=256),
+        # 128 characters are at most 512 bytes in UTF-8, Elasticsearch's limit on _id:
+        # JSON Schema counts characters, so a byte limit is kept by bounding those.
+        _s(minLength=1, maxLength=128),
         KEYWORD,
-        "Incoming X-Request-ID, or a generated time-ordered ID; also the ES _id.",
+        "Incoming X-Request-ID when usable (1-128 printable characters, at most 512 bytes "
+        "in UTF-8), else a generated time-ordered ID; also the ES _id.",
         required=True,
         nullable=False,
+    ),
+    Field(
+        "original_request_id",
+        _s(maxLength=256),
+        KEYWORD,
+        "The client's X-Request-ID when it could not be the ID (too long, control "
+        "characters, blank), cut to 256 characters.",
     ),
     Field("user_id", _s(maxLength=256), KEYWORD, "Player / account ID."),
     Field("device_id", _s(maxLength=256), KEYWORD, "Device ID sent by the client."),
@@ -99,7 +111,8 @@ FIELDS: tuple[Field, ...] = (
         "route",
         _s(maxLength=512),
         KEYWORD,
-        "Route template of the framework, e.g. /units/{unit_id}; aggregates endpoints.",
+        "Route template of the framework, e.g. /units/{unit_id}; aggregates endpoints; "
+        f"{UNMATCHED_ROUTE} when no route matched.",
     ),
     Field("query", _s(), LONG_KEYWORD, "Query string, sensitive keys redacted."),
     Field(
@@ -178,6 +191,12 @@ FIELDS: tuple[Field, ...] = (
         {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         {"type": "float"},
         "Probability this record was kept; counts can be re-weighted.",
+    ),
+    Field(
+        "replay_of",
+        _s(minLength=1, maxLength=256),
+        KEYWORD,
+        "request_id of the recorded request this one replays (X-Reqtrail-Replay-Of header).",
     ),
     Field(
         "error",

@@ -27,11 +27,25 @@ def is_valid(record: Any) -> bool:
 
 
 def record_errors(record: Any) -> str | None:
-    """None when valid, else the first violation as one line, e.g.
-    ``data.status: "x" is not of type "integer"``."""
+    """None when valid, else the violation as one line, e.g.
+    ``data.status: "x" is not of type "integer"``. Missing required fields are named all
+    at once, per object (``data: missing required fields "a", "b"``), followed by the
+    first other violation if there is one."""
+    missing: dict[str, list[str]] = {}
+    other: str | None = None
     for error in _validator().iter_errors(record):
-        where = "".join(
+        where = "data" + "".join(
             f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.instance_path
         )
-        return f"data{where}: {error.message}"
-    return None
+        if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Required):
+            missing.setdefault(where, []).append(str(error.kind.property))
+        elif other is None:
+            other = f"{where}: {error.message}"
+    parts = [
+        f"{where}: missing required field{'s' if len(names) > 1 else ''} "
+        + ", ".join(f'"{name}"' for name in names)
+        for where, names in missing.items()
+    ]
+    if other is not None:
+        parts.append(other)
+    return "; ".join(parts) or None

@@ -8,8 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reqtrail.dashboards.queries.bodies import MAX_ROUTES, Query, term, time_filter
+from reqtrail.dashboards.queries.bodies import (
+    Query,
+    route_term,
+    routes_terms,
+    term,
+    time_filter,
+)
 from reqtrail.dashboards.queries.filters import Cohort, TimeRange
+from reqtrail.schemas.record import UNMATCHED_ROUTE
 
 
 def _error_counts() -> dict[str, Any]:
@@ -35,13 +42,13 @@ def latency_trend_body(time_range: TimeRange, interval: str, route: str | None =
     """Per route and time bucket: request count and p50/p95/p99 latency."""
     clauses = [time_filter(time_range)]
     if route is not None:
-        clauses.append(term("route", route))
+        clauses.append(route_term(route))
     return {
         "size": 0,
         "query": {"bool": {"filter": clauses}},
         "aggs": {
             "routes": {
-                "terms": {"field": "route", "size": MAX_ROUTES},
+                **routes_terms(),
                 "aggs": {
                     "over_time": {
                         "date_histogram": {
@@ -79,7 +86,7 @@ def route_stats_body(time_range: TimeRange) -> Query:
         "query": {"bool": {"filter": [time_filter(time_range)]}},
         "aggs": {
             "routes": {
-                "terms": {"field": "route", "size": MAX_ROUTES},
+                **routes_terms(),
                 "aggs": _latency_stats(),
             }
         },
@@ -113,7 +120,7 @@ def comparison_body(baseline: Cohort, candidate: Cohort) -> Query:
                 },
                 "aggs": {
                     "routes": {
-                        "terms": {"field": "route", "size": MAX_ROUTES},
+                        **routes_terms(),
                         "aggs": _latency_stats(),
                     }
                 },
@@ -124,10 +131,11 @@ def comparison_body(baseline: Cohort, candidate: Cohort) -> Query:
 
 def values_body(time_range: TimeRange, field: str, size: int = 100) -> Query:
     """The distinct values of a keyword ``field`` in the range, most frequent first."""
+    values = routes_terms(size) if field == "route" else {"terms": {"field": field, "size": size}}
     return {
         "size": 0,
         "query": {"bool": {"filter": [time_filter(time_range)]}},
-        "aggs": {"values": {"terms": {"field": field, "size": size}}},
+        "aggs": {"values": values},
     }
 
 
@@ -145,10 +153,11 @@ def error_trend_body(time_range: TimeRange, interval: str) -> Query:
                     "min_doc_count": 0,
                 },
                 "aggs": {
+                    "errors": _error_counts(),  # all routes, beyond the MAX_ROUTES buckets too
                     "routes": {
-                        "terms": {"field": "route", "size": MAX_ROUTES},
+                        **routes_terms(),
                         "aggs": {"errors": _error_counts()},
-                    }
+                    },
                 },
             }
         },
@@ -164,7 +173,7 @@ def top_errors_body(time_range: TimeRange, size: int = 20) -> Query:
             "error_types": {
                 "terms": {"field": "error.type", "size": size},
                 "aggs": {
-                    "routes": {"terms": {"field": "route", "size": 5}},
+                    "routes": routes_terms(5),
                     "last_seen": {"max": {"field": "@timestamp"}},
                     "statuses": {"terms": {"field": "status", "size": 5}},
                 },
@@ -175,7 +184,7 @@ def top_errors_body(time_range: TimeRange, size: int = 20) -> Query:
                     "statuses": {
                         "terms": {"field": "status", "size": size},
                         "aggs": {
-                            "routes": {"terms": {"field": "route", "size": 5}},
+                            "routes": routes_terms(5),
                             "last_seen": {"max": {"field": "@timestamp"}},
                         },
                     }
@@ -189,7 +198,11 @@ def traffic_body(time_range: TimeRange, interval: str, breakdown_size: int = 20)
     """Requests and unique users per bucket; totals; breakdowns by platform, client, route."""
     breakdowns = {
         name: {
-            "terms": {"field": name, "size": breakdown_size, "missing": "(none)"},
+            "terms": {
+                "field": name,
+                "size": breakdown_size,
+                "missing": UNMATCHED_ROUTE if name == "route" else "(none)",
+            },
             "aggs": {"users": {"cardinality": {"field": "user_id"}}},
         }
         for name in ("platform", "client_version", "route", "app_version")
@@ -211,5 +224,17 @@ def traffic_body(time_range: TimeRange, interval: str, breakdown_size: int = 20)
             "users": {"cardinality": {"field": "user_id"}},
             "devices": {"cardinality": {"field": "device_id"}},
             **breakdowns,
+        },
+    }
+
+
+def extent_body(time_range: TimeRange) -> Query:
+    """First and last ``@timestamp`` of the records in the range."""
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [time_filter(time_range)]}},
+        "aggs": {
+            "first": {"min": {"field": "@timestamp"}},
+            "last": {"max": {"field": "@timestamp"}},
         },
     }

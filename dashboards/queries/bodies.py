@@ -4,6 +4,10 @@ Only ``term``, ``terms``, ``range``, ``bool`` and ``match_none`` queries are bui
 text is only ever a term *value*: no input can change the shape of a query. A value longer
 than the field's ``ignore_above`` was never indexed, so it becomes ``match_none`` (Lucene
 would otherwise reject terms beyond 32 KiB with an error).
+
+Every aggregation over ``route`` counts records without one as ``(unmatched)`` (requests
+that matched no route; older producers left the field empty), and filtering on
+``(unmatched)`` finds both kinds, so no page leaves them out.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reqtrail.dashboards.queries.filters import SearchFilter, TimeRange
-from reqtrail.schemas.record import FIELDS
+from reqtrail.schemas.record import FIELDS, UNMATCHED_ROUTE
 
 Query = dict[str, Any]
 SortValues = list[Any]
@@ -54,6 +58,19 @@ def term(field: str, value: str | int | float) -> Query:
     return {"term": {field: {"value": value}}}
 
 
+def route_term(route: str) -> Query:
+    """Records of ``route``; ``(unmatched)`` also finds records written without a route."""
+    if route != UNMATCHED_ROUTE:
+        return term("route", route)
+    no_route = {"bool": {"must_not": [{"exists": {"field": "route"}}]}}
+    return {"bool": {"should": [term("route", route), no_route], "minimum_should_match": 1}}
+
+
+def routes_terms(size: int = MAX_ROUTES) -> Query:
+    """A ``terms`` aggregation over ``route`` that buckets records without one as unmatched."""
+    return {"terms": {"field": "route", "size": size, "missing": UNMATCHED_ROUTE}}
+
+
 def time_filter(time_range: TimeRange) -> Query:
     return {"range": {"@timestamp": time_range.es_range()}}
 
@@ -65,12 +82,13 @@ def filter_clauses(f: SearchFilter) -> list[Query]:
         ("user_id", f.user_id),
         ("device_id", f.device_id),
         ("request_id", f.request_id),
-        ("route", f.route),
         ("app_version", f.app_version),
         ("error.type", f.error_type),
     ):
         if value is not None:
             clauses.append(term(field, value))
+    if f.route is not None:
+        clauses.append(route_term(f.route))
     if f.status is not None:
         clauses.append(term("status", f.status))
     if f.status_class is not None:
@@ -86,7 +104,7 @@ def slower_than(thresholds: Mapping[str, float]) -> Query:
     if not thresholds:
         return MATCH_NONE
     should = [
-        {"bool": {"filter": [term("route", route), {"range": {"latency_ms": {"gt": limit}}}]}}
+        {"bool": {"filter": [route_term(route), {"range": {"latency_ms": {"gt": limit}}}]}}
         for route, limit in sorted(thresholds.items())
     ]
     return {"bool": {"should": should, "minimum_should_match": 1}}
@@ -124,13 +142,13 @@ def route_percentiles_body(
     """Latency percentiles of every route over ``time_range`` (one route if given)."""
     clauses = [time_filter(time_range)]
     if route is not None:
-        clauses.append(term("route", route))
+        clauses.append(route_term(route))
     return {
         "size": 0,
         "query": {"bool": {"filter": clauses}},
         "aggs": {
             "routes": {
-                "terms": {"field": "route", "size": MAX_ROUTES},
+                **routes_terms(),
                 "aggs": {
                     "latency": {"percentiles": {"field": "latency_ms", "percents": list(percents)}}
                 },

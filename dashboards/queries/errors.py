@@ -13,6 +13,8 @@ from reqtrail.dashboards.queries.es_client import search
 from reqtrail.dashboards.queries.filters import TimeRange, histogram_interval
 
 ERROR_TREND_COLUMNS = ["time", "route", "requests", "errors_4xx", "errors_5xx", "error_rate"]
+# The rest of a bucket beyond the MAX_ROUTES routes it lists, so totals count everything.
+OTHER_ROUTES = "(other routes)"
 ERROR_TYPE_COLUMNS = ["error_type", "count", "top_route", "routes", "statuses", "last_seen"]
 STATUS_COLUMNS = ["status", "count", "top_route", "routes", "last_seen"]
 
@@ -28,28 +30,42 @@ class TopErrors:
 def error_trend(
     es: Elasticsearch, index: str, time_range: TimeRange, *, interval: str | None = None
 ) -> pd.DataFrame:
-    """Long table ``ERROR_TREND_COLUMNS``; ``error_rate`` = (4xx + 5xx) / requests."""
+    """Long table ``ERROR_TREND_COLUMNS``; ``error_rate`` = (4xx + 5xx) / requests.
+
+    Requests without a route count as ``(unmatched)``; beyond the routes listed per
+    bucket, the remainder is one ``(other routes)`` row, so the columns sum to the totals.
+    """
     step = interval or histogram_interval(time_range)
     response = search(es, index, error_trend_body(time_range, step))
     rows = []
     for bucket in response["aggregations"]["over_time"]["buckets"]:
-        for route in bucket["routes"]["buckets"]:
-            errors = route["errors"]["buckets"]
-            e4, e5 = int(errors["4xx"]["doc_count"]), int(errors["5xx"]["doc_count"])
-            requests = int(route["doc_count"])
-            rows.append(
-                {
-                    "time": bucket["key"],
-                    "route": route["key"],
-                    "requests": requests,
-                    "errors_4xx": e4,
-                    "errors_5xx": e5,
-                    "error_rate": (e4 + e5) / requests if requests else 0.0,
-                }
-            )
+        listed = [
+            _trend_row(bucket["key"], route["key"], route) for route in bucket["routes"]["buckets"]
+        ]
+        rest = _trend_row(bucket["key"], OTHER_ROUTES, bucket)
+        for column in ("requests", "errors_4xx", "errors_5xx"):
+            rest[column] -= sum(row[column] for row in listed)
+        if rest["requests"] > 0:
+            rest["error_rate"] = (rest["errors_4xx"] + rest["errors_5xx"]) / rest["requests"]
+            listed.append(rest)
+        rows += listed
     frame = pd.DataFrame(rows, columns=ERROR_TREND_COLUMNS)
     frame["time"] = pd.to_datetime(frame["time"], unit="ms", utc=True)
     return frame
+
+
+def _trend_row(time: Any, route: str, bucket: dict[str, Any]) -> dict[str, Any]:
+    errors = bucket["errors"]["buckets"]
+    e4, e5 = int(errors["4xx"]["doc_count"]), int(errors["5xx"]["doc_count"])
+    requests = int(bucket["doc_count"])
+    return {
+        "time": time,
+        "route": route,
+        "requests": requests,
+        "errors_4xx": e4,
+        "errors_5xx": e5,
+        "error_rate": (e4 + e5) / requests if requests else 0.0,
+    }
 
 
 def _routes(bucket: dict[str, Any]) -> tuple[str | None, str]:

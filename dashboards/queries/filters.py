@@ -148,6 +148,10 @@ def histogram_interval(time_range: TimeRange, *, target_buckets: int = 120) -> s
     """A round ``fixed_interval`` giving about ``target_buckets`` buckets over the range."""
     seconds = time_range.duration.total_seconds() / target_buckets
     for step, label in (
+        (1, "1s"),
+        (5, "5s"),
+        (10, "10s"),
+        (30, "30s"),
         (60, "1m"),
         (120, "2m"),
         (300, "5m"),
@@ -162,6 +166,25 @@ def histogram_interval(time_range: TimeRange, *, target_buckets: int = 120) -> s
         if seconds <= step:
             return label
     return "1d"
+
+
+MIN_CHART_SPAN = timedelta(minutes=1)
+
+
+def fit_to_data(time_range: TimeRange, first: datetime | None, last: datetime | None) -> TimeRange:
+    """The part of ``time_range`` that holds records (first to last), for a chart's time axis.
+
+    90 seconds of records in a 24 h range then fill the chart in 1 s buckets instead of
+    sitting in one 12-minute bucket.  At least ``MIN_CHART_SPAN`` wide, within the range.
+    """
+    if first is None or last is None:
+        return time_range
+    start = max(utc(first), time_range.start)
+    end = min(utc(last) + timedelta(milliseconds=1), time_range.end)
+    if end - start < MIN_CHART_SPAN:
+        end = min(start + MIN_CHART_SPAN, time_range.end)
+        start = max(end - MIN_CHART_SPAN, time_range.start)
+    return TimeRange(start, end) if start < end else time_range
 
 
 def interval_seconds(interval: str) -> int:

@@ -8,7 +8,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from reqtrail.dashboards.queries.reproduce import REPLAY_OF_HEADER, curl_command, recorded_request
 from reqtrail.dashboards.ui.links import sentry_event_url, sentry_request_search_url
+from reqtrail.dashboards.ui.url_state import SearchState, search_link
 
 CONTEXT_FIELDS = (
     "user_id",
@@ -53,7 +55,51 @@ def _headers(headers: dict[str, str] | None) -> None:
     st.table(pd.DataFrame(sorted(headers.items()), columns=["header", "value"]))
 
 
-def request_detail(record: dict[str, Any], sentry_base_url: str, share_link: str | None) -> None:
+def request_link(request_id: str) -> str:
+    """A relative link opening one request's detail."""
+    return search_link(SearchState(open_request=request_id))
+
+
+def replay_links(record: dict[str, Any], replays: list[dict[str, Any]] | None) -> None:
+    """ "Replay of …" for a replayed request; the list of replays for an original."""
+    original = record.get("replay_of")
+    if original:
+        st.markdown(f"Replay of [{original}]({request_link(original)}) (`reqtrail replay`)")
+    if replays:
+        st.markdown(f"**Replayed {len(replays)} time{'s' if len(replays) != 1 else ''}:**")
+        lines = [
+            f"- [{r.get('request_id')}]({request_link(str(r.get('request_id')))}) · "
+            f"{str(r.get('@timestamp', '')).replace('T', ' ').rstrip('Z')} UTC · "
+            f"status {r.get('status')} · {float(r.get('latency_ms', 0.0)):,.1f} ms"
+            + (f" · {(r.get('error') or {}).get('type')}" if r.get("error") else "")
+            for r in replays
+        ]
+        st.markdown("\n".join(lines))
+
+
+def curl_expander(record: dict[str, Any], target: str, user_id_header: str) -> None:
+    """The request as a curl command for the dev server, ready to copy."""
+    request = recorded_request(record, user_id_header=user_id_header)
+    with st.expander("Copy as curl"):
+        st.caption(f"Sends this request to {target} (REQTRAIL_REPLAY_TARGET).")
+        if request.problems:
+            st.warning("Not replayable as recorded: " + "; ".join(request.problems))
+        if request.redacted_headers:
+            st.caption("Redacted headers left out: " + ", ".join(request.redacted_headers))
+        st.code(
+            curl_command(request, target, {REPLAY_OF_HEADER: request.request_id}), language="bash"
+        )
+
+
+def request_detail(
+    record: dict[str, Any],
+    sentry_base_url: str,
+    share_link: str | None,
+    *,
+    replay_target: str | None = None,
+    user_id_header: str = "x-user-id",
+    replays: list[dict[str, Any]] | None = None,
+) -> None:
     """Render ``record`` (a full request document)."""
     status = int(record.get("status", 0))
     colour = "red" if status >= 500 else "orange" if status >= 400 else "green"
@@ -85,6 +131,9 @@ def request_detail(record: dict[str, Any], sentry_base_url: str, share_link: str
     if share_link:
         st.caption("Link to this request")
         st.code(share_link, language=None)
+    replay_links(record, replays)
+    if replay_target:
+        curl_expander(record, replay_target, user_id_header)
     if error:
         st.error(f"**{error.get('type')}**: {error.get('message')}")
         if error.get("stack"):

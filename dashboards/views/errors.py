@@ -89,7 +89,8 @@ def main() -> None:
     with c1:
         time_range = range_picker(cfg)
     with data_guard():
-        trend = q.error_trend(time_range)
+        window = q.window(time_range)  # the charts span the records, not the whole range
+        trend = q.error_trend(window)
         if trend.empty or trend["requests"].sum() == 0:
             st.info("No requests in this range.")
             return
@@ -102,7 +103,7 @@ def main() -> None:
         m4.metric("Error rate", f"{(e4 + e5) / total:.2%}")
         st.altair_chart(error_bars(trend), width="stretch")
         st.markdown("**Error rate per route**")
-        step = interval_seconds(histogram_interval(time_range))
+        step = interval_seconds(histogram_interval(window))
         st.altair_chart(error_rate_heatmap(trend, step), width="stretch")
         st.subheader("Errors by route")
         _by_route(q, time_range)

@@ -15,6 +15,7 @@ from reqtrail.dashboards.queries.bodies import SortValues
 from reqtrail.dashboards.queries.es_client import DataUnavailable
 from reqtrail.dashboards.queries.export import write_export
 from reqtrail.dashboards.queries.filters import FilterError, SearchFilter
+from reqtrail.dashboards.queries.reproduce import reproduce_commands
 from reqtrail.dashboards.ui.context import Queries, data_guard, now, settings
 from reqtrail.dashboards.ui.detail import request_detail
 from reqtrail.dashboards.ui.search_form import search_form
@@ -84,7 +85,7 @@ def _results(q: Queries, state: SearchState, f: SearchFilter) -> str | None:
             "time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
             "user_id": "user",
             "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.1f"),
-            "request_id": "request ID",
+            "request_id": st.column_config.TextColumn("request ID", width="large"),
         },
     )
     back, forward, _ = st.columns([1, 1, 6])
@@ -120,6 +121,29 @@ def _export_button(q: Queries, f: SearchFilter) -> None:
     )
 
 
+def _reproduce(q: Queries, f: SearchFilter) -> None:
+    """ "Reproduce in dev": the export and replay commands for this player's search."""
+    commands = reproduce_commands(f, q.cfg.replay_target)
+    if commands is None:
+        return
+    with st.expander("Reproduce in dev"):
+        st.caption(
+            "Copy this player's requests to your machine and replay them in order against "
+            f"your dev server ({q.cfg.replay_target}, REQTRAIL_REPLAY_TARGET). Run where "
+            "`reqtrail` reaches this Elasticsearch (or `reqtrail import` the file into yours)."
+        )
+        st.code(commands.text, language="bash")
+        if commands.not_carried:
+            st.caption(
+                "Not carried over (replay has no such filter): " + ", ".join(commands.not_carried)
+            )
+        st.caption(
+            "Django: copy the player's game data first with "
+            "`python manage.py reqtrail_userdata export <user pk> -o player-data.json`, then "
+            "`reqtrail_userdata import player-data.json --as-user <dev pk>` (docs/replay.md)."
+        )
+
+
 def main() -> None:
     cfg = settings()
     st.title("Search requests")
@@ -139,6 +163,7 @@ def main() -> None:
     with data_guard():
         f = state.to_filter(moment)
         _export_button(q, f)
+        _reproduce(q, f)
         selected = _results(q, state, f)
         if selected is not None and selected != st.session_state.get("_last_selected"):
             st.session_state["_last_selected"] = selected
@@ -155,7 +180,14 @@ def _detail(q: Queries, state: SearchState) -> None:
         st.warning(f"No request with ID {state.open_request!r} in the index.")
         return
     link = share_url(SearchState(open_request=state.open_request).to_params())
-    request_detail(record, q.cfg.sentry_base_url, link)
+    request_detail(
+        record,
+        q.cfg.sentry_base_url,
+        link,
+        replay_target=q.cfg.replay_target,
+        user_id_header=q.cfg.user_id_header,
+        replays=q.replays(str(record.get("request_id", ""))),
+    )
     if st.button("Close detail"):
         # The row stays selected; "_last_selected" keeps it from reopening the detail.
         st.query_params.from_dict(state.with_open(None).to_params())

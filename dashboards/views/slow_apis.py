@@ -10,7 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from reqtrail.dashboards.queries.filters import Cohort, TimeRange
-from reqtrail.dashboards.ui.charts import change_bars, latency_lines, request_bars
+from reqtrail.dashboards.ui.charts import (
+    MAX_CHART_ROUTES,
+    change_bars,
+    latency_lines,
+    request_bars,
+)
 from reqtrail.dashboards.ui.context import Queries, data_guard, settings
 from reqtrail.dashboards.ui.time_picker import range_picker
 from reqtrail.dashboards.ui.url_state import search_link, window_state
@@ -123,10 +128,15 @@ def main() -> None:
         routes = q.values(time_range, "route")
         route = c2.selectbox("Route", ["(all)", *routes])
         percentile = c3.radio("Percentile", ["p50", "p95", "p99"], index=1, horizontal=True)
-        trend = q.latency_trend(time_range, None if route == "(all)" else route)
+        trend = q.latency_trend(q.window(time_range), None if route == "(all)" else route)
         if trend.empty or trend["requests"].sum() == 0:
             st.info("No requests in this range.")
             return
+        if trend["route"].nunique() > MAX_CHART_ROUTES:
+            st.caption(
+                f"The charts show the {MAX_CHART_ROUTES} busiest of "
+                f"{trend['route'].nunique()} routes; pick a route above for any other."
+            )
         st.altair_chart(latency_lines(trend, percentile), width="stretch")
         st.altair_chart(request_bars(trend), width="stretch")
         st.subheader("Slowest routes")

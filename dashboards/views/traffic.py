@@ -25,7 +25,7 @@ def main() -> None:
     with c1:
         time_range = range_picker(cfg)
     with data_guard():
-        report = q.traffic(time_range)
+        report = q.traffic(q.window(time_range))  # charts span the records, not the range
     if report.requests == 0:
         st.info("No requests in this range.")
         return

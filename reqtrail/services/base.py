@@ -22,7 +22,7 @@ from typing import ClassVar
 from reqtrail.services import processes
 from reqtrail.services.errors import ServiceError
 from reqtrail.services.jdk import Jdk, find_jdk
-from reqtrail.services.ports import ensure_ports_free, wait_ports_free
+from reqtrail.services.ports import PortUse, ensure_no_clash, ensure_uses_free, wait_ports_free
 from reqtrail.settings import Settings
 
 Report = Callable[[str], None]
@@ -67,7 +67,6 @@ class LocalService(ABC):
     """A JVM service that reqtrail installs, configures and runs on 127.0.0.1."""
 
     kind: ClassVar[str]
-    port_hint: ClassVar[str]
 
     def __init__(
         self,
@@ -96,8 +95,12 @@ class LocalService(ABC):
         """Where clients connect (a URL or host:port)."""
 
     @abstractmethod
+    def port_uses(self) -> list[PortUse]:
+        """Every port the service binds, with its role and the setting that chooses it."""
+
     def ports(self) -> dict[str, int]:
         """Every port the service binds, by role."""
+        return {use.role: use.port for use in self.port_uses()}
 
     @abstractmethod
     def install(self) -> None:
@@ -194,8 +197,10 @@ class LocalService(ABC):
         return True
 
     def check_ports(self) -> None:
-        """Raise when a port this service needs is taken by another process."""
-        ensure_ports_free(self.ports(), self.name, self.port_hint)
+        """Raise when two of this service's ports are one, or one is taken by another process."""
+        uses = self.port_uses()
+        ensure_no_clash(uses)
+        ensure_uses_free(uses)
 
     def wait_healthy(self, timeout_s: float | None = None) -> float:
         """Block until healthy; seconds waited. Raises if it dies or the timeout passes."""

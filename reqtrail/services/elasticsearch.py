@@ -4,7 +4,7 @@ The unzipped distribution in the download cache is shared read-only by every ins
 each instance has its own ``ES_PATH_CONF`` (``<state_dir>/<name>/config``), data, logs
 and temp directory.  Security is off and it listens on 127.0.0.1 only (development mode,
 so no production bootstrap checks).  As root it runs as ``REQTRAIL_SERVICE_USER``.
-The transport port is the HTTP port + 100 unless given.
+The transport port is ``REQTRAIL_ES_TRANSPORT_PORT``, else the HTTP port + 100.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from reqtrail.services import probes, processes
 from reqtrail.services.base import LocalService, Report
 from reqtrail.services.downloads import ensure_elasticsearch
 from reqtrail.services.jdk import Jdk
-from reqtrail.settings import Settings
+from reqtrail.services.ports import PortUse
+from reqtrail.settings import Settings, env_name
 
 ConfigValue = str | int | float | bool
 
@@ -77,7 +78,6 @@ class ElasticsearchService(LocalService):
     """
 
     kind = "elasticsearch"
-    port_hint = "choose another port in REQTRAIL_ES_URL"
 
     def __init__(
         self,
@@ -93,7 +93,10 @@ class ElasticsearchService(LocalService):
     ) -> None:
         super().__init__(settings, name=name, download_dir=download_dir, report=report)
         self.http_port = http_port or settings.es_port
-        self.transport_port = transport_port or derived_transport_port(self.http_port)
+        self.transport_port = (
+            transport_port or settings.es_transport_port or derived_transport_port(self.http_port)
+        )
+        self._transport_derived = not (transport_port or settings.es_transport_port)
         self.heap = heap or settings.es_heap
         self.extra_config = dict(extra_config or {})
         self.config_dir = self.home / "config"
@@ -118,8 +121,18 @@ class ElasticsearchService(LocalService):
     def es_home(self) -> Path:
         return self.download_dir / f"elasticsearch-{self.settings.es_version}"
 
-    def ports(self) -> dict[str, int]:
-        return {"http": self.http_port, "transport": self.transport_port}
+    def port_uses(self) -> list[PortUse]:
+        sign = "+" if self.transport_port > self.http_port else "-"
+        return [
+            PortUse(self.name, "http", self.http_port, env_name("es_url")),
+            PortUse(
+                self.name,
+                "transport",
+                self.transport_port,
+                env_name("es_transport_port"),
+                f"HTTP port {sign} 100" if self._transport_derived else "",
+            ),
+        ]
 
     def install(self) -> None:
         ensure_elasticsearch(self.download_dir, self.settings.es_version, self.report)

@@ -3,8 +3,9 @@
 The class path is the cached ``kafka_2.13`` runtime plus a log4j2 binding (see
 ``downloads``); the main class is ``kafka.Kafka``.  The storage is formatted once with
 ``kafka.tools.StorageTool`` (when ``data/meta.properties`` is missing), so restarts keep
-topics and offsets.  Internal topics have one replica; the controller listens on the
-broker port + 1 unless given.  Logs go to ``<state_dir>/<name>/logs/server.log``.
+topics and offsets.  Internal topics have one replica; the controller listens on
+``REQTRAIL_KAFKA_CONTROLLER_PORT``, else on the broker port + 1.  Logs go to
+``<state_dir>/<name>/logs/server.log``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from reqtrail.services.base import LocalService, Report
 from reqtrail.services.downloads import ensure_kafka
 from reqtrail.services.errors import ServiceError
 from reqtrail.services.jdk import Jdk
-from reqtrail.settings import Settings
+from reqtrail.services.ports import PortUse
+from reqtrail.settings import Settings, env_name
 
 ConfigValue = str | int | float | bool
 
@@ -107,7 +109,6 @@ class KafkaService(LocalService):
     """
 
     kind = "kafka"
-    port_hint = "choose another port in REQTRAIL_KAFKA_BOOTSTRAP"
 
     def __init__(
         self,
@@ -123,7 +124,10 @@ class KafkaService(LocalService):
     ) -> None:
         super().__init__(settings, name=name, download_dir=download_dir, report=report)
         self.port = port or settings.kafka_port
-        self.controller_port = controller_port or derived_controller_port(self.port)
+        self.controller_port = (
+            controller_port or settings.kafka_controller_port or derived_controller_port(self.port)
+        )
+        self._controller_derived = not (controller_port or settings.kafka_controller_port)
         self.heap = heap or settings.kafka_heap
         self.extra_config = dict(extra_config or {})
         self.data_dir = self.home / "data"
@@ -143,8 +147,18 @@ class KafkaService(LocalService):
     def libs_dir(self) -> Path:
         return self.download_dir / f"kafka-{self.settings.kafka_version}" / "libs"
 
-    def ports(self) -> dict[str, int]:
-        return {"broker": self.port, "controller": self.controller_port}
+    def port_uses(self) -> list[PortUse]:
+        sign = "+" if self.controller_port > self.port else "-"
+        return [
+            PortUse(self.name, "broker", self.port, env_name("kafka_bootstrap")),
+            PortUse(
+                self.name,
+                "controller",
+                self.controller_port,
+                env_name("kafka_controller_port"),
+                f"broker port {sign} 1" if self._controller_derived else "",
+            ),
+        ]
 
     def install(self) -> None:
         ensure_kafka(self.download_dir, self.settings.kafka_version, self.report)

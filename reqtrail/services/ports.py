@@ -1,4 +1,5 @@
-"""Port checks for local services: is a port free, who holds it, pick free ones.
+"""Port checks for local services: do two of them want one port, is a port free, who holds
+it, pick free ones.
 
 ``listening_pid`` and ``port_owner`` read ``/proc/net/tcp{,6}`` and the ``/proc/<pid>/fd``
 links (Linux; as root they see every process, otherwise only the caller's own); elsewhere
@@ -12,6 +13,8 @@ import os
 import random
 import socket
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from reqtrail.services.errors import ServiceError
@@ -116,6 +119,53 @@ def wait_ports_free(ports: dict[str, int], timeout_s: float) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+@dataclass(frozen=True)
+class PortUse:
+    """One port a local service binds: whose, what for, and the setting that chooses it."""
+
+    service: str
+    role: str  # "http", "transport", "broker", "controller"
+    port: int
+    setting: str  # e.g. "REQTRAIL_ES_TRANSPORT_PORT"
+    derived_from: str = ""  # e.g. "HTTP port + 100": what it follows while the setting is unset
+
+    def __str__(self) -> str:
+        role = f"{self.role} = {self.derived_from}" if self.derived_from else self.role
+        return f"{self.service} ({role}, {self.setting})"
+
+
+def port_clashes(uses: Iterable[PortUse]) -> list[tuple[PortUse, PortUse]]:
+    """Each later use of a port paired with its first use, in the order given."""
+    first: dict[int, PortUse] = {}
+    clashes: list[tuple[PortUse, PortUse]] = []
+    for use in uses:
+        if use.port in first:
+            clashes.append((first[use.port], use))
+        else:
+            first[use.port] = use
+    return clashes
+
+
+def ensure_no_clash(uses: Iterable[PortUse]) -> None:
+    """Raise a one-line ServiceError naming both users of the first port wanted twice."""
+    clashes = port_clashes(uses)
+    if clashes:
+        first, second = clashes[0]
+        more = f" (and {len(clashes) - 1} more ports)" if len(clashes) > 1 else ""
+        raise ServiceError(
+            f"port {first.port} is wanted by both {first} and {second}{more}; "
+            "give one of them another port"
+        )
+
+
+def ensure_uses_free(uses: Iterable[PortUse]) -> None:
+    """Raise a one-line ServiceError naming the first taken port, its owner and its setting."""
+    for use in uses:
+        ensure_ports_free(
+            {use.role: use.port}, use.service, f"choose another port in {use.setting}"
+        )
 
 
 def ensure_ports_free(ports: dict[str, int], service: str, hint: str) -> None:

@@ -1,10 +1,11 @@
 """Both local services together: what ``reqtrail services up|down|status`` drive.
 
-``up`` downloads what is missing (cached), starts whatever is not already running (two
-``up`` in a row: the second is a no-op), waits for both to be healthy with a line every
-few seconds, and reports how long that took.  If one fails to come up, what this call
-started is killed again and the error says why (with the tail of the log).  ``down``
-stops only services whose pid files point at live processes (what ``up`` started).
+``up`` first checks that no two ports of the stack are one (ES's transport port and Kafka's
+controller port included), then downloads what is missing (cached), starts whatever is not
+already running (two ``up`` in a row: the second is a no-op), waits for both to be healthy
+with a line every few seconds, and reports how long that took.  If one fails to come up,
+what this call started is killed again and the error says why (with the tail of the log).
+``down`` stops only services whose pid files point at live processes (what ``up`` started).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from reqtrail.services.elasticsearch import ElasticsearchService
 from reqtrail.services.errors import ServiceError
 from reqtrail.services.jdk import find_jdk
 from reqtrail.services.kafka import KafkaService
+from reqtrail.services.ports import ensure_no_clash
 from reqtrail.settings import Settings
 
 NOTE_EVERY_S = 5.0
@@ -49,6 +51,7 @@ class LocalStack:
         """Start what is not running and wait until both are healthy."""
         began = time.monotonic()
         result = UpResult()
+        self.check_ports()
         to_start = [s for s in self.services if not s.is_running()]
         result.already_running = [s.name for s in self.services if s not in to_start]
         if to_start:
@@ -70,6 +73,11 @@ class LocalStack:
             raise
         result.total_s = time.monotonic() - began
         return result
+
+    def check_ports(self) -> None:
+        """Raise a one-line ServiceError when two ports of the stack are one (derived ports
+        included), before anything is downloaded or started."""
+        ensure_no_clash(use for service in self.services for use in service.port_uses())
 
     def _wait_all(self, began: float, result: UpResult, timeout_s: float | None) -> None:
         timeout = self.settings.startup_timeout_s if timeout_s is None else timeout_s

@@ -41,15 +41,18 @@ def api_error(status: int, error_type: str, reason: str = "boom") -> elasticsear
 
 class FailingBulkClient:
     """Answers ``bulk`` like ES; ``fail_on`` maps call numbers (1-based) to an exception,
-    and ``item_status`` decides each item's status per call (default: 201 created)."""
+    ``item_status`` decides each item's status per call (default: 201 created), and
+    ``whole_error`` may fail a request as a whole for the ``_id``s it holds."""
 
     def __init__(
         self,
         fail_on: dict[int, Exception] | None = None,
         item_status: ItemStatus | None = None,
+        whole_error: Callable[[list[str]], Exception | None] | None = None,
     ) -> None:
         self.fail_on = fail_on or {}
         self.item_status = item_status or (lambda call, doc_id: 201)
+        self.whole_error = whole_error  # _ids of a request -> an error for all of it
         self.calls = 0
         self.sent_ids: list[list[str]] = []
         self.stored: dict[str, bytes] = {}
@@ -75,4 +78,9 @@ class FailingBulkClient:
                 error = {"type": error_type or "some_exception", "reason": f"status {status}"}
                 items.append({"index": {"status": status, "error": error}})
         self.sent_ids.append(ids)
+        failure = self.whole_error(ids) if self.whole_error is not None else None
+        if failure is not None:
+            for doc_id in ids:
+                self.stored.pop(doc_id, None)
+            raise failure
         return {"errors": any(i["index"]["status"] >= 300 for i in items), "items": items}

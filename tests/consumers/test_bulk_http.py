@@ -9,7 +9,7 @@ import time
 import pytest
 
 from reqtrail.consumers.bulk_http import HttpBulkTransport
-from reqtrail.consumers.errors import EsUnavailableError
+from reqtrail.consumers.errors import EsUnreachableError
 from reqtrail.consumers.indexer import BULK_FILTER_PATH, BulkSender
 from reqtrail.consumers.setup import ensure_index_template, remove_all
 from reqtrail.es import es_client
@@ -75,7 +75,7 @@ def test_unreachable_node_becomes_a_retriable_outcome() -> None:
     assert bulk.done()
     outcome = bulk.result()
     assert not outcome.indexed and len(outcome.retry) == 3
-    assert outcome.retry[0].error is EsUnavailableError
+    assert outcome.retry[0].error is EsUnreachableError  # a kind of EsUnavailableError
     assert outcome.retry[0].error_type == "ConnectionRefusedError"
 
 

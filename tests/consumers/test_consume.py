@@ -120,11 +120,12 @@ def test_dead_letters_can_be_redriven_after_the_cause_is_fixed(
 ) -> None:
     """Records rejected by a hand-made index with a wrong mapping are re-driven after the
     index is deleted, and end up indexed; a second re-drive finds nothing new."""
-    from reqtrail.consumers.dlq_admin import redrive, summarize
+    from reqtrail.consumers.dlq_admin import summarize
+    from reqtrail.consumers.redrive import redrive
 
-    day = datetime(2025, 6, 1, tzinfo=UTC)
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
     values = [orjson.dumps(r) for r in sample_records(20, start=day, span=timedelta(hours=1))]
-    bad_index = f"{pipeline.index_prefix}-2025.06.01"
+    bad_index = f"{pipeline.index_prefix}-{day:%Y.%m.%d}"
     es.indices.create(index=bad_index, mappings={"properties": {"status": {"type": "boolean"}}})
     produce(pipeline, values)
     with running_indexer(pipeline):

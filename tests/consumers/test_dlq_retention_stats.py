@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC, date, datetime
 
 import pytest
 
 from reqtrail.consumers.dlq import DeadLetterInfo, dead_letter_headers, dlq_meta, original_headers
+from reqtrail.consumers.errors import EsUnreachableError, IndexWriteBlockedError
+from reqtrail.consumers.lag import LagProbe, LagUnknown
 from reqtrail.consumers.results import BulkOutcome, ItemResult
 from reqtrail.consumers.retention import expired
 from reqtrail.consumers.stats import IndexerStats, StatsReporter
@@ -63,4 +66,68 @@ def test_stats_line_reports_rate_latency_lag_and_dlq() -> None:
     reporter.tick()
     assert lines and "indexed 2 (0/s)" in lines[0]
     assert "p50 40 ms" in lines[0] and "lag 5 [p0=5 p1=0]" in lines[0]
+    assert "| retrying (429 throttled) for " in lines[0]
     assert "dlq 1" in lines[0] and "429: 1" in lines[0]
+
+
+def test_stats_line_spells_out_the_state_and_an_unknown_lag() -> None:
+    """The line says "ES unreachable" or "blocked" while retrying, "ok" after a success,
+    and "lag unknown (why)" rather than a number it does not have."""
+    stats = IndexerStats()
+    documents = make_documents(2)
+    refused = ItemResult(documents[0], 503, EsUnreachableError, "ConnectionRefusedError", "x")
+    stats.record_bulk(BulkOutcome(retry=[refused]))
+    assert stats.state == "ES unreachable (ConnectionRefusedError)"
+    blocked = ItemResult(documents[0], 403, IndexWriteBlockedError, "cluster_block_exception")
+    stats.record_bulk(BulkOutcome(retry=[blocked]))
+    assert stats.state == f"blocked (index {documents[0].index} refuses writes)"
+
+    def unknown() -> dict[int, int]:
+        raise LagUnknown("Kafka: NoBrokersAvailable")
+
+    lines: list[str] = []
+    reporter = StatsReporter(stats, 1.0, unknown, lines.append, stream=io.StringIO())
+    line = reporter.report()
+    assert "| blocked (index " in line and "lag unknown (Kafka: NoBrokersAvailable)" in line
+    stats.record_bulk(BulkOutcome(indexed=documents))
+    assert "| ok |" in reporter.report()
+
+
+def test_the_stats_thread_reports_every_interval_without_ticks() -> None:
+    """Started, the reporter emits on its own, whatever the loop is doing."""
+    lines: list[str] = []
+    reporter = StatsReporter(
+        IndexerStats(), 0.1, lambda: {0: 1}, lines.append, stream=io.StringIO()
+    )
+    reporter.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(lines) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        reporter.close()
+    assert len(lines) >= 3 and all("lag 1 [p0=1]" in line for line in lines)
+
+
+def test_lag_probe_never_passes_off_an_old_lag_as_current() -> None:
+    """The last answer is used while fresh; once stale, or never given, the lag is unknown."""
+    now = [0.0]
+    answers: list[dict[int, int] | Exception] = [{0: 7}, RuntimeError("broker down")]
+
+    def measure() -> dict[int, int]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    probe = LagProbe(measure, 1.0, stale_after_s=5.0, clock=lambda: now[0])
+    with pytest.raises(LagUnknown, match="not asked yet"):
+        probe.current()
+    probe.probe()
+    assert probe.current() == {0: 7}
+    now[0] = 3.0
+    probe.probe()  # fails: the 3 s old answer still stands
+    assert probe.current() == {0: 7}
+    now[0] = 6.0
+    with pytest.raises(LagUnknown, match="RuntimeError: broker down; last known 6 s ago"):
+        probe.current()

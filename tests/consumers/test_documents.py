@@ -107,3 +107,23 @@ def test_bulk_body_is_ndjson_of_actions_and_sources() -> None:
     assert [orjson.loads(line)["index"]["_id"] for line in lines[0:-1:2]] == [
         d.doc_id for d in documents
     ]
+
+
+def test_non_utf8_bytes_are_reported_as_not_utf8() -> None:
+    """Raw non-UTF-8 bytes say "not UTF-8" and where, not orjson's "surrogates not allowed"."""
+    for value, position in ((b"\xff\xfe not json", 0), (b'{"a": "caf\xe9"}', 10)):
+        result = decode_record(value)
+        assert isinstance(result, Poison) and result.kind == "undecodable"
+        assert result.reason.startswith("not UTF-8: ") and f"position {position}" in result.reason
+        assert "surrogates" not in result.reason
+
+
+def test_a_record_missing_several_fields_names_all_of_them() -> None:
+    """Every missing required field is named in the one-line reason, not only the first."""
+    record = _record()
+    for name in ("@timestamp", "request_id", "method"):
+        del record[name]
+    result = decode_record(orjson.dumps(record))
+    assert isinstance(result, Poison) and result.kind == "schema" and "\n" not in result.reason
+    for name in ("@timestamp", "request_id", "method"):
+        assert f'"{name}"' in result.reason, result.reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 import elastic_transport
 import pytest
@@ -214,3 +215,62 @@ def test_http_answers_sort_like_client_answers() -> None:
     assert proxy.retry[0].status == 502 and "Bad Gateway" in proxy.retry[0].reason
     mapping = b'{"error":{"type":"illegal_argument_exception","reason":"bad"},"status":400}'
     assert answer_outcome(documents, 400, mapping).rejected[0].error is DocumentRejectedError
+
+
+def _validation_error_for(bad: set[str]) -> Callable[[list[str]], Exception | None]:
+    """ES's answer to a bulk holding an _id over 512 bytes: 400 for the whole request."""
+
+    def whole_error(ids: list[str]) -> Exception | None:
+        at_fault = [i for i in ids if i in bad]
+        if not at_fault:
+            return None
+        reason = "Validation Failed: " + " ".join(
+            f"{n}: id [{i}] is too long;" for n, i in enumerate(at_fault, 1)
+        )
+        return api_error(400, "action_request_validation_exception", reason)
+
+    return whole_error
+
+
+def test_a_bulk_rejected_as_a_whole_is_split_until_the_bad_documents_stand_alone() -> None:
+    """Two bad documents among 1,000 make ES reject the whole bulk: bisecting indexes the
+    998 others and rejects only the two, each with the reason ES gave for it alone."""
+    documents = make_documents(1000)
+    bad = {documents[10].doc_id, documents[777].doc_id}
+    client = FailingBulkClient(whole_error=_validation_error_for(bad))
+    sender = BulkSender(client)
+    results = list(settle(sender.send(documents), sender.send, Backoff(0, 0), no_wait))
+    ok = [r.document.doc_id for good, r in results if good]
+    rejected = [r for good, r in results if not good]
+    assert len(ok) == 998 and set(client.stored) == set(ok) and not bad & set(ok)
+    assert sorted(r.document.doc_id for r in rejected) == sorted(bad)
+    for result in rejected:
+        assert result.status == 400 and result.error is DocumentRejectedError
+        assert f"1: id [{result.document.doc_id}] is too long" in result.reason
+        assert "2: id" not in result.reason  # its own reason, not the whole bulk's
+    assert client.calls <= 1 + 2 * 2 * 10  # about 2 log2(n) requests per bad document
+
+
+def test_only_validation_and_size_rejections_are_split() -> None:
+    """A 401 for the whole request is no document's fault: it is not split."""
+    documents = make_documents(8)
+    client = FailingBulkClient(fail_on={1: api_error(401, "security_exception")})
+    sender = BulkSender(client)
+    results = list(settle(sender.send(documents), sender.send, Backoff(0, 0), no_wait))
+    assert client.calls == 1 and len(results) == 8 and not any(ok for ok, _ in results)
+
+
+def test_a_split_half_that_is_throttled_is_retried_not_dead_lettered() -> None:
+    """While a rejected bulk is split, a half answered 429 is retried like any other."""
+    documents = make_documents(4)
+    bad = {documents[0].doc_id}
+    client = FailingBulkClient(
+        fail_on={3: api_error(429, "es_rejected_execution_exception")},
+        whole_error=_validation_error_for(bad),
+    )
+    sender = BulkSender(client)
+    results = list(settle(sender.send(documents), sender.send, Backoff(0, 0), no_wait))
+    assert sorted(r.document.doc_id for ok, r in results if ok) == sorted(
+        d.doc_id for d in documents[1:]
+    )
+    assert [r.document.doc_id for ok, r in results if not ok] == [documents[0].doc_id]

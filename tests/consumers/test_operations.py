@@ -43,9 +43,9 @@ def test_write_blocked_index_is_reported_and_recovers_by_itself(
     """With index.blocks.write on, the indexer logs a clear error on every retry, stays
     alive, dead-letters nothing, and indexes everything once the block is lifted."""
     settings = pipeline.replace(retry_backoff_ms=100, retry_backoff_max_ms=400)
-    day = datetime(2025, 7, 1, tzinfo=UTC)
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
     values = [orjson.dumps(r) for r in sample_records(50, start=day, span=timedelta(hours=1))]
-    index = f"{settings.index_prefix}-2025.07.01"
+    index = f"{settings.index_prefix}-{day:%Y.%m.%d}"
     es.indices.create(index=index)
     es.indices.put_settings(index=index, settings={"index.blocks.write": True})
     produce(settings, values)

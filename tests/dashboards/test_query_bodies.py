@@ -132,9 +132,10 @@ def test_time_ranges_are_utc_and_ordered() -> None:
 
 
 def test_histogram_interval_gives_a_readable_number_of_buckets() -> None:
-    """24 h gets 15-minute buckets, 1 h one-minute buckets, 30 days daily buckets."""
+    """24 h gets 15-minute buckets, 2 h one-minute, 90 s one-second, 30 days 6-hour ones."""
     assert histogram_interval(DAY) == "15m"
-    assert histogram_interval(TimeRange(NOW - timedelta(hours=1), NOW)) == "1m"
+    assert histogram_interval(TimeRange(NOW - timedelta(hours=2), NOW)) == "1m"
+    assert histogram_interval(TimeRange(NOW - timedelta(seconds=90), NOW)) == "1s"
     assert histogram_interval(TimeRange(NOW - timedelta(days=30), NOW)) == "6h"
     body = latency_trend_body(DAY, "15m")
     histogram = body["aggs"]["routes"]["aggs"]["over_time"]["date_histogram"]

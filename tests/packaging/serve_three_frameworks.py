@@ -3,7 +3,7 @@
 Serves one request through each middleware, in process, with the records going to the Kafka
 topic named by REQTRAIL_TOPIC, then prints one JSON line: the request IDs served, the sink's
 counters, and which heavy modules ``sys.modules`` holds. Run from a user project whose own
-``schemas.py``, ``consumers.py`` and ``dashboards/`` come first on ``sys.path``.
+``reqtrail.schemas.py``, ``reqtrail.consumers.py`` and ``dashboards/`` come first on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def serve_starlette() -> str:
 def serve_flask() -> str:
     from flask import Flask
 
-    from reqtrail.wsgi import install_flask
+    from reqtrail.flask import RequestTrail
 
     app = Flask("game")
 
@@ -68,7 +68,7 @@ def serve_flask() -> str:
     def hello() -> dict[str, str]:
         return {"framework": "flask"}
 
-    install_flask(app)
+    RequestTrail(app)
     answer = app.test_client().get("/hello", headers={"x-request-id": "pkg-flask-1"})
     answer.close()  # as a WSGI server does; the record goes out when the response is closed
     assert answer.status_code == 200, answer.status_code

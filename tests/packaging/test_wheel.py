@@ -127,9 +127,9 @@ def user_project(tmp_path: Path) -> Path:
     project = tmp_path / "game"
     (project / "dashboards").mkdir(parents=True)
     (project / "dashboards" / "__init__.py").write_text("OWNER = 'the game'\n")
-    (project / "schemas.py").write_text("OWNER = 'the game'\n")
-    (project / "consumers.py").write_text("OWNER = 'the game'\n")
-    (project / "producers.py").write_text("OWNER = 'the game'\n")
+    (project / "reqtrail.schemas.py").write_text("OWNER = 'the game'\n")
+    (project / "reqtrail.consumers.py").write_text("OWNER = 'the game'\n")
+    (project / "reqtrail.producers.py").write_text("OWNER = 'the game'\n")
     return project
 
 

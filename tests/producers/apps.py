@@ -3,6 +3,7 @@
 Endpoints: ``POST /units/{unit_id}/upgrade`` (JSON in/out), ``POST /login`` (password in the
 body, token in the answer), ``GET /inventory`` (a 4 KB answer, to be truncated),
 ``GET /stream`` (a streamed answer), ``POST /upload`` (read in chunks) and ``GET /crash``.
+Django also serves ``tests.producers.django_urls`` under ``/api/`` (DRF, re_path routes).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def starlette_app(**middleware_options: Any) -> Any:
 def flask_app(**install_options: Any) -> Any:
     from flask import Flask, Response, jsonify, request
 
-    from reqtrail.producers.wsgi import install_flask
+    from reqtrail.flask import RequestTrail
 
     app = Flask("reqtrail-test")
 
@@ -111,7 +112,7 @@ def flask_app(**install_options: Any) -> Any:
     def crash() -> Any:
         raise CrashInView("boom in view")
 
-    install_flask(app, **install_options)
+    RequestTrail(app, **install_options)
     return app
 
 
@@ -120,7 +121,7 @@ def _django_urlpatterns() -> list[Any]:
     import json
 
     from django.http import JsonResponse, StreamingHttpResponse
-    from django.urls import path
+    from django.urls import include, path
     from django.views.decorators.csrf import csrf_exempt
 
     @csrf_exempt
@@ -154,6 +155,7 @@ def _django_urlpatterns() -> list[Any]:
         path("stream", stream),
         path("upload", upload),
         path("crash", crash),
+        path("api/", include("tests.producers.django_urls")),
     ]
 
 
@@ -167,8 +169,15 @@ def configure_django() -> None:
             DEBUG=False,
             ALLOWED_HOSTS=["*"],
             ROOT_URLCONF="tests.producers.apps",
-            MIDDLEWARE=["reqtrail.producers.django_middleware.RequestTrailDjangoMiddleware"],
-            INSTALLED_APPS=[],
+            MIDDLEWARE=["reqtrail.django.middleware.RequestTrailMiddleware"],
+            # Not "reqtrail.django": each test installs its own pipeline (set_pipeline).
+            INSTALLED_APPS=[
+                "django.contrib.auth",
+                "django.contrib.contenttypes",
+                "rest_framework",
+                "rest_framework.authtoken",
+            ],
+            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
             SECRET_KEY="reqtrail-tests",
             USE_TZ=True,
             LOGGING_CONFIG=None,

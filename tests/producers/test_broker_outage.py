@@ -7,6 +7,7 @@ and after the broker returns new records flow without restarting the app.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import orjson
 import pytest
 
 from reqtrail.consumers.setup import ensure_topics
+from reqtrail.producers.kafka_logs import CONNECTION_TROUBLE
 from reqtrail.producers.pipeline import RecordPipeline
 from reqtrail.settings import Settings
 from tests.producers.apps import starlette_app
@@ -63,9 +65,11 @@ def wait_for(check: Any, timeout_s: float, what: str) -> None:
 
 
 def test_requests_survive_kafka_outages_and_records_flow_again(
-    dedicated_kafka: Any, settings: Settings, tmp_path: Path
+    dedicated_kafka: Any, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Down at start, stopped, restarted: fast requests; topic + dropped == produced."""
+    """Down at start, stopped, restarted: fast requests; topic + dropped == produced; each
+    outage is one reqtrail line and each recovery another, kafka-python's lines folded."""
+    caplog.set_level(logging.WARNING)
     kafka = dedicated_kafka(start=False)
     spill = tmp_path / "spill.ndjson"
     local = settings.replace(
@@ -113,3 +117,14 @@ def test_requests_survive_kafka_outages_and_records_flow_again(
     assert on_topic == set(early_ids) | set(after_ids)
     spilled = {orjson.loads(line)["request_id"] for line in spill.read_bytes().splitlines()}
     assert spilled == set(outage_ids)
+    # ~40 held time out, the rest overflow (one that times out early frees a slot)
+    assert set(stats.dropped_by_reason) == {"delivery_timeout", "buffer_full"}
+    assert sum(stats.dropped_by_reason.values()) == 60
+
+    messages = [(r.name, r.getMessage()) for r in caplog.records]
+    down = [m for name, m in messages if "Kafka is not reachable" in m]
+    back = [m for name, m in messages if "answers again" in m]
+    assert len(down) == 2 and len(back) == 2, messages
+    assert all(f"at {kafka.bootstrap} (REQTRAIL_KAFKA_BOOTSTRAP)" in m for m in down)
+    kafka_lines = [m for name, m in messages if name.startswith("kafka")]
+    assert not [m for m in kafka_lines if CONNECTION_TROUBLE.search(m)], kafka_lines[:5]

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from reqtrail.producers.capture import BodyCapture, CapturingReader
-from reqtrail.producers.cycle import route_template
 from reqtrail.producers.ids import accept_request_id, new_request_id, request_id_time
+from reqtrail.producers.routes import route_template
 
 
 def test_request_ids_are_26_crockford_characters_and_unique() -> None:

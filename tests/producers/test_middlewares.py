@@ -222,7 +222,7 @@ def test_starlette_authenticated_user_is_the_user_id() -> None:
 
 
 def test_django_user_id_getter_setting() -> None:
-    """settings.REQTRAIL_USER_ID_GETTER (callable or dotted path) names Django's user."""
+    """settings.REQTRAIL["USER_ID_GETTER"] (a callable or dotted path) names Django's user."""
     from django.test.utils import override_settings
 
     from tests.producers.apps import configure_django
@@ -230,8 +230,40 @@ def test_django_user_id_getter_setting() -> None:
     configure_django()
     pipeline, sink = memory_pipeline(small_settings())
     with (
-        override_settings(REQTRAIL_USER_ID_GETTER=lambda request: "player-django"),
+        override_settings(REQTRAIL={"USER_ID_GETTER": lambda request: "player-django"}),
         framework_client("django", pipeline) as client,
     ):
         client.request("GET", "/inventory", headers={"x-user-id": "header-user"})
     assert sink.records[0]["user_id"] == "player-django"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_empty_headers_are_not_stored(framework: str) -> None:
+    """A header sent with an empty value (content-length: "" on a GET) is left out."""
+    pipeline, sink = memory_pipeline(small_settings())
+    with framework_client(framework, pipeline) as client:
+        client.request(
+            "GET", "/inventory", headers={"accept": "", "x-device-id": "", "x-platform": "ios"}
+        )
+    (record,) = sink.records
+    assert "accept" not in record["request_headers"]
+    assert record["request_headers"]["x-platform"] == "ios"
+    assert record.get("device_id") is None
+    assert all(record["request_headers"].values()) and all(record["response_headers"].values())
+
+
+def test_wsgi_empty_content_length_is_not_stored() -> None:
+    """A WSGI server's CONTENT_LENGTH="" on a GET does not become a header of the record."""
+    pipeline, sink = memory_pipeline(small_settings())
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "")])
+        return [b""]
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "CONTENT_LENGTH": "", "CONTENT_TYPE": ""}
+    body = RequestTrailWSGIMiddleware(app, pipeline=pipeline)(environ, lambda *a: None)
+    body.close()  # type: ignore[attr-defined]
+    (record,) = sink.records
+    assert "content-length" not in record["request_headers"]
+    assert "content-type" not in record["request_headers"]
+    assert "content-length" not in record["response_headers"]

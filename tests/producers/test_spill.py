@@ -10,8 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from reqtrail.consumers.setup import ensure_topics
-from reqtrail.producers.cli import register
-from reqtrail.producers.spill import SpillFile, resend_spill
+from reqtrail.producers.cli import ProgressLine, register, summary
+from reqtrail.producers.spill import ResendResult, SpillFile, resend_spill
 from reqtrail.settings import Settings
 from tests.producers.helpers import read_topic
 
@@ -43,12 +43,14 @@ def test_resend_keeps_the_failures_and_removes_what_was_sent(tmp_path: Path) -> 
 
 
 def test_resend_skips_broken_lines(tmp_path: Path) -> None:
-    """A torn last line (crash mid-write) is skipped instead of failing the resend."""
+    """A torn last line (crash mid-write) goes to the rejects file instead of failing the
+    resend."""
     path = tmp_path / "spill.ndjson"
     path.write_bytes(b'{"request_id": "ok"}\n{"request_id": "tor')
     sent: list[bytes] = []
     result = resend_spill(path, lambda recs: [sent.append(v) is None for v, _k in recs])
     assert result.sent == 1 and sent == [b'{"request_id": "ok"}']
+    assert result.rejected == {"not_json": 1}
 
 
 @pytest.mark.integration
@@ -70,3 +72,36 @@ def test_resend_spill_command_puts_the_records_on_the_topic(
     assert sorted(record["request_id"] for _key, record in on_topic) == [f"r-{i}" for i in range(7)]
     assert all(key == record["user_id"].encode() for key, record in on_topic)
     assert not path.exists()
+
+
+def test_progress_lines_are_rate_limited_and_the_summary_counts_everything() -> None:
+    """Progress prints at most one line per interval; the summary gives sent, rejected by
+    reason and what is left for later, with why."""
+    now = [0.0]
+    lines: list[str] = []
+    progress = ProgressLine(every_s=2.0, clock=lambda: now[0], echo=lines.append)
+    result = ResendResult(files=2, sent=10, bytes_done=50, bytes_total=200)
+    for step in range(10):  # 10 chunks in 4.5 s
+        now[0] = step * 0.5
+        result.sent += 1
+        progress(result)
+    assert lines == [
+        "  resend-spill 25%: 15 sent, 0 rejected, 0 already on the topic",
+        "  resend-spill 25%: 19 sent, 0 rejected, 0 already on the topic",
+    ]
+    result = ResendResult(
+        files=2,
+        sent=7,
+        confirmed=3,
+        rejected={"too_large": 2, "not_json": 1},
+        failed=4,
+        stopped="Kafka did not confirm 4 records: timed out",
+        rejects_path=Path("/s/spill.rejects"),
+    )
+    assert summary(result, "reqtrail.requests", "/s/spill").splitlines() == [
+        "resent 7 records from 2 file(s) to reqtrail.requests",
+        "3 records sent by an interrupted run were found on the topic and not sent again",
+        "rejected 3 (not_json 1, too_large 2): see /s/spill.rejects",
+        "4 left for later (Kafka did not confirm 4 records: timed out): "
+        "run `reqtrail resend-spill` again (they stay in /s/spill)",
+    ]

@@ -46,30 +46,26 @@ class CliStack:
         )
 
 
-def ports_with_partners() -> tuple[int, int]:
-    """An ES HTTP port and a Kafka port whose derived partner ports are free as well."""
-    for _ in range(50):
-        http, kafka = free_ports(2)
-        if (
-            http + 100 <= 65535
-            and kafka < 65535
-            and all(port_is_free(p) for p in (http + 100, kafka + 1))
-        ):
-            return http, kafka
-    raise RuntimeError("no free port pairs")
+def stack_ports() -> tuple[int, int, int, int]:
+    """Free ES HTTP, Kafka broker, ES transport and Kafka controller ports (the last two
+    configured, not derived)."""
+    http, kafka, transport, controller = free_ports(4)
+    return http, kafka, transport, controller
 
 
 @pytest.fixture
 def cli_stack(tmp_path: Path) -> Iterator[CliStack]:
     base = load_settings()
     state_dir = Path(base.state_dir) / "dedicated" / f"cli-{uuid.uuid4().hex[:8]}"
-    http, kafka = ports_with_partners()
+    http, kafka, transport, controller = stack_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REQTRAIL_")}
     env.update(
         REQTRAIL_STATE_DIR=str(state_dir),
         REQTRAIL_DOWNLOAD_DIR=base.download_dir or str(Path(base.state_dir) / "downloads"),
         REQTRAIL_ES_URL=f"http://127.0.0.1:{http}",
         REQTRAIL_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka}",
+        REQTRAIL_ES_TRANSPORT_PORT=str(transport),
+        REQTRAIL_KAFKA_CONTROLLER_PORT=str(controller),
         REQTRAIL_ES_HEAP="512m",
         REQTRAIL_KAFKA_HEAP="384m",
     )
@@ -94,12 +90,16 @@ def status_rows(stack: CliStack) -> tuple[int, dict[str, list[str]]]:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_up_status_kill_restart_down(cli_stack: CliStack) -> None:
-    """Up prints its time, up again is a no-op, status shows ES 9.x and Kafka healthy, a
-    6-partition topic can be made, a killed ES shows in status and comes back with its data
-    on the next up, and down leaves no process behind."""
+    """Up prints its time and binds the configured transport and controller ports, up again
+    is a no-op, status shows ES 9.x and Kafka healthy, a 6-partition topic can be made, a
+    killed ES shows in status and comes back with its data on the next up, and down leaves
+    no process behind."""
     first = cli_stack.run("up")
     assert first.returncode == 0, first.stderr
     assert "both healthy" in first.stdout and " s after `services up` began" in first.stdout
+
+    for setting in ("REQTRAIL_ES_TRANSPORT_PORT", "REQTRAIL_KAFKA_CONTROLLER_PORT"):
+        assert not port_is_free(int(cli_stack.env[setting])), f"nothing listens on {setting}"
 
     again = cli_stack.run("up")
     assert again.returncode == 0 and "already running, nothing to do" in again.stderr
@@ -152,3 +152,42 @@ def test_up_refuses_a_port_held_by_another_process(cli_stack: CliStack) -> None:
     assert len(errors) == 1 and f"port {port} (elasticsearch http)" in errors[0]
     assert f"pid {os.getpid()}" in errors[0]
     assert processes_mentioning(cli_stack.state_dir) == []
+
+
+def clashing_ports() -> tuple[int, int]:
+    """An ES HTTP port whose derived transport port (+100) is a free Kafka port."""
+    for _ in range(50):
+        (kafka,) = free_ports(1)
+        if kafka > 1124 and all(port_is_free(p) for p in (kafka - 100, kafka + 1)):
+            return kafka - 100, kafka
+    raise RuntimeError("no free ports for the clash")
+
+
+@pytest.mark.integration
+def test_up_refuses_ports_that_clash_before_starting_anything(tmp_path: Path) -> None:
+    """ES's derived transport port equal to Kafka's port fails `up` within seconds with one
+    line naming both users, and nothing is downloaded, written or started."""
+    http, kafka = clashing_ports()
+    state_dir = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REQTRAIL_")}
+    env.update(
+        REQTRAIL_STATE_DIR=str(state_dir),
+        REQTRAIL_DOWNLOAD_DIR=str(tmp_path / "downloads"),
+        REQTRAIL_ES_URL=f"http://127.0.0.1:{http}",
+        REQTRAIL_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka}",
+    )
+    stack = CliStack(
+        env, state_dir, env["REQTRAIL_ES_URL"], env["REQTRAIL_KAFKA_BOOTSTRAP"], tmp_path
+    )
+    began = time.monotonic()
+    proc = stack.run("up", timeout=60)
+    took = time.monotonic() - began
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"reqtrail services: port {kafka} is wanted by both "
+        "elasticsearch (transport = HTTP port + 100, REQTRAIL_ES_TRANSPORT_PORT) and "
+        "kafka (broker, REQTRAIL_KAFKA_BOOTSTRAP); give one of them another port"
+    ]
+    assert took < 20, f"`services up` took {took:.1f} s to refuse"
+    assert not state_dir.exists() and not (tmp_path / "downloads").exists()
+    assert processes_mentioning(state_dir) == []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 
-from reqtrail.settings import SettingsError, load_settings
+from reqtrail.settings import SettingsError, SettingsWarning, load_settings
 
 
 def test_defaults_without_environment() -> None:
@@ -65,3 +66,80 @@ def test_unknown_key_in_config_file_is_an_error(tmp_path: Path) -> None:
     config.write_text("index_prefx = 'x'\n")
     with pytest.raises(SettingsError, match="unknown setting 'index_prefx'"):
         load_settings(environ={"REQTRAIL_CONFIG": str(config)})
+
+
+def test_framework_overrides_sit_between_the_file_and_the_environment(tmp_path: Path) -> None:
+    """A framework's dict beats the TOML file; a REQTRAIL_* variable beats the dict."""
+    config = tmp_path / "reqtrail.toml"
+    config.write_text('service = "from-file"\nenvironment = "from-file"\ntopic = "from-file"\n')
+    s = load_settings(
+        environ={"REQTRAIL_CONFIG": str(config), "REQTRAIL_TOPIC": "from-env"},
+        overrides={"SERVICE": "from-dict", "TOPIC": "from-dict", "BATCH_SIZE": 7},
+    )
+    assert (s.service, s.environment, s.topic, s.batch_size) == (
+        "from-dict",
+        "from-file",
+        "from-env",
+        7,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"KAFKA_BOOTSTRAP": "kafka"},
+            "settings.REQTRAIL[\"KAFKA_BOOTSTRAP\"] is not host:port[,host:port]: 'kafka'",
+        ),
+        ({"BATCH_SIZE": "many"}, "settings.REQTRAIL[\"BATCH_SIZE\"] is not a valid int: 'many'"),
+        ({"SAMPLE_RATE": 3}, 'settings.REQTRAIL["SAMPLE_RATE"] must be within 0..1: 3.0'),
+        (
+            {"KAFKA_BOOTSTRP": "k:9092"},
+            "unknown setting 'KAFKA_BOOTSTRP' in settings.REQTRAIL; did you mean "
+            "'KAFKA_BOOTSTRAP'?",
+        ),
+        (
+            {"service": "x"},
+            "unknown setting 'service' in settings.REQTRAIL; did you mean 'SERVICE'?",
+        ),
+    ],
+)
+def test_bad_framework_keys_are_named_as_the_framework_spells_them(
+    overrides: dict[str, object], message: str
+) -> None:
+    """An error in a framework's dict names that dict and key, in one line."""
+    with pytest.raises(SettingsError) as err:
+        load_settings(environ={}, overrides=overrides, overrides_source="settings.REQTRAIL")
+    assert str(err.value) == message
+
+
+def test_prefixed_framework_keys_are_read_and_suggested_with_their_prefix() -> None:
+    """Flask-style ``REQTRAIL_*`` config keys work, and a typo is named with the prefix."""
+    s = load_settings(
+        environ={}, overrides={"REQTRAIL_SERVICE": "shop"}, overrides_prefix="REQTRAIL_"
+    )
+    assert s.service == "shop"
+    with pytest.raises(SettingsError) as err:
+        load_settings(
+            environ={},
+            overrides={"REQTRAIL_SERVCE": "shop"},
+            overrides_source="app.config",
+            overrides_prefix="REQTRAIL_",
+        )
+    assert str(err.value) == (
+        "unknown setting 'REQTRAIL_SERVCE' in app.config; did you mean 'REQTRAIL_SERVICE'?"
+    )
+
+
+def test_misspelled_variable_warns_once_naming_the_closest_setting() -> None:
+    """REQTRAIL_KAFKA_BOOTSTRP warns (once per process) that REQTRAIL_KAFKA_BOOTSTRAP exists."""
+    environ = {"REQTRAIL_KAFKA_BOOTSTRP_T1": "k:9092", "REQTRAIL_DEMO_PACE": "2"}
+    with pytest.warns(SettingsWarning) as first:
+        load_settings(environ=environ)
+    assert [str(w.message) for w in first] == [
+        "REQTRAIL_KAFKA_BOOTSTRP_T1 is not a reqtrail setting; "
+        "did you mean REQTRAIL_KAFKA_BOOTSTRAP?"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_settings(environ=environ)  # a second load stays quiet

@@ -1,0 +1,1 @@
+"""A small Django game project for ``reqtrail_userdata``: players own units, items, battles."""
