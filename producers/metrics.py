@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reqtrail.producers import accounting
+
 UNATTRIBUTED = "unspecified"
-# The sink's drop reasons, exported at 0 before the first drop so that increase() and
-# rate() count that one too (a sink may add others; they appear when they happen).
-DROP_REASONS = (
-    "buffer_full", "delivery_timeout", "too_large", "producer_reset", "shutdown",
-    "kafka_error", UNATTRIBUTED,
-)  # fmt: skip
+# Every reason the sink drops for (producers.accounting) and UNATTRIBUTED, exported at 0
+# before the first drop so that increase() and rate() count that one too.
+DROP_REASONS = (*accounting.DROP_REASONS, UNATTRIBUTED)
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,7 @@ class ProducerCounts:
     in_flight: int = 0
     connected: bool = False
     sampled_out: int = 0
+    producer_resets: int = 0
 
     @property
     def dropped(self) -> int:
@@ -62,4 +62,5 @@ def producer_counts(pipeline: Any) -> ProducerCounts:
         in_flight=int(stats.in_flight),
         connected=bool(stats.connected),
         sampled_out=int(getattr(sampler, "sampled_out", 0)),
+        producer_resets=int(getattr(stats, "producer_resets", 0)),
     )

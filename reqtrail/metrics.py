@@ -16,6 +16,7 @@ Prometheus's target labels)::
     reqtrail_producer_records_dropped_total{reason}    never to reach Kafka, by reason
     reqtrail_producer_records_spilled_total            dropped ones written to the spill file
     reqtrail_producer_records_sampled_out_total        not recorded because of sampling
+    reqtrail_producer_resets_total                     wedged Kafka producers replaced
     reqtrail_producer_records_queued                   waiting in the sink's queue
     reqtrail_producer_records_in_flight                sent, not yet acknowledged
     reqtrail_producer_connected                        1 while a Kafka producer is up
@@ -94,6 +95,9 @@ def _families(counts: ProducerCounts | None) -> Iterator[Metric]:
     yield dropped
     yield counter("records_spilled", "Dropped records written to the spill file.", c.spilled)
     yield counter("records_sampled_out", "Requests not recorded (sampling).", c.sampled_out)
+    yield counter(
+        "resets", "Kafka producers replaced because they stopped settling.", c.producer_resets
+    )
     yield gauge("records_queued", "Records waiting in the sink's queue.", c.queued)
     yield gauge("records_in_flight", "Records sent to Kafka, not yet acknowledged.", c.in_flight)
     yield gauge("connected", "1 while the sink has a Kafka producer.", float(c.connected))
