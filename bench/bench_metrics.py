@@ -69,7 +69,7 @@ def metered_run(
     ensure_index_template(settings)
     indexer = IndexerConsumer(settings, es=NoOpBulkClient(), observer=observer)
     if observer is not None:
-        observer.watch(indexer.lag, indexer.in_flight)
+        observer.watch(indexer.broker_lag, indexer.in_flight)
     thread = threading.Thread(target=indexer.run, name="indexer")
     cpu_began, began = time.process_time(), time.perf_counter()
     thread.start()

@@ -171,7 +171,7 @@ class _Telemetry:
         from reqtrail.consumers.health import HealthServer
         from reqtrail.consumers.logs import events
 
-        self.metrics.watch(indexer.lag, indexer.in_flight)
+        self.metrics.watch(indexer.broker_lag, indexer.in_flight)
         try:
             self.server = HealthServer(self.metrics.registry, self.probes, host, port).start()
         except OSError as exc:

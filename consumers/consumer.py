@@ -195,9 +195,10 @@ class IndexerConsumer(GroupMember):
         self.stats.record_bulk(outcome)
         self.observer.bulk_answered(outcome)  # observer
 
-    def lag(self) -> Lag:
+    def broker_lag(self) -> Lag:
         """Per owned partition, records not yet committed, as the broker last said (raises
-        LagUnknown when it has not answered lately; {} before the loop starts)."""
+        LagUnknown when it has not answered lately; {} before the loop starts). ``lag()``
+        is this member's own view instead."""
         return self._lag_probe.current() if self._lag_probe is not None else {}
 
     def in_flight(self) -> int:

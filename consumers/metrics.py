@@ -9,7 +9,8 @@ Pipeline metrics (this process's share of the group; Prometheus sums the process
     reqtrail_indexer_bulk_duration_seconds             histogram of bulk request latency
     reqtrail_indexer_commits_total                     offset commits
     reqtrail_indexer_documents_in_flight               read from Kafka, not yet finished
-    reqtrail_indexer_consumer_lag{topic,partition}     records behind, per owned partition
+    reqtrail_indexer_consumer_lag{topic,partition}     records not yet committed, per owned
+                                                       partition, as the broker has it
     reqtrail_indexer_partitions_assigned               partitions this process owns
     reqtrail_indexer_seconds_since_last_commit         (since start while there was none)
     reqtrail_indexer_seconds_since_last_successful_bulk  (likewise)

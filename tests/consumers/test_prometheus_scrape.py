@@ -75,7 +75,8 @@ def test_promql_counts_equal_what_elasticsearch_holds(
             assert sum(in_prometheus.values()) == len(values)
             consumed = prometheus.scalar("sum(reqtrail_indexer_records_consumed_total)")
             assert consumed == len(values)
-            assert prometheus.scalar("sum(reqtrail_indexer_consumer_lag)") == 0
+            lag = "sum(reqtrail_indexer_consumer_lag)"  # the broker's: end - committed
+            wait_for(lambda: prometheus.scalar(lag) == 0, 30, f"{lag} = 0")
             assert prometheus.scalar('up{job="reqtrail-indexer"}') == 1
             assert prometheus.scalar("reqtrail_indexer_ready") == 1
         finally:
