@@ -168,6 +168,17 @@ class HttpBulkTransport:
                 connection = self._connect()
         raise AssertionError("unreachable")
 
+    def get(self, path: str) -> Answer:
+        """One ``GET path`` on a connection of its own (health checks); raises what the
+        connection raises (refused, reset, timeout)."""
+        connection = self._connect()
+        try:
+            connection.request("GET", self.path_prefix + path, headers=self.headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
     def give_back(self, connection: http.client.HTTPConnection) -> None:
         self._idle.append(connection)
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -23,18 +23,10 @@ dlq_app = typer.Typer(
 
 
 def _configure_logging(level: str) -> None:
-    # On a terminal each line first clears the live progress line of `consume`.
-    clear = "\r\x1b[2K" if sys.stderr.isatty() else ""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format=clear + "%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("kafka", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Its "node has failed, putting on timeout" warnings would come before reqtrail's own
-    # line, which names REQTRAIL_ES_URL.
-    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
+    """Log lines of the commands other than ``consume``: readable text on stderr."""
+    from reqtrail.consumers.logs import configure_logging
+
+    configure_logging(level, "console")
 
 
 def _fail(command: str, message: object) -> NoReturn:
@@ -62,15 +54,67 @@ def setup() -> None:
 
 def consume(
     log_level: str = typer.Option("info", help="debug, info, warning, error."),
+    log_format: str | None = typer.Option(
+        None, help="json or console [default: REQTRAIL_LOG_FORMAT]."
+    ),
+    metrics_port: int | None = typer.Option(
+        None,
+        min=1,
+        help="Serve /metrics, /healthz and /readyz on this port (docs/operations.md) "
+        "[default: REQTRAIL_METRICS_PORT].",
+    ),
+    metrics_host: str | None = typer.Option(
+        None, help="Address the metrics port binds [default: REQTRAIL_METRICS_HOST]."
+    ),
+    route_limit: int | None = typer.Option(
+        None,
+        min=1,
+        help="Distinct routes in the request metrics; later ones count as route=other "
+        "[default: REQTRAIL_METRICS_ROUTE_LIMIT].",
+    ),
+    request_metrics: bool | None = typer.Option(
+        None,
+        "--request-metrics/--no-request-metrics",
+        help="Export per-route request metrics [default: REQTRAIL_REQUEST_METRICS].",
+    ),
+    ready_bulk_age: float | None = typer.Option(
+        None,
+        min=1.0,
+        help="/readyz fails when records wait and no bulk succeeded for this many seconds "
+        "[default: REQTRAIL_READY_BULK_AGE_S].",
+    ),
 ) -> None:
     """Index records from Kafka into Elasticsearch until SIGTERM/SIGINT."""
     from reqtrail.consumers.errors import StartupError
+    from reqtrail.consumers.events import EventLog
     from reqtrail.consumers.indexer_loop import IndexerConsumer, tune_gc_for_throughput
+    from reqtrail.consumers.logs import LOG_FORMATS, configure_logging
+    from reqtrail.consumers.observer import IndexerObserver, Observers
 
-    _configure_logging(log_level)
-    tune_gc_for_throughput()
+    given = {
+        "log_format": log_format,
+        "metrics_port": metrics_port,
+        "metrics_host": metrics_host,
+        "metrics_route_limit": route_limit,
+        "request_metrics": request_metrics,
+        "ready_bulk_age_s": ready_bulk_age,
+    }
     settings = load_settings(role=IndexerSettings)
-    indexer = IndexerConsumer(settings, emit_stats=logging.getLogger("reqtrail.stats").info)
+    settings = settings.replace(**{k: v for k, v in given.items() if v is not None})
+    if settings.log_format and settings.log_format not in LOG_FORMATS:
+        raise typer.BadParameter("must be json or console", param_hint="--log-format")
+    configure_logging(log_level, settings.log_format or None)
+    tune_gc_for_throughput()
+    observers: list[IndexerObserver] = [EventLog(settings.stats_interval_s)]
+    telemetry = None
+    if settings.metrics_port:
+        telemetry = _Telemetry(settings)
+        observers.append(telemetry.metrics)
+    indexer = IndexerConsumer(
+        settings,
+        emit_stats=logging.getLogger("reqtrail.stats").info,
+        observer=Observers(*observers),
+    )
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("reqtrail.consumer").info(
@@ -84,9 +128,51 @@ def consume(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
+        if telemetry is not None:
+            telemetry.serve(indexer, settings.metrics_host, settings.metrics_port)
         indexer.run()
     except StartupError as exc:
         _fail("consume", exc)
+    finally:
+        if telemetry is not None:
+            telemetry.close()
+
+
+class _Telemetry:
+    """The metrics, probes and HTTP server of ``consume --metrics-port``."""
+
+    def __init__(self, settings: IndexerSettings) -> None:
+        from reqtrail.consumers.metrics import IndexerMetrics
+        from reqtrail.consumers.probes import EsProbe, Probes
+
+        self.metrics = IndexerMetrics(
+            settings.topic,
+            request_metrics=settings.request_metrics,
+            route_limit=settings.metrics_route_limit,
+        )
+        self.es = EsProbe(settings)
+        self.probes = Probes(
+            self.metrics,
+            self.es,
+            ready_bulk_age_s=settings.ready_bulk_age_s,
+            live_after_s=max(60.0, 2 * settings.es_request_timeout),
+        )
+        self.server: Any = None
+
+    def serve(self, indexer: Any, host: str, port: int) -> None:
+        from reqtrail.consumers.health import HealthServer
+        from reqtrail.consumers.logs import events
+
+        self.metrics.watch(indexer.broker_lag, indexer.in_flight)
+        try:
+            self.server = HealthServer(self.metrics.registry, self.probes, host, port).start()
+        except OSError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--metrics-port") from None
+        events().info("metrics_serving", host=host, port=self.server.port)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
 
 
 @dlq_app.callback()

@@ -10,22 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 import orjson
 
 from reqtrail.consumers.decode import Poison, decode_record
 from reqtrail.consumers.offsets import PartitionProgress
+from reqtrail.consumers.request_fields import request_fields
 from reqtrail.consumers.timestamps import TimestampWindow
-from reqtrail.consumers.types import DeadLetter, Document, SourceMessage
+from reqtrail.consumers.types import DeadLetter, Document, RequestSeries, SourceMessage
 from reqtrail.schemas.indices import daily_index, utc_day
 
 
 class DocumentBuilder:
     """Builds Documents (or DeadLetters) from Kafka messages for one index prefix."""
 
-    def __init__(self, prefix: str, window: TimestampWindow | None = None) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        window: TimestampWindow | None = None,
+        *,
+        request_series: RequestSeries | None = None,
+    ) -> None:
         self.prefix = prefix
         self.window = window
+        # For request metrics: the series each record counts in, found by its labels.
+        self.request_series = request_series
+        self._series_get = request_series.known.get if request_series is not None else None
         # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head, day)
         self._heads: dict[str, tuple[str, bytes, date]] = {}
 
@@ -65,7 +76,23 @@ class DocumentBuilder:
         doc_id = record.request_id
         source = value if b"\n" not in value else orjson.dumps(orjson.loads(value))
         action = head[1] + orjson.dumps(doc_id) + b"}}\n"
-        return Document(head[0], doc_id, action, source, message, progress)
+        document = Document(head[0], doc_id, action, source, message, progress)
+        series_get = self._series_get
+        if series_get is not None:
+            # Only a reference to the series and the latency stay with the document: the
+            # decoded record is freed here. (The validator's slow road decoded IDs only.)
+            r: Any = record
+            try:
+                labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
+            except AttributeError:  # ValidIds
+                r = request_fields(value)
+                labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
+            series = series_get(labels)
+            if series is None:
+                series = self.request_series.new(labels)  # type: ignore[union-attr]
+            document.request = series
+            document.latency_ms = r.latency_ms
+        return document
 
     def build_all(
         self, messages: Iterable[SourceMessage], progress: PartitionProgress | None = None

@@ -34,8 +34,9 @@ from reqtrail.consumers.clients import indexer_consumer, reliable_producer
 from reqtrail.consumers.dlq import DeadLetterWriter
 from reqtrail.consumers.documents import DocumentBuilder, bulk_body
 from reqtrail.consumers.errors import DeadLetterError, StartupError
-from reqtrail.consumers.lag import BrokerLag, LagProbe
+from reqtrail.consumers.lag import BrokerLag, Lag, LagProbe
 from reqtrail.consumers.membership import GroupMember, _Rebalance
+from reqtrail.consumers.observer import IndexerObserver, NullObserver
 from reqtrail.consumers.offsets import OffsetTracker, TopicPartitionKey
 from reqtrail.consumers.polling import BatchPoller, Polled
 from reqtrail.consumers.preflight import check_topics, ensure_read_alias, wait_for_index_setup
@@ -64,9 +65,13 @@ class IndexerConsumer(GroupMember):
         transport: BulkTransport | None = None,
         emit_stats: Callable[[str], None] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
+        observer: IndexerObserver | None = None,
     ) -> None:
         self.settings = settings
         self.stats = IndexerStats()
+        # Metrics, probes and log events (consumers.observer): hooks marked "observer".
+        self.observer: IndexerObserver = observer or NullObserver()
+        self._lag_probe: LagProbe | None = None
         self.assigned = threading.Event()  # set once the group gave this member partitions
         self.assigned_at: float | None = None  # time.perf_counter() of that first assignment
         self.owned: frozenset[TopicPartition] = frozenset()
@@ -77,7 +82,9 @@ class IndexerConsumer(GroupMember):
         self._consumer_overrides = consumer_overrides or {}
         self._tracker = OffsetTracker()
         self._builder = DocumentBuilder(
-            settings.index_prefix, TimestampWindow.from_settings(settings)
+            settings.index_prefix,
+            TimestampWindow.from_settings(settings),
+            request_series=self.observer.request_series,
         )
         self._backoff = Backoff(
             settings.retry_backoff_ms / 1000, settings.retry_backoff_max_ms / 1000
@@ -107,7 +114,7 @@ class IndexerConsumer(GroupMember):
                 return
         self._backoff.reset()
         transport = self._transport or HttpBulkTransport.from_settings(settings)
-        self._sender = BulkSender(transport, on_outcome=self.stats.record_bulk)
+        self._sender = BulkSender(transport, on_outcome=self._bulk_answered)
         broker_lag = BrokerLag(settings, lambda: self.owned)
         topics = self._until_connected(broker_lag.topics)
         if topics is not None:
@@ -129,8 +136,10 @@ class IndexerConsumer(GroupMember):
             return
         self._dlq = DeadLetterWriter(producer, settings.dlq_topic)
         self._consumer = consumer
-        self._poller = BatchPoller(consumer, self._tracker, settings, self._stop.is_set)
-        probe = LagProbe(
+        self._poller = BatchPoller(
+            consumer, self._tracker, settings, self._stop.is_set, on_poll=self.observer.polled
+        )
+        probe = self._lag_probe = LagProbe(
             broker_lag,
             max(0.5, min(2.5, settings.stats_interval_s / 4)),
             stale_after_s=max(5.0, settings.stats_interval_s),
@@ -179,6 +188,20 @@ class IndexerConsumer(GroupMember):
             self._close_quietly(consumer.close, autocommit=False)
             self._close_quietly(self._dlq.producer.close, timeout=5)
             log.info("indexer stopped")
+
+    def _bulk_answered(self, outcome: BulkOutcome) -> None:
+        self.stats.record_bulk(outcome)
+        self.observer.bulk_answered(outcome)  # observer
+
+    def broker_lag(self) -> Lag:
+        """Per owned partition, records not yet committed, as the broker last said (raises
+        LagUnknown when it has not answered lately; {} before the loop starts). ``lag()``
+        is this member's own view instead."""
+        return self._lag_probe.current() if self._lag_probe is not None else {}
+
+    def in_flight(self) -> int:
+        """Records read from Kafka and not yet indexed or dead-lettered (loop thread)."""
+        return self._tracker.in_flight
 
     def _until_connected(self, connect: Callable[[], Any]) -> Any:
         """``connect()``, retried with backoff while Kafka cannot be reached; None if stopped."""
@@ -250,6 +273,7 @@ class IndexerConsumer(GroupMember):
                 progress = document.progress
                 if progress is not None:
                     progress.finish(document.message.offset)
+            self.observer.indexed(attempt.indexed)  # observer
             for item in attempt.rejected:
                 progress = item.document.progress
                 if progress is None or not progress.revoked:
@@ -277,6 +301,7 @@ class IndexerConsumer(GroupMember):
         if self.stats.state.startswith("retrying (dead-letter"):
             self.stats.set_state(OK)
         self.stats.record_dead_letters(Counter(letter.kind for letter in letters))
+        self.observer.dead_lettered(letters)  # observer
         for letter in letters:
             if letter.progress is not None:
                 letter.progress.finish(letter.message.offset)

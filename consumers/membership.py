@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from reqtrail.consumers.bulk_sender import InFlightBulk
+from reqtrail.consumers.observer import IndexerObserver
 from reqtrail.consumers.offsets import OffsetTracker, TopicPartitionKey
 from reqtrail.consumers.polling import BatchPoller
 from reqtrail.consumers.stats import IndexerStats
@@ -42,6 +43,7 @@ class GroupMember:
 
     settings: IndexerSettings
     stats: IndexerStats
+    observer: IndexerObserver
     assigned: Any  # threading.Event
     assigned_at: float | None
     owned: frozenset[TopicPartition]  # the assignment, replaced whole (read by other threads)
@@ -73,6 +75,7 @@ class GroupMember:
     def _committed(self, positions: dict[TopicPartitionKey, int]) -> bool:
         self._tracker.mark_committed(positions)
         self.stats.commits += 1
+        self.observer.committed()  # observer
         return True
 
     def _commit_failed(self, exc: Exception) -> bool:
@@ -103,6 +106,7 @@ class GroupMember:
             self.owned = self.owned.difference(revoked)
         if revoked:
             log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+            self.observer.partitions_revoked([tp.partition for tp in revoked])  # observer
 
     def _finish_in_flight(self) -> None:
         for bulk in list(self._in_flight):
@@ -148,6 +152,7 @@ class GroupMember:
                 self.assigned_at = time.perf_counter()
             self.assigned.set()
             log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+            self.observer.partitions_assigned([tp.partition for tp in assigned])  # observer
 
     def lag(self) -> dict[int, int]:
         """Per partition, as this member sees it: highwater - commit position (no request;

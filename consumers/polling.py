@@ -37,8 +37,10 @@ class BatchPoller:
         tracker: OffsetTracker,
         settings: IndexerSettings,
         stopping: Callable[[], bool],
+        on_poll: Callable[[int], None] | None = None,
     ) -> None:
         self.consumer = consumer
+        self.on_poll = on_poll  # told the records of every poll, the loop's heartbeat
         self.tracker = tracker
         self.settings = settings
         self.stopping = stopping
@@ -89,9 +91,14 @@ class BatchPoller:
 
     def poll(self, timeout_s: float, max_records: int) -> Polled:
         """One ``poll``; each partition's records with the progress that tracks them."""
-        polled = self.consumer.poll(
-            timeout_ms=max(0, math.ceil(timeout_s * 1000)), max_records=max_records
-        )
+        polled: dict[Any, list[Any]] = {}
+        try:
+            polled = self.consumer.poll(
+                timeout_ms=max(0, math.ceil(timeout_s * 1000)), max_records=max_records
+            )
+        finally:
+            if self.on_poll is not None:
+                self.on_poll(sum([len(records) for records in polled.values()]))
         result: Polled = []
         for tp, records in polled.items():
             if not records:

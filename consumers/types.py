@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from reqtrail.consumers.offsets import PartitionProgress
 
 Headers = Sequence[tuple[str, bytes | None]]
 DeadLetterKind = Literal["undecodable", "schema", "timestamp", "rejected"]
+
+
+class RequestSeries(Protocol):
+    """Where the DocumentBuilder finds a record's request-metrics series (an opaque object)
+    by the tuple (service, environment, route, method, status, app_version) as decoded:
+    ``known.get(labels)``, else ``new(labels)`` (see consumers.request_metrics). ``known``
+    is one mapping for the object's life: the builder keeps its ``get``."""
+
+    @property
+    def known(self) -> Mapping[tuple[object, ...], Any]: ...
+
+    def new(self, labels: tuple[object, ...]) -> Any: ...
 
 
 class SourceMessage(Protocol):
@@ -49,10 +61,14 @@ class Document:
     """One bulk ``index`` action: the action line and the JSON source, plus where it came from.
 
     ``source`` is the record's original bytes whenever they are a single JSON line, so the
-    bulk body is built without re-serializing the record.
+    bulk body is built without re-serializing the record. ``request`` (the record's series
+    in consumers.request_metrics) and ``latency_ms`` are set only when request metrics
+    are wanted.
     """
 
-    __slots__ = ("index", "doc_id", "action", "source", "message", "progress")
+    __slots__ = (
+        "index", "doc_id", "action", "source", "message", "progress", "request", "latency_ms"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -69,6 +85,8 @@ class Document:
         self.source = source
         self.message = message
         self.progress = progress
+        self.request: Any = None
+        self.latency_ms = 0.0
 
     @property
     def nbytes(self) -> int:

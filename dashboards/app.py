@@ -34,6 +34,7 @@ def main() -> None:
         st.Page(
             VIEWS / "traffic.py", title="Traffic", icon=":material/monitoring:", url_path="traffic"
         ),
+        st.Page(VIEWS / "ingest.py", title="Ingest", icon=":material/input:", url_path="ingest"),
     ]
     st.navigation(pages).run()
 

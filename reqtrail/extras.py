@@ -16,6 +16,7 @@ EXTRA_OF_MODULE = {
     "elastic_transport": "indexer",
     "jsonschema_rs": "indexer",
     "msgspec": "indexer",
+    "prometheus_client": "indexer",
     "streamlit": "dashboard",
     "pandas": "dashboard",
     "altair": "dashboard",

@@ -22,6 +22,7 @@ from reqtrail.dashboards.queries.errors import TopErrors, error_trend, top_error
 from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
 from reqtrail.dashboards.queries.extent import data_window
 from reqtrail.dashboards.queries.filters import Cohort, FilterError, SearchFilter, TimeRange
+from reqtrail.dashboards.queries.ingest import Freshness, freshness
 from reqtrail.dashboards.queries.replays import replays_of
 from reqtrail.dashboards.queries.search import SearchPage, get_request, search_requests
 from reqtrail.dashboards.queries.traffic import TrafficReport, traffic
@@ -121,6 +122,9 @@ class Queries:
     def traffic(self, time_range: TimeRange) -> TrafficReport:
         return _traffic(self.es, self.key, self.index, time_range)
 
+    def freshness(self, at: datetime) -> Freshness:
+        return _freshness(self.es, self.key, self.index, at)
+
 
 def _ttl() -> int:
     try:
@@ -190,3 +194,8 @@ def _top_errors(_es: Es, es_key: str, index: str, time_range: TimeRange) -> TopE
 @cached
 def _traffic(_es: Es, es_key: str, index: str, time_range: TimeRange) -> TrafficReport:
     return traffic(_es, index, time_range)
+
+
+@cached
+def _freshness(_es: Es, es_key: str, index: str, at: datetime) -> Freshness:
+    return freshness(_es, index, at)

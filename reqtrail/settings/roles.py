@@ -165,6 +165,31 @@ class IndexerSettings(KafkaConnection, ElasticsearchConnection):
         check=is_not_negative,
     )
 
+    log_format: str = setting(
+        "Log format of `reqtrail consume`: json, console, or empty (json unless stdout is a "
+        "terminal).",
+        "",
+    )
+    metrics_port: int = setting(
+        "Port where `reqtrail consume` serves /metrics, /healthz and /readyz (0: off).",
+        0,
+        check=is_port_or_zero,
+    )
+    metrics_host: str = setting("Address the metrics port binds.", "0.0.0.0")
+    metrics_route_limit: int = setting(
+        'Distinct routes in the request metrics; later ones count as route="other".',
+        200,
+        check=is_positive,
+    )
+    request_metrics: bool = setting(
+        "Export per-route request metrics (the RED view) derived from indexed records.", True
+    )
+    ready_bulk_age_s: float = setting(
+        "/readyz fails when records wait and no bulk succeeded for this many seconds.",
+        60.0,
+        check=is_positive,
+    )
+
     @property
     def timestamp_window_days(self) -> int:
         """Days of records the indexer accepts, today included (the retention by default)."""
@@ -189,6 +214,11 @@ class DashboardSettings(ElasticsearchConnection, PlayerHeader):
         "Dev server `reqtrail replay` sends to, and the dashboard's reproduce commands name.",
         "http://127.0.0.1:8000",
         check=is_url,
+    )
+    indexer_metrics_urls: str = setting(
+        "The indexers' /metrics URLs, comma separated, for the Ingest page's rate, lag and "
+        "dead letters (empty: that page shows what Elasticsearch holds only).",
+        "",
     )
     cache_ttl_s: int = setting("Seconds the dashboard caches query results.", 15)
     dashboard_page_size: int = setting("Rows per page of the dashboard's search results.", 100)

@@ -98,3 +98,23 @@ def test_bench_middleware_prints_its_table(settings: Settings) -> None:
     assert "target: added p50 <= 50 µs, added p99 <= 200 µs -> " in done.stdout
     for scenario in ("asgi kafka up", "wsgi kafka up", "asgi kafka down", "wsgi kafka down"):
         assert scenario in done.stdout, done.stdout
+
+
+def test_bench_metrics_prints_its_tables_and_removes_what_it_made(settings: Settings) -> None:
+    """bench_metrics runs its three variants at a tiny size and leaves no topic or index."""
+    before = bench_leftovers(settings)
+    args = ["--records", "2000", "--rounds", "1", "--micro-pairs", "5"]
+    done = run_bench("bench.bench_metrics", settings, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "indexer metrics cost: 2,000 records per run" in out
+    for row in (
+        "none",
+        "pipeline metrics",
+        "pipeline + request metrics",
+        "request metrics added: (pipeline + request) / pipeline",
+        "all metrics: (pipeline + request) / none",
+    ):
+        assert row in out, out
+    assert "cost target (request metrics add <= 5% CPU per record): " in out
+    assert bench_leftovers(settings) <= before

@@ -1,0 +1,223 @@
+"""What the indexer's Prometheus metrics cost: CPU per record with and without them.
+
+The same records are produced once to a topic. Each round, three new indexers read the
+whole topic (each in a group of its own) into a no-op Elasticsearch sink, so the CPU
+measured is the indexer's own (Kafka fetch, decode, validate, bulk body, commit):
+
+1. **none** - no observer (``reqtrail consume`` without ``--metrics-port``);
+2. **pipeline metrics** - ``IndexerMetrics(request_metrics=False)``;
+3. **pipeline + request metrics** - ``IndexerMetrics()``, as ``--metrics-port`` runs.
+
+The three run back to back in an order that rotates from round to round. CPU is this
+process's CPU time (every thread) from the indexer's start (group join included, the same
+for all three) to the last record indexed, divided by the records. The target is judged
+on the median over rounds of the paired ratio request / pipeline (what the request
+metrics add), which must stay <= 1.05; the ratio against no metrics at all is shown
+beside it.
+
+On a busy shared machine those end-to-end rounds spread by +-20 %, more than the cost
+measured. So the per-record work the request metrics add (building the documents with
+the series lookup, then counting them) is also timed in-process, without Kafka: the same
+5,000 records through ``DocumentBuilder.build_all`` with and without it, in adjacent pairs
+of this thread's CPU time. The median extra microseconds per record, divided by the
+end-to-end CPU per record with the pipeline metrics, give a second, steadier estimate.
+
+    python -m bench.bench_metrics                       # services from REQTRAIL_* settings
+    python -m bench.bench_metrics --records 20000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import orjson
+from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
+
+from bench.bench_consumer import NoOpBulkTransport, isolated, print_rows, produce, progress
+from reqtrail.consumers.documents import DocumentBuilder
+from reqtrail.consumers.metrics import IndexerMetrics
+from reqtrail.consumers.request_metrics import RequestMetrics
+from reqtrail.consumers.setup import (
+    ensure_index_template,
+    ensure_topics,
+    remove_all,
+    remove_indices,
+)
+from reqtrail.consumers.types import Message
+from reqtrail.schemas.samples import sample_records
+from reqtrail.settings import Settings, load_settings
+
+TARGET = 1.05
+Variant = tuple[str, Callable[[Settings], IndexerMetrics | None]]
+VARIANTS: list[Variant] = [
+    ("none", lambda settings: None),
+    ("pipeline metrics", lambda s: IndexerMetrics(s.topic, request_metrics=False)),
+    ("pipeline + request metrics", lambda s: IndexerMetrics(s.topic)),
+]
+
+
+def metered_run(
+    settings: Settings, records: int, observer: IndexerMetrics | None
+) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of a new indexer reading the ``records`` records of
+    ``settings.topic`` into a no-op sink, from its start to the last record indexed."""
+    ensure_index_template(settings)
+    indexer = IndexerConsumer(settings, transport=NoOpBulkTransport(), observer=observer)
+    if observer is not None:
+        observer.watch(indexer.broker_lag, indexer.in_flight)
+    thread = threading.Thread(target=indexer.run, name="indexer")
+    cpu_began, began = time.process_time(), time.perf_counter()
+    thread.start()
+    try:
+        while indexer.stats.indexed < records:
+            if not thread.is_alive():
+                raise RuntimeError("the indexer stopped early")
+            time.sleep(0.005)
+        cpu, wall = time.process_time() - cpu_began, time.perf_counter() - began
+    finally:
+        indexer.stop()
+        thread.join()
+    if indexer.stats.dead_lettered:
+        raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
+    return cpu, wall
+
+
+def in_process(values: list[bytes], pairs: int) -> tuple[list[float], list[float]]:
+    """This thread's CPU µs per record to build documents, without request metrics and
+    with them (the series lookup while building, then counting the documents), measured
+    in adjacent pairs whose order alternates; returns (without, added) per pair."""
+    messages = [Message("bench", 0, offset, value) for offset, value in enumerate(values)]
+    metrics = RequestMetrics()  # its series exist after the first run, as in a long run
+    plain, counted = DocumentBuilder("bench"), DocumentBuilder("bench", request_series=metrics)
+
+    def cpu_us(builder: DocumentBuilder) -> float:
+        began = time.thread_time()
+        documents, _dead = builder.build_all(messages)
+        if builder is counted:
+            metrics.observe(documents)
+        return (time.thread_time() - began) / len(messages) * 1e6
+
+    cpu_us(counted), cpu_us(plain)  # warm-up
+    without: list[float] = []
+    added: list[float] = []
+    for pair in range(pairs):
+        if pair % 2:
+            base, more = cpu_us(plain), cpu_us(counted)
+        else:
+            more, base = cpu_us(counted), cpu_us(plain)
+        without.append(base)
+        added.append(more - base)
+    return without, added
+
+
+def run(args: argparse.Namespace) -> int:
+    tune_gc_for_throughput()  # as `reqtrail consume` does
+    base = load_settings()
+    print(f"generating {args.records:,} records ...", file=sys.stderr)
+    values = [orjson.dumps(r) for r in sample_records(args.records, seed=19)]
+    source = isolated(base, "metrics-source")
+    cpu: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
+    rates: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
+    print("in-process: building documents with and without request metrics", file=sys.stderr)
+    micro = in_process(values[:5_000], args.micro_pairs)
+    try:
+        ensure_topics(source)
+        produce(source, values)
+        for round_number in range(args.rounds):
+            print(f"round {round_number + 1}/{args.rounds}", file=sys.stderr)
+            shift = round_number % len(VARIANTS)
+            for name, make in VARIANTS[shift:] + VARIANTS[:shift]:
+                settings = isolated(base, "metrics", source)
+                progress(f"{name} ...")
+                try:
+                    cpu_s, wall_s = metered_run(settings, len(values), make(settings))
+                finally:
+                    remove_indices(settings)
+                cpu[name].append(cpu_s / len(values) * 1e6)
+                rates[name].append(len(values) / wall_s)
+    finally:
+        remove_all(source)
+    print_table(args, cpu, rates, micro)
+    return 0
+
+
+def print_table(
+    args: argparse.Namespace,
+    cpu: dict[str, list[float]],
+    rates: dict[str, list[float]],
+    micro: tuple[list[float], list[float]],
+) -> None:
+    none, pipeline, request = (cpu[name] for name, _ in VARIANTS)
+    added = [r / p for r, p in zip(request, pipeline, strict=True)]
+    overall = [r / n for r, n in zip(request, none, strict=True)]
+    pipeline_only = [p / n for p, n in zip(pipeline, none, strict=True)]
+    rows = [
+        [
+            name,
+            f"{statistics.median(cpu[name]):.2f} µs",
+            f"{statistics.median(rates[name]):,.0f} records/s",
+            "rounds: " + ", ".join(f"{v:.2f}" for v in cpu[name]),
+        ]
+        for name, _ in VARIANTS
+    ]
+    print()
+    print(
+        f"indexer metrics cost: {args.records:,} records per run, no-op ES sink, "
+        f"{args.rounds} round(s); CPU of this process per record, median of rounds"
+    )
+    print_rows(["variant", "CPU / record", "throughput", "per round (µs)"], rows)
+    print()
+    print_rows(
+        ["paired ratio (median of rounds)", "value", "rounds"],
+        [
+            [
+                "request metrics added: (pipeline + request) / pipeline",
+                f"{statistics.median(added):.3f}",
+                ", ".join(f"{v:.3f}" for v in added),
+            ],
+            [
+                "all metrics: (pipeline + request) / none",
+                f"{statistics.median(overall):.3f}",
+                ", ".join(f"{v:.3f}" for v in overall),
+            ],
+            [
+                "pipeline metrics: pipeline / none",
+                f"{statistics.median(pipeline_only):.3f}",
+                ", ".join(f"{v:.3f}" for v in pipeline_only),
+            ],
+        ],
+    )
+    plain_us, extra_us = (statistics.median(m) for m in micro)
+    low, _mid, high = statistics.quantiles(micro[1], n=4)
+    share = extra_us / statistics.median(pipeline)
+    print()
+    print(f"in-process, 5,000 records, {len(micro[0])} adjacent pairs (median):")
+    print_rows(
+        ["build_all (+ count)", "CPU / record"],
+        [
+            ["without request metrics", f"{plain_us:.2f} µs"],
+            ["added by request metrics", f"{extra_us:.2f} µs (quartiles {low:.2f}-{high:.2f})"],
+            ["  as a share of the indexer's CPU per record", f"{share:.1%}"],
+        ],
+    )
+    verdict = "met" if statistics.median(added) <= TARGET else "MISSED"
+    print(f"cost target (request metrics add <= 5% CPU per record): {verdict}")
+    steady = "met" if share <= TARGET - 1 else "MISSED"
+    print(f"  in-process estimate (added µs / end-to-end µs <= 5%): {steady}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--micro-pairs", type=int, default=201, help="in-process pairs")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
