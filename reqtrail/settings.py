@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 import platformdirs
 
 ENV_PREFIX = "REQTRAIL_"
+# Tables of the config file that are not settings: each belongs to one command.
+SECTIONS = frozenset({"gate"})
 
 
 class SettingsError(ValueError):
@@ -259,24 +261,49 @@ def _coerce(name: str, raw: Any) -> Any:
         raise SettingsError(f"{env_name(name)} is not a valid {pretty}: {raw!r}") from None
 
 
+def _config_path(env: Mapping[str, str], config_file: str | Path | None) -> str | Path | None:
+    path = config_file or env.get("REQTRAIL_CONFIG") or None
+    if path is None and Path("reqtrail.toml").is_file():
+        path = "reqtrail.toml"
+    return path
+
+
+def _read_config(path: str | Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"REQTRAIL_CONFIG file {str(path)!r} cannot be read: {exc}") from None
+
+
+def config_section(
+    name: str, environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The ``[name]`` table of the config file (empty when absent) and the file's path.
+
+    Tables (``SECTIONS``) belong to one command each, e.g. ``[gate]`` to ``reqtrail compare``,
+    which checks their keys itself.
+    """
+    path = _config_path(os.environ if environ is None else environ, config_file)
+    if path is None:
+        return {}, None
+    table = _read_config(path).get(name, {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"[{name}] in {path} must be a table")
+    return table, str(path)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
 ) -> Settings:
     """Build settings from an optional TOML file, then ``REQTRAIL_*`` variables."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    path = config_file or env.get("REQTRAIL_CONFIG") or None
-    if path is None and Path("reqtrail.toml").is_file():
-        path = "reqtrail.toml"
+    path = _config_path(env, config_file)
     names = {f.name for f in fields(Settings)}
     if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SettingsError(
-                f"REQTRAIL_CONFIG file {str(path)!r} cannot be read: {exc}"
-            ) from None
-        for key, raw in data.items():
+        for key, raw in _read_config(path).items():
+            if key in SECTIONS:
+                continue  # read by the command it belongs to (config_section)
             if key not in names:
                 raise SettingsError(f"unknown setting {key!r} in {path}")
             values[key] = _coerce(key, raw)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reqtrail.settings import SettingsError, load_settings
+from reqtrail.settings import SettingsError, config_section, load_settings
 
 
 def test_defaults_without_environment() -> None:
@@ -65,3 +65,16 @@ def test_unknown_key_in_config_file_is_an_error(tmp_path: Path) -> None:
     config.write_text("index_prefx = 'x'\n")
     with pytest.raises(SettingsError, match="unknown setting 'index_prefx'"):
         load_settings(environ={"REQTRAIL_CONFIG": str(config)})
+
+
+def test_gate_table_is_left_to_its_command(tmp_path: Path) -> None:
+    """A [gate] table is not a setting: load_settings skips it, config_section returns it."""
+    config = tmp_path / "reqtrail.toml"
+    config.write_text('index_prefix = "acme"\n[gate]\nmin_requests = 50\n')
+    environ = {"REQTRAIL_CONFIG": str(config)}
+    assert load_settings(environ=environ).index_prefix == "acme"
+    assert config_section("gate", environ=environ) == ({"min_requests": 50}, str(config))
+    assert config_section("gate", environ={"REQTRAIL_CONFIG": ""}) == ({}, None)
+    config.write_text("gate = 3\n")
+    with pytest.raises(SettingsError, match=r"\[gate\] in .* must be a table"):
+        config_section("gate", environ=environ)
