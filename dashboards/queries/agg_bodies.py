@@ -86,20 +86,24 @@ def route_stats_body(time_range: TimeRange) -> Query:
     }
 
 
-def cohort_filter(cohort: Cohort) -> Query:
+def cohort_filter(cohort: Cohort, extra: Sequence[Query] = ()) -> Query:
+    """The cohort's window and version, and ``extra`` clauses (environment, route...)."""
     clauses = [time_filter(cohort.time_range)]
     if cohort.app_version is not None:
         clauses.append(term("app_version", cohort.app_version))
-    return {"bool": {"filter": clauses}}
+    return {"bool": {"filter": [*clauses, *extra]}}
 
 
-def comparison_body(baseline: Cohort, candidate: Cohort) -> Query:
-    """Per route and cohort: count, latency percentiles and error counts, in one request."""
+def comparison_body(baseline: Cohort, candidate: Cohort, extra: Sequence[Query] = ()) -> Query:
+    """Per route and cohort: count, latency percentiles and error counts, in one request.
+
+    ``extra`` filter clauses (environment, service, routes) apply to both cohorts.
+    """
     return {
         "size": 0,
         "query": {
             "bool": {
-                "should": [cohort_filter(baseline), cohort_filter(candidate)],
+                "should": [cohort_filter(baseline, extra), cohort_filter(candidate, extra)],
                 "minimum_should_match": 1,
             }
         },
@@ -107,8 +111,8 @@ def comparison_body(baseline: Cohort, candidate: Cohort) -> Query:
             "cohorts": {
                 "filters": {
                     "filters": {
-                        "baseline": cohort_filter(baseline),
-                        "candidate": cohort_filter(candidate),
+                        "baseline": cohort_filter(baseline, extra),
+                        "candidate": cohort_filter(candidate, extra),
                     }
                 },
                 "aggs": {
