@@ -22,6 +22,7 @@ def _register_all() -> None:
     from reqtrail.consumers.cli import register as register_consumers
     from reqtrail.dashboards.cli import register as register_dashboards
     from reqtrail.demo_cli import register as register_demo
+    from reqtrail.gate.cli import register as register_gate
     from reqtrail.producers.cli import register as register_producers
     from reqtrail.services.cli import register as register_services
 
@@ -31,6 +32,7 @@ def _register_all() -> None:
         register_consumers,
         register_dashboards,
         register_demo,
+        register_gate,
     ):
         register(app)
 

@@ -2,92 +2,17 @@
 
 from __future__ import annotations
 
-import random
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from reqtrail.dashboards.queries.compare import Scope, compare_releases, sample_latencies
-from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
-from reqtrail.dashboards.queries.filters import Cohort, TimeRange
+from reqtrail.dashboards.queries.es_client import DataUnavailable
 from reqtrail.dashboards.queries.gate_rules import GateRules
 from reqtrail.dashboards.queries.verdicts import Verdict
-from reqtrail.dashboards.seed import delete_prefix, seed
-from reqtrail.schemas.samples import RouteProfile, sample_record
-from reqtrail.settings import load_settings
+from tests.gate.data import NEW, OLD, GateData
 
 pytestmark = pytest.mark.integration
-OLD, NEW = "2.3.0", "2.4.0"
-# route -> (requests per side, candidate latency factor, candidate 5xx share)
-PLAN = {
-    "/steady": (400, 1.0, 0.0),
-    "/slowed": (400, 1.5, 0.0),
-    "/crashing": (300, 1.0, 0.12),
-    "/faster": (400, 0.5, 0.0),
-    "/rare": (30, 1.0, 0.0),
-}
-
-
-@dataclass
-class GateData:
-    es: Elasticsearch
-    prefix: str
-    window: TimeRange
-    records: list[dict[str, Any]]
-
-    def cohort(self, version: str) -> Cohort:
-        return Cohort(self.window, version)
-
-
-def _records(now: datetime) -> list[dict[str, Any]]:
-    rng = random.Random(20)
-    records = []
-    for route, (count, factor, crash) in PLAN.items():
-        profile = RouteProfile("GET", route, 40.0, 0.0, 1.0)
-        for version in (OLD, NEW):
-            for i in range(count):
-                ts = now - timedelta(minutes=50) + timedelta(seconds=7 * i + rng.random())
-                record = sample_record(rng, ts, route=profile)
-                record.update(app_version=version, environment="staging", status=200)
-                if version == NEW:
-                    record["latency_ms"] = round(record["latency_ms"] * factor, 3)
-                    if rng.random() < crash:
-                        record["status"] = 500
-                records.append(record)
-    new_only = RouteProfile("GET", "/brand-new", 40.0, 0.0, 1.0)
-    records += [
-        dict(
-            sample_record(rng, now - timedelta(minutes=5), route=new_only),
-            app_version=NEW,
-            environment="staging",
-        )
-        for _ in range(150)
-    ]
-    # production traffic of the candidate on /steady, much slower: outside environment=staging
-    steady = RouteProfile("GET", "/steady", 400.0, 0.0, 1.0)
-    for _ in range(400):
-        record = sample_record(rng, now - timedelta(minutes=20), route=steady)
-        records.append(dict(record, app_version=NEW, environment="prod", status=200))
-    return records
-
-
-@pytest.fixture(scope="module")
-def gate_data(es_url: str) -> Iterator[GateData]:
-    """Two versions of six routes: one slower, one crashing, one faster, one rare, one new."""
-    prefix = f"t-gate-{uuid.uuid4().hex[:8]}"
-    es = make_client(load_settings(environ={}).replace(es_url=es_url, index_prefix=prefix))
-    now = datetime.now(UTC).replace(microsecond=0)
-    records = _records(now)
-    seed(es, prefix, records)
-    try:
-        yield GateData(es, prefix, TimeRange(now - timedelta(hours=1), now), records)
-    finally:
-        delete_prefix(es, prefix)
 
 
 def _mine(data: GateData, route: str, version: str, env: str = "staging") -> list[dict[str, Any]]:
