@@ -6,10 +6,11 @@ Two requests to Elasticsearch, whatever the amount of data:
 1. one aggregation gives every route's count, p50/p95/p99 and 4xx/5xx counts on both
    sides (``comparison_body``, the query behind the Slow APIs table);
 2. one multi-search reads, for each route with enough requests on both sides, a uniform
-   random sample of at most ``sample_size`` latencies per side. Each is a ``function_score``
-   query whose ``random_score`` hashes the document's ``request_id`` with a fixed seed (core
-   Elasticsearch: no scripts, no plugin), so the best-scored documents are a random subset,
-   and the same data always give the same sample and the same verdict.
+   random sample of at most ``sample_size`` requests per side (latency, time, status).
+   Each is a ``function_score`` query whose ``random_score`` hashes the document's
+   ``request_id`` with a fixed seed (core Elasticsearch: no scripts, no plugin), so the
+   best-scored documents are a random subset, and the same data always give the same
+   sample and the same verdict.
 
 The statistics are in ``gate_stats``, the verdict rules in ``verdicts``.
 """
@@ -28,6 +29,7 @@ from reqtrail.dashboards.queries.bodies import Query, term
 from reqtrail.dashboards.queries.es_client import DataUnavailable, translated_errors
 from reqtrail.dashboards.queries.filters import Cohort
 from reqtrail.dashboards.queries.gate_rules import GateRules
+from reqtrail.dashboards.queries.gate_stats import Sample
 from reqtrail.dashboards.queries.latency import cohort_route_stats
 from reqtrail.dashboards.queries.verdicts import RouteComparison, SideStats, Verdict, judge
 
@@ -106,7 +108,11 @@ def sample_body(cohort: Cohort, route: str, extra: Sequence[Query], size: int) -
         "size": size,
         "_source": False,
         "stored_fields": "_none_",
-        "docvalue_fields": ["latency_ms"],
+        "docvalue_fields": [
+            "latency_ms",
+            "status",
+            {"field": "@timestamp", "format": "epoch_millis"},
+        ],
         "track_total_hits": False,
         "query": {
             "function_score": {
@@ -118,14 +124,14 @@ def sample_body(cohort: Cohort, route: str, extra: Sequence[Query], size: int) -
     }
 
 
-def sample_latencies(
+def sample_requests(
     es: Elasticsearch,
     index: str,
     wanted: Sequence[tuple[Cohort, str]],
     extra: Sequence[Query],
     size: int,
-) -> list[list[float]]:
-    """For each (cohort, route), a random sample of its latencies, in one multi-search."""
+) -> list[Sample]:
+    """For each (cohort, route), a random sample of its requests, in one multi-search."""
     if not wanted:
         return []
     searches: list[Query] = []
@@ -141,8 +147,14 @@ def sample_latencies(
     for answer in response.body["responses"]:
         if "error" in answer:
             raise DataUnavailable(f"Elasticsearch could not sample latencies: {answer['error']}")
-        hits = answer.get("hits", {}).get("hits", [])
-        samples.append([h["fields"]["latency_ms"][0] for h in hits if "fields" in h])
+        fields = [h["fields"] for h in answer.get("hits", {}).get("hits", []) if "fields" in h]
+        samples.append(
+            Sample.of(
+                [f["latency_ms"][0] for f in fields],
+                [float(f["@timestamp"][0]) for f in fields],
+                [f["status"][0] >= 500 for f in fields],
+            )
+        )
     return samples
 
 
@@ -177,7 +189,7 @@ def compare_releases(
         if min(old.requests, new.requests) >= rules.for_route(route).min_requests
     ]
     wanted = [(cohort, route) for route in judged for cohort in (baseline, candidate)]
-    found = sample_latencies(es, index, wanted, extra, rules.sample_size)
+    found = sample_requests(es, index, wanted, extra, rules.sample_size)
     samples = {route: (found[2 * i], found[2 * i + 1]) for i, route in enumerate(judged)}
     routes = [
         judge(

@@ -9,13 +9,18 @@ else ``ok``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from reqtrail.dashboards.queries.gate_rules import Limits
-from reqtrail.dashboards.queries.gate_stats import Interval, percentile_change, rate_change
+from reqtrail.dashboards.queries.gate_stats import (
+    Interval,
+    Sample,
+    error_design_effect,
+    percentile_change,
+    rate_change,
+)
 
 
 class Verdict(StrEnum):
@@ -95,11 +100,11 @@ def judge(
     baseline: SideStats,
     candidate: SideStats,
     limits: Limits,
-    samples: tuple[Sequence[float], Sequence[float]] | None,
+    samples: tuple[Sample, Sample] | None,
     *,
     confidence: float = 0.95,
 ) -> RouteComparison:
-    """The verdict of one route; ``samples`` are (baseline, candidate) latencies."""
+    """The verdict of one route; ``samples`` are the (baseline, candidate) sampled requests."""
     fewest = min(baseline.requests, candidate.requests)
     if fewest < limits.min_requests or samples is None or not min(map(len, samples)):
         reason = (
@@ -116,6 +121,8 @@ def judge(
         candidate.errors_5xx,
         candidate.requests,
         confidence=confidence,
+        baseline_effect=error_design_effect(old, baseline.requests),
+        candidate_effect=error_design_effect(new, candidate.requests),
     )
     sure = f"at {confidence:.0%} confidence"
     worse: list[str] = []

@@ -135,6 +135,12 @@ def _flags(
     )
 
 
+def _seconds(text: str) -> float:
+    from reqtrail.dashboards.queries.filters import parse_duration
+
+    return parse_duration(text).total_seconds()
+
+
 def _out(text: str) -> None:
     typer.echo(text, nl=False)
 
@@ -204,7 +210,10 @@ def loadtest(
     ] = None,
     users: Annotated[int, typer.Option(min=1, help="Simulated players.")] = 20,
     spawn_rate: Annotated[float, typer.Option(min=0.1, help="Players started per second.")] = 5.0,
-    duration: Annotated[str, typer.Option(help="How long the load runs: 90s, 5m...")] = "1m",
+    duration: Annotated[str, typer.Option(help="How long the load is measured: 90s, 5m...")] = "1m",
+    warmup: Annotated[
+        str, typer.Option(help="Unmeasured load first (ramp-up, cold caches): 0s, 30s...")
+    ] = "0s",
     wait: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for the requests to be searchable.")
     ] = 120.0,
@@ -229,7 +238,6 @@ def loadtest(
     """Load-test the candidate with locust, wait until every request is searchable, then
     compare it with --baseline; exit 1 when a route regressed."""
     from reqtrail.dashboards.queries.es_client import make_client
-    from reqtrail.dashboards.queries.filters import parse_duration
     from reqtrail.gate.loadtest import LoadOptions, failure_lines, find_run, run_locust
     from reqtrail.gate.run import EXIT_OK, run_gate
     from reqtrail.gate.sides import default_window, parse_side
@@ -242,7 +250,8 @@ def loadtest(
             host=host,
             users=users,
             spawn_rate=spawn_rate,
-            duration_s=parse_duration(duration).total_seconds(),
+            duration_s=_seconds(duration),
+            warmup_s=0.0 if warmup.strip().rstrip("smhdw") == "0" else _seconds(warmup),
             candidate=candidate,
             wait_s=wait,
             dashboard_url=dashboard_url,
@@ -263,7 +272,8 @@ def loadtest(
             fmt,
             report,
         )
-        _say(f"load test: {users} users against {host} for {duration}, tagged {candidate}")
+        first = f"{warmup} of warm-up, then " if load.warmup_s else ""
+        _say(f"load test: {users} users on {host}, {first}{duration} measured, tagged {candidate}")
         run = run_locust(load, _say)
         p95 = f"{run.p95_ms:.0f} ms" if run.p95_ms is not None else "-"
         _say(f"locust: {run.requests:,} requests, {run.failures:,} failures, p95 {p95}")

@@ -38,6 +38,7 @@ class LoadOptions:
     spawn_rate: float
     duration_s: float
     candidate: str
+    warmup_s: float = 0.0
     wait_s: float = 120.0
     progress_every_s: float = 5.0
     dashboard_url: str = ""
@@ -77,13 +78,17 @@ def locust_argv(options: LoadOptions, ids_path: Path) -> list[str]:
         str(ids_path),
         "--every",
         "1",
+        "--warmup",
+        str(options.warmup_s),
     ]
 
 
 def _progress(event: dict[str, Any]) -> str:
     p95 = event.get("p95_ms")
+    phase = " warm-up:" if event.get("warmup") else ""
     return (
-        f"[{event['seconds']:5.0f} s] {event['users']} users, {event['requests']:,} requests, "
+        f"[{event['seconds']:5.0f} s]{phase} {event['users']} users, "
+        f"{event['requests']:,} requests, "
         f"{event['failures']:,} failures, current p95 {p95 if p95 is not None else '-'} ms"
     )
 

@@ -1,12 +1,14 @@
 """Run a locustfile headless through locust's library API: the child of ``reqtrail loadtest``.
 
     python -m reqtrail.gate.locust_runner --locustfile F --host URL --users N
-        --spawn-rate R --duration S --candidate VERSION --ids FILE
+        --spawn-rate R [--warmup S] --duration S --candidate VERSION --ids FILE
 
 It runs in a process of its own because importing locust monkey-patches sockets, threads
 and SSL with gevent for the whole process. ``reqtrail loadtest`` itself then waits for
 Elasticsearch and compares with ordinary sockets and threads.
 
+With ``--warmup``, the players first run unmeasured for that long (ramp-up, cold caches);
+then locust's statistics are reset and only requests started after that are measured.
 It talks to its parent in JSON lines on stdout: ``progress`` every ``--every`` seconds
 (requests, failures, current p95), then one ``done`` with the totals and a few failures
 with their request IDs. Each answered request's ID goes to ``--ids``, one per line.
@@ -38,8 +40,9 @@ def emit(event: str, **fields: Any) -> None:
 class Recorder:
     """Listens to locust's request event: request IDs of answered requests, failures."""
 
-    def __init__(self, ids: IO[str]) -> None:
+    def __init__(self, ids: IO[str], measure_from: float = 0.0) -> None:
         self.ids = ids
+        self.measure_from = measure_from  # epoch seconds; earlier requests are the warm-up
         self.answered = 0
         self.unanswered = 0
         self.failures: list[dict[str, Any]] = []
@@ -50,8 +53,11 @@ class Recorder:
         name: str,
         response: Any = None,
         exception: BaseException | None = None,
+        start_time: float | None = None,
         **_: Any,
     ) -> None:
+        if start_time is not None and start_time < self.measure_from:
+            return
         request = getattr(response, "request", None)
         request_id = request.headers.get("X-Request-ID") if request is not None else None
         status = int(getattr(response, "status_code", 0) or 0)
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     env = Environment(user_classes=classes, host=args.host, events=events)
     began = time.monotonic()
     with open(args.ids, "w", encoding="utf-8") as ids:
-        recorder = Recorder(ids)
+        recorder = Recorder(ids, measure_from=float("inf") if args.warmup else 0.0)
         env.events.request.add_listener(recorder.on_request)  # type: ignore[no-untyped-call]
         runner = env.create_local_runner()
         env.events.init.fire(environment=env, runner=runner, web_ui=None)  # type: ignore[no-untyped-call]
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 total = env.stats.total
                 emit(
                     "progress",
+                    warmup=recorder.measure_from > time.time(),
                     seconds=round(time.monotonic() - began, 1),
                     users=runner.user_count,
                     requests=total.num_requests,
@@ -123,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
 
         reporter = gevent.spawn(report)
         runner.start(args.users, spawn_rate=args.spawn_rate)
+        if args.warmup:
+            gevent.sleep(args.warmup)
+            env.stats.reset_all()
+            recorder.measure_from = time.time()
         gevent.sleep(args.duration)
         runner.quit()  # stops the players; a request in flight is not counted
         reporter.kill()
@@ -151,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidate", required=True, help="Version every request is tagged with.")
     parser.add_argument("--ids", required=True, help="File for the answered requests' IDs.")
     parser.add_argument("--every", type=float, default=2.0, help="Seconds between progress.")
+    parser.add_argument("--warmup", type=float, default=0.0, help="Unmeasured seconds first.")
     return run(parser.parse_args(argv))
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from reqtrail.dashboards.queries.compare import Scope, compare_releases, sample_latencies
+from reqtrail.dashboards.queries.compare import Scope, compare_releases, sample_requests
 from reqtrail.dashboards.queries.es_client import DataUnavailable
 from reqtrail.dashboards.queries.gate_rules import GateRules
 from reqtrail.dashboards.queries.verdicts import Verdict
@@ -90,21 +91,33 @@ def test_route_override_lets_a_rare_route_be_judged(gate_data: GateData) -> None
     }
 
 
-def test_latency_samples_are_bounded_random_and_repeatable(gate_data: GateData) -> None:
-    """A sample of 50 holds only the route's latencies, not just the newest, the same each time."""
-    cohort = gate_data.cohort(OLD)
+def _epoch_ms(record: dict[str, Any]) -> float:
+    moment = datetime.fromisoformat(record["@timestamp"].replace("Z", "+00:00"))
+    return round(moment.timestamp() * 1000)
+
+
+def test_request_samples_are_bounded_random_and_repeatable(gate_data: GateData) -> None:
+    """A sample of 50 holds the route's own requests from all over the window, the same twice."""
+    cohort = gate_data.cohort(NEW)
     extra = Scope(environment="staging").clauses()
     first, again = (
-        sample_latencies(gate_data.es, gate_data.prefix, [(cohort, "/slowed")], extra, 50)[0]
+        sample_requests(gate_data.es, gate_data.prefix, [(cohort, "/crashing")], extra, 50)[0]
         for _ in range(2)
     )
-    mine = sorted(_mine(gate_data, "/slowed", OLD), key=lambda r: r["@timestamp"])
-    assert len(first) == 50 and first == again
-    stored = [float(f"{r['latency_ms']:.7g}") for r in mine]
-    assert all(any(abs(v - s) <= 1e-3 * s for s in stored) for v in first)
-    newest = {float(f"{r['latency_ms']:.7g}") for r in mine[-50:]}
-    assert len(newest & {float(f"{v:.7g}") for v in first}) < 25
-    small = sample_latencies(gate_data.es, gate_data.prefix, [(cohort, "/rare")], extra, 50)[0]
+    assert len(first) == 50 and list(first.latencies) == list(again.latencies)
+    mine = sorted(_mine(gate_data, "/crashing", NEW), key=_epoch_ms)
+    by_time = {_epoch_ms(r): r for r in mine}
+    times = sorted(by_time)
+    assert first.times is not None and first.errors is not None
+    drawn = [float(t) for t in first.times]
+    for when, latency, failed in zip(drawn, first.latencies, first.errors, strict=True):
+        record = by_time[when]
+        assert latency == pytest.approx(record["latency_ms"], rel=1e-6)
+        assert failed == (record["status"] >= 500)
+    assert times.index(min(drawn)) < 60 and times.index(max(drawn)) > len(times) - 60
+    assert sum(first.errors) >= 1  # /crashing fails 12 % of the time
+    assert first.blocks is not None and set(first.blocks) == set(range(20))
+    small = sample_requests(gate_data.es, gate_data.prefix, [(cohort, "/rare")], extra, 50)[0]
     assert len(small) == 30
 
 

@@ -14,7 +14,14 @@ from reqtrail.dashboards.queries.gate_rules import (
     parse_route_rule,
     rules_from_table,
 )
-from reqtrail.dashboards.queries.gate_stats import nearest_rank, percentile_change, rate_change
+from reqtrail.dashboards.queries.gate_stats import (
+    Sample,
+    design_effect,
+    nearest_rank,
+    percentile_change,
+    rate_change,
+    time_blocks,
+)
 from reqtrail.dashboards.queries.verdicts import SideStats, Verdict, judge
 
 
@@ -70,6 +77,40 @@ def test_no_false_alarms_on_identical_heavy_tailed_routes() -> None:
             alarms += percentile_change(old, new, 95.0).low > 20
             alarms += percentile_change(old, new, 99.0).low > 20
     assert alarms <= 2  # expected ~0.3 (bench/bench_gate_noise.py measures the rates)
+
+
+def test_design_effect_is_one_for_independent_requests_and_more_for_bursts() -> None:
+    """Flags spread at random stay near 1 (never below); flags crowded into one stretch do not."""
+    rng = np.random.default_rng(6)
+    blocks = time_blocks(rng.uniform(0, 60_000, 400))
+    assert sorted(set(blocks)) == list(range(20)) and max(np.bincount(blocks)) == 20
+    spread = [design_effect(rng.random(400) < 0.05, blocks) for _ in range(50)]
+    assert min(spread) == 1.0 and np.median(spread) < 1.5
+    burst = np.zeros(400, dtype=bool)
+    burst[np.flatnonzero(blocks == 7)[:8]] = True  # 2 % of requests, all in one stretch
+    assert design_effect(burst, blocks) > 5
+
+
+def test_one_stall_is_not_a_p99_regression_but_a_slow_run_is() -> None:
+    """Six slow requests from one moment leave p99 unbounded; slow all along, it regresses."""
+    rng = np.random.default_rng(7)
+    times = np.arange(400) * 50.0  # a 20 s run
+    old = Sample.of(latencies(rng, 400), times)
+    stalled = latencies(rng, 400)
+    stalled[200:206] = 900.0  # one garbage-collection pause hits 6 requests in flight
+    stall = percentile_change(old, Sample.of(stalled, times), 99.0)
+    assert stall.estimate > 100 and stall.low <= 0
+    slow = latencies(rng, 400)
+    slow[::25] = 900.0  # 16 slow requests, one every 1.25 s
+    assert percentile_change(old, Sample.of(slow, times), 99.0).low > 50
+
+
+def test_bursts_of_errors_widen_the_5xx_bounds() -> None:
+    """The same error counts give a wider interval when a side's errors came in a burst."""
+    calm = rate_change(2, 400, 12, 400)
+    bursty = rate_change(2, 400, 12, 400, candidate_effect=6.0)
+    assert bursty.low < calm.low and bursty.high > calm.high
+    assert bursty.estimate == calm.estimate == pytest.approx(2.5)
 
 
 def test_rate_change_handles_zero_errors() -> None:
@@ -129,7 +170,7 @@ def test_too_few_requests_is_never_a_verdict() -> None:
     """Below min_requests on either side the route is 'too few requests', whatever changed."""
     old = SideStats(requests=99, errors_5xx=0)
     new = SideStats(requests=500, errors_5xx=400)
-    result = judge("/a", old, new, Limits(), ([1.0] * 99, [9.0] * 500))
+    result = judge("/a", old, new, Limits(), (Sample.of([1.0] * 99), Sample.of([9.0] * 500)))
     assert result.verdict is Verdict.TOO_FEW and result.p95 is None
     assert result.reasons == ("99 baseline and 500 candidate requests; 100 needed on each side",)
 
@@ -137,14 +178,14 @@ def test_too_few_requests_is_never_a_verdict() -> None:
 def test_verdicts_name_what_regressed_or_improved() -> None:
     """A slower p95 and more 5xx both regress the route; a much faster one improves."""
     rng = np.random.default_rng(5)
-    old, slow, fast = latencies(rng, 400), latencies(rng, 400, 1.6), latencies(rng, 400, 0.5)
+    old, slow, fast = (Sample.of(latencies(rng, 400, f)) for f in (1.0, 1.6, 0.5))
     base = SideStats(requests=400, errors_5xx=2)
     worse = judge("/a", base, SideStats(requests=400, errors_5xx=40), Limits(), (old, slow))
     assert worse.verdict is Verdict.REGRESSED
     assert [r.split()[0] for r in worse.reasons] == ["p95", "5xx"]
     better = judge("/a", base, SideStats(requests=400, errors_5xx=2), Limits(), (old, fast))
     assert better.verdict is Verdict.IMPROVED and better.reasons[0].startswith("p95 -")
-    same = judge("/a", base, base, Limits(), (old, latencies(rng, 400)))
+    same = judge("/a", base, base, Limits(), (old, Sample.of(latencies(rng, 400))))
     assert same.verdict is Verdict.OK and same.reasons == ()
 
 
