@@ -1,18 +1,16 @@
 """The release comparison of ``reqtrail compare`` and the dashboard: per route, two cohorts
 side by side with deltas and a verdict that holds beyond noise.
 
-Two requests to Elasticsearch, whatever the amount of data:
+Two aggregation requests to Elasticsearch, whatever the amount of data (``gate_bodies``):
 
-1. one aggregation gives every route's count, p50/p95/p99 and 4xx/5xx counts on both
-   sides (``comparison_body``, the query behind the Slow APIs table);
-2. one multi-search reads, for each route with enough requests on both sides, a uniform
-   random sample of at most ``sample_size`` requests per side (latency, time, status).
-   Each is a ``function_score`` query whose ``random_score`` hashes the document's
-   ``request_id`` with a fixed seed (core Elasticsearch: no scripts, no plugin), so the
-   best-scored documents are a random subset, and the same data always give the same
-   sample and the same verdict.
+1. per cohort and route: count, p50/p95/p99, 4xx/5xx counts and the latency percentiles on
+   a fine grid around p95 and p99 (the quantile function the bounds are read from);
+2. for each route with enough requests on both sides: how its requests slower than its
+   p95 and p99, and its 5xx, spread over 20 stretches of its time span (the design
+   effects that tell a stall from a slowdown).
 
-The statistics are in ``gate_stats``, the verdict rules in ``verdicts``.
+No request leaves Elasticsearch: every request counts, and the cost stays that of two
+aggregations. The statistics are in ``gate_stats``, the verdict rules in ``verdicts``.
 """
 
 from __future__ import annotations
@@ -24,16 +22,15 @@ from typing import Any
 import pandas as pd
 from elasticsearch import Elasticsearch
 
-from reqtrail.dashboards.queries.agg_bodies import cohort_filter
 from reqtrail.dashboards.queries.bodies import Query, term
-from reqtrail.dashboards.queries.es_client import DataUnavailable, translated_errors
+from reqtrail.dashboards.queries.es_client import search
 from reqtrail.dashboards.queries.filters import Cohort
+from reqtrail.dashboards.queries.gate_bodies import BurstQuery, burst_body, shape_body
 from reqtrail.dashboards.queries.gate_rules import GateRules
-from reqtrail.dashboards.queries.gate_stats import Sample
-from reqtrail.dashboards.queries.latency import cohort_route_stats
+from reqtrail.dashboards.queries.gate_stats import Quantiles, Shape
 from reqtrail.dashboards.queries.verdicts import RouteComparison, SideStats, Verdict, judge
 
-SAMPLE_SEED = 20
+TAIL = (90, 95, 99)  # percentiles whose slower requests are counted per block of time
 _ORDER = {Verdict.REGRESSED: 0, Verdict.IMPROVED: 1, Verdict.OK: 1, Verdict.TOO_FEW: 2}
 
 
@@ -102,60 +99,120 @@ class Comparison:
         return pd.DataFrame(rows)
 
 
-def sample_body(cohort: Cohort, route: str, extra: Sequence[Query], size: int) -> Query:
-    """At most ``size`` latencies of ``route`` in ``cohort``, a seeded random subset."""
+@dataclass(frozen=True)
+class RouteSide:
+    """One route on one side, from the first aggregation."""
+
+    stats: SideStats
+    quantiles: Quantiles
+    first_ms: int
+    last_ms: int
+
+
+Sides = dict[str, dict[str, RouteSide]]  # "baseline"/"candidate" -> route -> RouteSide
+SIDES = ("baseline", "candidate")
+
+
+def _route_side(bucket: dict[str, Any]) -> RouteSide:
+    points = [(float(p["key"]), p["value"]) for p in bucket["latency"]["values"]]
+    values = dict(points)
+    errors = bucket["errors"]["buckets"]
+    stats = SideStats(
+        requests=int(bucket["doc_count"]),
+        p50=values.get(50.0),
+        p95=values.get(95.0),
+        p99=values.get(99.0),
+        errors_4xx=int(errors["4xx"]["doc_count"]),
+        errors_5xx=int(errors["5xx"]["doc_count"]),
+    )
+    quantiles = Quantiles.from_percentiles(
+        stats.requests, points, bucket["max_latency"]["value"] or 0.0
+    )
+    return RouteSide(stats, quantiles, int(bucket["first"]["value"]), int(bucket["last"]["value"]))
+
+
+def read_sides(
+    es: Elasticsearch, index: str, baseline: Cohort, candidate: Cohort, extra: Sequence[Query]
+) -> Sides:
+    """Every route's numbers and quantile function on both sides (first aggregation)."""
+    answer = search(es, index, shape_body(baseline, candidate, extra))
+    cohorts = answer["aggregations"]["cohorts"]["buckets"]
     return {
-        "size": size,
-        "_source": False,
-        "stored_fields": "_none_",
-        "docvalue_fields": [
-            "latency_ms",
-            "status",
-            {"field": "@timestamp", "format": "epoch_millis"},
-        ],
-        "track_total_hits": False,
-        "query": {
-            "function_score": {
-                "query": cohort_filter(cohort, [*extra, term("route", route)]),
-                "random_score": {"seed": SAMPLE_SEED, "field": "request_id"},
-                "boost_mode": "replace",
-            }
-        },
+        side: {b["key"]: _route_side(b) for b in cohorts[side]["routes"]["buckets"]}
+        for side in SIDES
     }
 
 
-def sample_requests(
+def judged_routes(sides: Sides, rules: GateRules) -> list[str]:
+    """Routes with at least their ``min_requests`` on both sides."""
+    old, new = sides["baseline"], sides["candidate"]
+    return [
+        route
+        for route in sorted(set(old) & set(new))
+        if min(old[route].stats.requests, new[route].stats.requests)
+        >= rules.for_route(route).min_requests
+    ]
+
+
+def _shape_of(quantiles: Quantiles, answer: dict[str, Any]) -> Shape:
+    blocks = answer["blocks"]["buckets"]
+    return Shape.from_blocks(
+        quantiles,
+        [b["doc_count"] for b in blocks],
+        {p: [b[f"p{p}"]["doc_count"] for b in blocks] for p in TAIL},
+        [b["5xx"]["doc_count"] for b in blocks],
+    )
+
+
+def read_shapes(
     es: Elasticsearch,
     index: str,
-    wanted: Sequence[tuple[Cohort, str]],
+    baseline: Cohort,
+    candidate: Cohort,
+    sides: Sides,
+    routes: Sequence[str],
     extra: Sequence[Query],
-    size: int,
-) -> list[Sample]:
-    """For each (cohort, route), a random sample of its requests, in one multi-search."""
-    if not wanted:
-        return []
-    searches: list[Query] = []
-    for cohort, route in wanted:
-        searches += [{}, sample_body(cohort, route, extra, size)]
-    with translated_errors(es, index):
-        response = es.msearch(
-            index=index,
-            searches=searches,
-            filter_path=["responses.hits.hits.fields", "responses.error"],
+) -> dict[str, tuple[Shape, Shape]]:
+    """How bursty each route's tail and 5xx are on both sides (second aggregation)."""
+    if not routes:
+        return {}
+    cohorts = {"baseline": baseline, "candidate": candidate}
+    wanted = [(route, side) for route in routes for side in SIDES]
+    queries = [
+        BurstQuery(
+            cohorts[side],
+            route,
+            sides[side][route].first_ms,
+            sides[side][route].last_ms,
+            tuple((p, sides[side][route].quantiles.percentile(p)) for p in TAIL),
         )
-    samples = []
-    for answer in response.body["responses"]:
-        if "error" in answer:
-            raise DataUnavailable(f"Elasticsearch could not sample latencies: {answer['error']}")
-        fields = [h["fields"] for h in answer.get("hits", {}).get("hits", []) if "fields" in h]
-        samples.append(
-            Sample.of(
-                [f["latency_ms"][0] for f in fields],
-                [float(f["@timestamp"][0]) for f in fields],
-                [f["status"][0] >= 500 for f in fields],
-            )
+        for route, side in wanted
+    ]
+    answer = search(es, index, burst_body(baseline, candidate, queries, extra))
+    found = {
+        key: _shape_of(sides[key[1]][key[0]].quantiles, answer["aggregations"][str(i)])
+        for i, key in enumerate(wanted)
+    }
+    return {route: (found[route, "baseline"], found[route, "candidate"]) for route in routes}
+
+
+def judge_routes(
+    sides: Sides, shapes: dict[str, tuple[Shape, Shape]], rules: GateRules
+) -> list[RouteComparison]:
+    """Every route of either side with its verdict, regressions first, then by p95 change."""
+    empty = RouteSide(SideStats(), Quantiles.of([0.0]), 0, 0)
+    routes = [
+        judge(
+            route,
+            sides["baseline"].get(route, empty).stats,
+            sides["candidate"].get(route, empty).stats,
+            rules.for_route(route),
+            shapes.get(route),
+            confidence=rules.confidence,
         )
-    return samples
+        for route in sorted(set(sides["baseline"]) | set(sides["candidate"]))
+    ]
+    return sorted(routes, key=_order)
 
 
 def _order(route: RouteComparison) -> tuple[int, float, str]:
@@ -175,31 +232,8 @@ def compare_releases(
     rules = rules or GateRules()
     scope = scope or Scope()
     extra = scope.clauses()
-    sides = cohort_route_stats(es, index, baseline, candidate, extra)
-    stats = {
-        route: (
-            SideStats.from_row(sides["baseline"].get(route)),
-            SideStats.from_row(sides["candidate"].get(route)),
-        )
-        for route in sorted(set(sides["baseline"]) | set(sides["candidate"]))
-    }
-    judged = [
-        route
-        for route, (old, new) in stats.items()
-        if min(old.requests, new.requests) >= rules.for_route(route).min_requests
-    ]
-    wanted = [(cohort, route) for route in judged for cohort in (baseline, candidate)]
-    found = sample_requests(es, index, wanted, extra, rules.sample_size)
-    samples = {route: (found[2 * i], found[2 * i + 1]) for i, route in enumerate(judged)}
-    routes = [
-        judge(
-            route,
-            old,
-            new,
-            rules.for_route(route),
-            samples.get(route),
-            confidence=rules.confidence,
-        )
-        for route, (old, new) in stats.items()
-    ]
-    return Comparison(baseline, candidate, scope, rules, tuple(sorted(routes, key=_order)))
+    sides = read_sides(es, index, baseline, candidate, extra)
+    judged = judged_routes(sides, rules)
+    shapes = read_shapes(es, index, baseline, candidate, sides, judged, extra)
+    routes = judge_routes(sides, shapes, rules)
+    return Comparison(baseline, candidate, scope, rules, tuple(routes))

@@ -8,7 +8,6 @@ They come from the ``[gate]`` table of ``reqtrail.toml``, then from flags::
     max_5xx_increase_pp = 1.0      # ... or its share of 5xx grows by more points than this
     min_requests = 100             # per route and side; fewer: "too few requests"
     confidence = 0.95              # ... and only when the change holds at this confidence
-    sample_size = 2000             # latencies sampled per route and side
 
     [gate.routes."/shop/purchase"] # per-route overrides of the four limits
     max_p95_increase_pct = 40
@@ -23,8 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reqtrail.dashboards.queries.filters import FilterError
-
-MAX_SAMPLE_SIZE = 10_000  # ES's index.max_result_window
 
 
 class RuleError(FilterError):
@@ -52,9 +49,6 @@ def _applied(limits: Limits, changes: Changes | Mapping[str, float]) -> Limits:
     return dataclasses.replace(limits, **values)
 
 
-OVERALL_NAMES = ("confidence", "sample_size")
-
-
 @dataclass(frozen=True)
 class GateRules:
     """Limits for every route, per-route overrides, and how sure a regression must be."""
@@ -62,13 +56,10 @@ class GateRules:
     limits: Limits = field(default_factory=Limits)
     overrides: tuple[tuple[str, Changes], ...] = ()
     confidence: float = 0.95
-    sample_size: int = 2000
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1.0:
             raise RuleError(f"confidence must be within [0.5, 1): {self.confidence}")
-        if not 10 <= self.sample_size <= MAX_SAMPLE_SIZE:
-            raise RuleError(f"sample_size must be within 10..{MAX_SAMPLE_SIZE}: {self.sample_size}")
         for route, changes in ((None, ()), *self.overrides):
             limits = _applied(self.limits, changes)
             where = f" for route {route!r}" if route else ""
@@ -94,7 +85,7 @@ class GateRules:
 def _number(name: str, raw: Any, where: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise RuleError(f"{name} in {where} must be a number: {raw!r}")
-    return int(raw) if name in ("min_requests", "sample_size") else float(raw)
+    return int(raw) if name == "min_requests" else float(raw)
 
 
 def _limits(table: Mapping[str, Any], where: str) -> dict[str, float]:
@@ -112,18 +103,14 @@ def rules_from_table(table: Mapping[str, Any], source: str = "[gate]") -> GateRu
     routes = table.pop("routes", {})
     if not isinstance(routes, dict):
         raise RuleError(f"routes in {source} must be a table of route -> limits")
-    overall = {k: table.pop(k) for k in OVERALL_NAMES if k in table}
+    confidence = _number("confidence", table.pop("confidence", 0.95), source)
     limits = _applied(Limits(), _limits(table, source))
     overrides = []
     for route, changes in routes.items():
         if not isinstance(changes, dict):
             raise RuleError(f"routes.{route!r} in {source} must be a table of limits")
         overrides.append((route, tuple(_limits(changes, f"{source} routes.{route!r}").items())))
-    return GateRules(
-        limits=limits,
-        overrides=tuple(overrides),
-        **{k: _number(k, v, source) for k, v in overall.items()},  # type: ignore[arg-type]
-    )
+    return GateRules(limits=limits, overrides=tuple(overrides), confidence=confidence)
 
 
 def parse_route_rule(text: str) -> tuple[str, dict[str, float]]:

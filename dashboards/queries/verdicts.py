@@ -16,8 +16,7 @@ from typing import Any
 from reqtrail.dashboards.queries.gate_rules import Limits
 from reqtrail.dashboards.queries.gate_stats import (
     Interval,
-    Sample,
-    error_design_effect,
+    Shape,
     percentile_change,
     rate_change,
 )
@@ -100,29 +99,38 @@ def judge(
     baseline: SideStats,
     candidate: SideStats,
     limits: Limits,
-    samples: tuple[Sample, Sample] | None,
+    shapes: tuple[Shape, Shape] | None,
     *,
     confidence: float = 0.95,
 ) -> RouteComparison:
-    """The verdict of one route; ``samples`` are the (baseline, candidate) sampled requests."""
+    """The verdict of one route; ``shapes`` are the (baseline, candidate) distributions."""
     fewest = min(baseline.requests, candidate.requests)
-    if fewest < limits.min_requests or samples is None or not min(map(len, samples)):
+    if fewest < limits.min_requests or shapes is None:
         reason = (
             f"{baseline.requests} baseline and {candidate.requests} candidate requests; "
             f"{limits.min_requests} needed on each side"
         )
         return RouteComparison(route, baseline, candidate, limits, Verdict.TOO_FEW, (reason,))
-    old, new = samples
-    p95 = percentile_change(old, new, 95.0, confidence=confidence)
-    p99 = percentile_change(old, new, 99.0, confidence=confidence)
+    old, new = shapes
+    p95, p99 = (
+        percentile_change(
+            old.quantiles,
+            new.quantiles,
+            percent,
+            baseline_effect=getattr(old, f"p{percent:.0f}_effect"),
+            candidate_effect=getattr(new, f"p{percent:.0f}_effect"),
+            confidence=confidence,
+        )
+        for percent in (95.0, 99.0)
+    )
     errors = rate_change(
         baseline.errors_5xx,
         baseline.requests,
         candidate.errors_5xx,
         candidate.requests,
         confidence=confidence,
-        baseline_effect=error_design_effect(old, baseline.requests),
-        candidate_effect=error_design_effect(new, candidate.requests),
+        baseline_effect=old.errors_effect,
+        candidate_effect=new.errors_effect,
     )
     sure = f"at {confidence:.0%} confidence"
     worse: list[str] = []

@@ -55,9 +55,6 @@ MinRequests = Annotated[
 Confidence = Annotated[
     float | None, typer.Option(help="How sure a regression must be.", rich_help_panel=RULES)
 ]
-SampleSize = Annotated[
-    int | None, typer.Option(help="Latencies sampled per route and side.", rich_help_panel=RULES)
-]
 RouteRules = Annotated[
     list[str] | None,
     typer.Option(
@@ -119,7 +116,6 @@ def _flags(
     max_5xx: float | None,
     min_requests: int | None,
     confidence: float | None,
-    sample_size: int | None,
     route_rules: list[str] | None,
 ) -> LimitFlags:
     from reqtrail.gate.run import LimitFlags
@@ -130,7 +126,6 @@ def _flags(
         max_5xx_increase_pp=max_5xx,
         min_requests=min_requests,
         confidence=confidence,
-        sample_size=sample_size,
         route_rules=tuple(route_rules or ()),
     )
 
@@ -158,7 +153,6 @@ def compare(
     max_5xx_increase: Max5xx = None,
     min_requests: MinRequests = None,
     confidence: Confidence = None,
-    sample_size: SampleSize = None,
     route_rule: RouteRules = None,
     fmt: Format = ReportFormat.TABLE,
     report: Reports = None,
@@ -185,7 +179,6 @@ def compare(
                 max_5xx_increase,
                 min_requests,
                 confidence,
-                sample_size,
                 route_rule,
             ),
             fmt,
@@ -230,7 +223,6 @@ def loadtest(
     max_5xx_increase: Max5xx = None,
     min_requests: MinRequests = None,
     confidence: Confidence = None,
-    sample_size: SampleSize = None,
     route_rule: RouteRules = None,
     fmt: Format = ReportFormat.TABLE,
     report: Reports = None,
@@ -266,7 +258,6 @@ def loadtest(
                 max_5xx_increase,
                 min_requests,
                 confidence,
-                sample_size,
                 route_rule,
             ),
             fmt,

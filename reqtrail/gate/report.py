@@ -185,7 +185,6 @@ def as_dict(comparison: Comparison, baseline: Side, candidate: Side) -> dict[str
             "routes": list(comparison.scope.routes),
         },
         "confidence": rules.confidence,
-        "sample_size": rules.sample_size,
         "summary": {str(v): len(comparison.having(v)) for v in Verdict},
         "routes": [
             {

@@ -43,7 +43,6 @@ class LimitFlags:
     max_5xx_increase_pp: float | None = None
     min_requests: int | None = None
     confidence: float | None = None
-    sample_size: int | None = None
     route_rules: tuple[str, ...] = ()
 
 
@@ -57,7 +56,7 @@ def build_rules(table: dict[str, Any], source: str, flags: LimitFlags) -> GateRu
     }
     overall: dict[str, Any] = {
         name: getattr(flags, name)
-        for name in ("confidence", "sample_size")
+        for name in ("confidence",)
         if getattr(flags, name) is not None
     }
     rules = dataclasses.replace(

@@ -1,4 +1,4 @@
-"""Seeded data of the gate's tests: two versions of six routes with known verdicts."""
+"""Seeded data of the gate's tests: two versions of seven routes with known verdicts."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ PLAN = {
     "/crashing": (300, 1.0, 0.12),
     "/faster": (400, 0.5, 0.0),
     "/rare": (30, 1.0, 0.0),
+    "/stalled": (400, 1.0, 0.0),
 }
+# one moment of the candidate's /stalled: ten requests in a row 20x slower (a pause)
+STALL = range(200, 210)
 
 
 @dataclass
@@ -45,7 +48,8 @@ def gate_records(now: datetime) -> list[dict[str, Any]]:
                 record = sample_record(rng, ts, route=profile)
                 record.update(app_version=version, environment="staging", status=200)
                 if version == NEW:
-                    record["latency_ms"] = round(record["latency_ms"] * factor, 3)
+                    slower = 20.0 if route == "/stalled" and i in STALL else factor
+                    record["latency_ms"] = round(record["latency_ms"] * slower, 3)
                     if rng.random() < crash:
                         record["status"] = 500
                 records.append(record)

@@ -45,12 +45,14 @@ def test_a_regression_exits_1_and_names_the_routes(gate_data: GateData) -> None:
 
 
 def test_junit_has_one_case_per_route_with_regressions_as_failures(gate_data: GateData) -> None:
-    """Read back with junitparser: six cases, two failures, two skipped, two passed."""
+    """Read back with junitparser: seven cases, two failures, two skipped, three passed."""
     result = compare(gate_data, "--baseline", OLD, "--candidate", NEW, "--format", "junit")
     assert result.exit_code == 1, result.output
     xml = JUnitXml.fromstring(result.stdout)
     cases = {case.name: case for suite in xml for case in suite}
-    assert set(cases) == {"/steady", "/slowed", "/crashing", "/faster", "/rare", "/brand-new"}
+    assert set(cases) == {
+        *("/steady", "/slowed", "/crashing", "/faster", "/rare", "/brand-new", "/stalled")
+    }
     kinds = {
         name: type(case.result[0]).__name__ if case.result else "passed"
         for name, case in cases.items()
@@ -62,6 +64,7 @@ def test_junit_has_one_case_per_route_with_regressions_as_failures(gate_data: Ga
         "/brand-new": "Skipped",
         "/steady": "passed",
         "/faster": "passed",
+        "/stalled": "passed",
     }
     failure = cases["/crashing"].result[0]
     assert isinstance(failure, Failure) and failure.message.startswith("5xx rate +")
@@ -83,13 +86,13 @@ def test_json_and_markdown_reports_carry_the_same_verdicts(
     report = json.loads(result.stdout)
     verdicts = {r["route"]: r["verdict"] for r in report["routes"]}
     assert verdicts["/slowed"] == verdicts["/crashing"] == "regressed"
-    assert report["summary"] == {"regressed": 2, "improved": 1, "ok": 1, "too few requests": 2}
+    assert report["summary"] == {"regressed": 2, "improved": 1, "ok": 2, "too few requests": 2}
     slowed = next(r for r in report["routes"] if r["route"] == "/slowed")
     assert slowed["bounds"]["p95_pct"]["low"] > 20 and slowed["baseline"]["requests"] == 400
     text = md.read_text()
     assert "**2 route(s) regressed:** `/slowed`, `/crashing` (2 regressed, 1 improved" in text
     assert "| `/rare` | too few requests |" in text
-    assert len(list(JUnitXml.fromfile(str(xml)))[0]) == 6
+    assert len(list(JUnitXml.fromfile(str(xml)))[0]) == 7
 
 
 def test_gate_table_and_flags_set_the_rules(gate_data: GateData, tmp_path: Path) -> None:

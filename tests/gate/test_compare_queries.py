@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pytest
 
-from reqtrail.dashboards.queries.compare import Scope, compare_releases, sample_requests
+from reqtrail.dashboards.queries.compare import Scope, compare_releases, read_sides
 from reqtrail.dashboards.queries.es_client import DataUnavailable
 from reqtrail.dashboards.queries.gate_rules import GateRules
+from reqtrail.dashboards.queries.gate_stats import nearest_rank
 from reqtrail.dashboards.queries.verdicts import Verdict
 from tests.gate.data import NEW, OLD, GateData
 
@@ -41,6 +41,7 @@ def test_each_route_gets_the_verdict_its_data_call_for(gate_data: GateData) -> N
         "/steady": Verdict.OK,
         "/rare": Verdict.TOO_FEW,
         "/brand-new": Verdict.TOO_FEW,
+        "/stalled": Verdict.OK,
     }
     by_route = {r.route: r for r in result.routes}
     assert [r.route for r in result.routes[:2]] == ["/slowed", "/crashing"]
@@ -91,34 +92,40 @@ def test_route_override_lets_a_rare_route_be_judged(gate_data: GateData) -> None
     }
 
 
-def _epoch_ms(record: dict[str, Any]) -> float:
-    moment = datetime.fromisoformat(record["@timestamp"].replace("Z", "+00:00"))
-    return round(moment.timestamp() * 1000)
-
-
-def test_request_samples_are_bounded_random_and_repeatable(gate_data: GateData) -> None:
-    """A sample of 50 holds the route's own requests from all over the window, the same twice."""
-    cohort = gate_data.cohort(NEW)
-    extra = Scope(environment="staging").clauses()
-    first, again = (
-        sample_requests(gate_data.es, gate_data.prefix, [(cohort, "/crashing")], extra, 50)[0]
-        for _ in range(2)
+def test_one_stall_shows_in_p99_but_is_no_regression(gate_data: GateData) -> None:
+    """Ten requests slowed at one moment double /stalled's p99, and its p99 stays unbounded."""
+    result = compare_releases(
+        gate_data.es,
+        gate_data.prefix,
+        gate_data.cohort(OLD),
+        gate_data.cohort(NEW),
+        scope=Scope(environment="staging", routes=("/stalled",)),
     )
-    assert len(first) == 50 and list(first.latencies) == list(again.latencies)
-    mine = sorted(_mine(gate_data, "/crashing", NEW), key=_epoch_ms)
-    by_time = {_epoch_ms(r): r for r in mine}
-    times = sorted(by_time)
-    assert first.times is not None and first.errors is not None
-    drawn = [float(t) for t in first.times]
-    for when, latency, failed in zip(drawn, first.latencies, first.errors, strict=True):
-        record = by_time[when]
-        assert latency == pytest.approx(record["latency_ms"], rel=1e-6)
-        assert failed == (record["status"] >= 500)
-    assert times.index(min(drawn)) < 60 and times.index(max(drawn)) > len(times) - 60
-    assert sum(first.errors) >= 1  # /crashing fails 12 % of the time
-    assert first.blocks is not None and set(first.blocks) == set(range(20))
-    small = sample_requests(gate_data.es, gate_data.prefix, [(cohort, "/rare")], extra, 50)[0]
-    assert len(small) == 30
+    (stalled,) = result.routes
+    assert stalled.verdict is Verdict.OK
+    change = stalled.change_pct("p99")
+    assert change is not None and change > 100
+    assert stalled.p99 is not None and stalled.p99.low <= 0
+
+
+def test_quantiles_read_from_elasticsearch_match_the_records(gate_data: GateData) -> None:
+    """The percentile grid gives each side's p90..p99.9 next to the records' own."""
+    sides = read_sides(
+        gate_data.es,
+        gate_data.prefix,
+        gate_data.cohort(OLD),
+        gate_data.cohort(NEW),
+        Scope(environment="staging").clauses(),
+    )
+    for side, version in (("baseline", OLD), ("candidate", NEW)):
+        for route in ("/steady", "/slowed", "/stalled"):
+            mine = sorted(float(f"{r['latency_ms']:.7g}") for r in _mine(gate_data, route, version))
+            read = sides[side][route]
+            assert read.stats.requests == len(mine)
+            for percent in (90, 95, 97.5, 99, 99.9):
+                rank = nearest_rank(len(mine), percent)  # between its neighbours, 1 % leeway
+                low, high = mine[max(rank - 2, 0)], mine[min(rank, len(mine) - 1)]
+                assert low * 0.99 <= read.quantiles.percentile(percent) <= high * 1.01
 
 
 def test_the_dashboard_frame_has_the_verdicts_and_deltas(gate_data: GateData) -> None:

@@ -15,12 +15,13 @@ from reqtrail.dashboards.queries.gate_rules import (
     rules_from_table,
 )
 from reqtrail.dashboards.queries.gate_stats import (
-    Sample,
+    Quantiles,
+    Shape,
+    block_counts,
     design_effect,
     nearest_rank,
     percentile_change,
     rate_change,
-    time_blocks,
 )
 from reqtrail.dashboards.queries.verdicts import SideStats, Verdict, judge
 
@@ -82,27 +83,49 @@ def test_no_false_alarms_on_identical_heavy_tailed_routes() -> None:
 def test_design_effect_is_one_for_independent_requests_and_more_for_bursts() -> None:
     """Flags spread at random stay near 1 (never below); flags crowded into one stretch do not."""
     rng = np.random.default_rng(6)
-    blocks = time_blocks(rng.uniform(0, 60_000, 400))
-    assert sorted(set(blocks)) == list(range(20)) and max(np.bincount(blocks)) == 20
-    spread = [design_effect(rng.random(400) < 0.05, blocks) for _ in range(50)]
+    times = rng.uniform(0, 60_000, 400)
+    sizes = block_counts(times, np.zeros(400, dtype=bool))[1]
+    assert len(sizes) == 20 and sizes.sum() == 400
+    spread = [
+        design_effect(block_counts(times, rng.random(400) < 0.05)[0], sizes) for _ in range(50)
+    ]
     assert min(spread) == 1.0 and np.median(spread) < 1.5
-    burst = np.zeros(400, dtype=bool)
-    burst[np.flatnonzero(blocks == 7)[:8]] = True  # 2 % of requests, all in one stretch
-    assert design_effect(burst, blocks) > 5
+    burst = (times > 21_000) & (times < 21_000 + 60_000 / 20 * 0.3)  # 2 % of the run at once
+    assert design_effect(*block_counts(times, burst)) > 3
 
 
 def test_one_stall_is_not_a_p99_regression_but_a_slow_run_is() -> None:
-    """Six slow requests from one moment leave p99 unbounded; slow all along, it regresses."""
+    """Ten slow requests from one moment leave p99 unbounded; slow all along, it regresses."""
     rng = np.random.default_rng(7)
     times = np.arange(400) * 50.0  # a 20 s run
-    old = Sample.of(latencies(rng, 400), times)
+    old = Shape.of(latencies(rng, 400), times)
     stalled = latencies(rng, 400)
-    stalled[200:206] = 900.0  # one garbage-collection pause hits 6 requests in flight
-    stall = percentile_change(old, Sample.of(stalled, times), 99.0)
-    assert stall.estimate > 100 and stall.low <= 0
+    stalled[200:210] = 900.0  # one garbage-collection pause hits 10 requests in flight
+    stall = Shape.of(stalled, times)
+    assert stall.p99_effect > 4
+    change = percentile_change(
+        old.quantiles, stall.quantiles, 99.0, candidate_effect=stall.p99_effect
+    )
+    assert change.estimate > 100 and change.low <= 0
+    assert percentile_change(old.quantiles, stall.quantiles, 99.0).low > 50  # if independent
     slow = latencies(rng, 400)
     slow[::25] = 900.0  # 16 slow requests, one every 1.25 s
-    assert percentile_change(old, Sample.of(slow, times), 99.0).low > 50
+    steady = Shape.of(slow, times)
+    assert steady.p99_effect < 2
+    change = percentile_change(
+        old.quantiles, steady.quantiles, 99.0, candidate_effect=steady.p99_effect
+    )
+    assert change.low > 50
+
+
+def test_quantiles_from_a_percentile_grid_read_between_its_points() -> None:
+    """A grid as Elasticsearch returns it gives the ranks between its points, and the max."""
+    grid = Quantiles.from_percentiles(1000, [(50.0, 40.0), (95.0, 90.0), (99.0, 150.0)], 400.0)
+    ranks = np.array([0.0, 500.0, 970.0, 990.0, 995.0, 1000.0, 1001.0])
+    assert list(grid.at_rank(ranks)) == [0.0, 40.0, 120.0, 150.0, 275.0, 400.0, np.inf]
+    assert grid.percentile(95) == 90.0
+    exact = Quantiles.of([3.0, 1.0, 2.0])
+    assert list(exact.at_rank(np.array([1.0, 2.0, 3.0, 4.0]))) == [1.0, 2.0, 3.0, np.inf]
 
 
 def test_bursts_of_errors_widen_the_5xx_bounds() -> None:
@@ -147,7 +170,7 @@ def test_rules_come_from_the_gate_table_with_route_overrides() -> None:
         ({"confidence": 1.5}, r"confidence must be within \[0.5, 1\)"),
         ({"routes": {"/a": {"min_request": 3}}}, "unknown gate rule 'min_request'"),
         ({"max_5xx_increase_pp": -1}, "max_5xx_increase_pp must not be negative"),
-        ({"sample_size": 50_000}, "sample_size must be within 10..10000"),
+        ({"confidence": "high"}, "confidence in reqtrail.toml must be a number"),
     ],
 )
 def test_bad_rules_are_named(table: dict[str, object], message: str) -> None:
@@ -170,7 +193,7 @@ def test_too_few_requests_is_never_a_verdict() -> None:
     """Below min_requests on either side the route is 'too few requests', whatever changed."""
     old = SideStats(requests=99, errors_5xx=0)
     new = SideStats(requests=500, errors_5xx=400)
-    result = judge("/a", old, new, Limits(), (Sample.of([1.0] * 99), Sample.of([9.0] * 500)))
+    result = judge("/a", old, new, Limits(), (Shape.of([1.0] * 99), Shape.of([9.0] * 500)))
     assert result.verdict is Verdict.TOO_FEW and result.p95 is None
     assert result.reasons == ("99 baseline and 500 candidate requests; 100 needed on each side",)
 
@@ -178,14 +201,14 @@ def test_too_few_requests_is_never_a_verdict() -> None:
 def test_verdicts_name_what_regressed_or_improved() -> None:
     """A slower p95 and more 5xx both regress the route; a much faster one improves."""
     rng = np.random.default_rng(5)
-    old, slow, fast = (Sample.of(latencies(rng, 400, f)) for f in (1.0, 1.6, 0.5))
+    old, slow, fast = (Shape.of(latencies(rng, 400, f)) for f in (1.0, 1.6, 0.5))
     base = SideStats(requests=400, errors_5xx=2)
     worse = judge("/a", base, SideStats(requests=400, errors_5xx=40), Limits(), (old, slow))
     assert worse.verdict is Verdict.REGRESSED
     assert [r.split()[0] for r in worse.reasons] == ["p95", "5xx"]
     better = judge("/a", base, SideStats(requests=400, errors_5xx=2), Limits(), (old, fast))
     assert better.verdict is Verdict.IMPROVED and better.reasons[0].startswith("p95 -")
-    same = judge("/a", base, base, Limits(), (old, Sample.of(latencies(rng, 400))))
+    same = judge("/a", base, base, Limits(), (old, Shape.of(latencies(rng, 400))))
     assert same.verdict is Verdict.OK and same.reasons == ()
 
 

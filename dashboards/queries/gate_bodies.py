@@ -1,0 +1,129 @@
+"""Elasticsearch bodies of the release gate: two aggregations, whatever the data size.
+
+``shape_body``: per cohort and route, the request count, the latency percentiles on a fine
+grid (``GRID``: the quantile function near p95 and p99), the slowest request, 4xx/5xx
+counts and the first and last request's time.
+
+``burst_body``: per judged route and cohort, ``BLOCKS`` equal stretches of time between its
+first and last request, each with its request count and how many were at least as slow as
+that side's p90, p95 and p99, and how many were 5xx.
+
+Same rules as ``bodies``: user text only ever becomes a ``term`` value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reqtrail.dashboards.queries.agg_bodies import cohort_filter
+from reqtrail.dashboards.queries.bodies import MAX_ROUTES, Query, term
+from reqtrail.dashboards.queries.filters import Cohort
+from reqtrail.dashboards.queries.gate_stats import BLOCKS
+
+GRID: tuple[float, ...] = (
+    50.0,
+    90.0,
+    91.0,
+    92.0,
+    *(round(93.0 + 0.25 * i, 2) for i in range(17)),  # 93 .. 97
+    *(round(97.1 + 0.1 * i, 1) for i in range(29)),  # 97.1 .. 99.9
+    99.92,
+    99.95,
+    99.97,
+    99.99,
+    99.999,
+)
+
+
+def _both(baseline: Cohort, candidate: Cohort, extra: Sequence[Query]) -> Query:
+    return {
+        "bool": {
+            "should": [cohort_filter(baseline, extra), cohort_filter(candidate, extra)],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def shape_body(baseline: Cohort, candidate: Cohort, extra: Sequence[Query] = ()) -> Query:
+    """Per cohort and route: count, percentiles on ``GRID``, max, 4xx/5xx, first and last."""
+    per_route = {
+        "latency": {"percentiles": {"field": "latency_ms", "percents": list(GRID), "keyed": False}},
+        "max_latency": {"max": {"field": "latency_ms"}},
+        "first": {"min": {"field": "@timestamp"}},
+        "last": {"max": {"field": "@timestamp"}},
+        "errors": {
+            "filters": {
+                "filters": {
+                    "4xx": {"range": {"status": {"gte": 400, "lte": 499}}},
+                    "5xx": {"range": {"status": {"gte": 500, "lte": 599}}},
+                }
+            }
+        },
+    }
+    return {
+        "size": 0,
+        "query": _both(baseline, candidate, extra),
+        "aggs": {
+            "cohorts": {
+                "filters": {
+                    "filters": {
+                        "baseline": cohort_filter(baseline, extra),
+                        "candidate": cohort_filter(candidate, extra),
+                    }
+                },
+                "aggs": {
+                    "routes": {
+                        "terms": {"field": "route", "size": MAX_ROUTES},
+                        "aggs": per_route,
+                    }
+                },
+            }
+        },
+    }
+
+
+@dataclass(frozen=True)
+class BurstQuery:
+    """One route on one side: its time span (epoch ms) and latency percentiles to count."""
+
+    cohort: Cohort
+    route: str
+    first_ms: int
+    last_ms: int
+    slower: tuple[tuple[int, float], ...]  # (90, p90 ms), (95, p95 ms), (99, p99 ms)
+
+
+def block_width_ms(first_ms: int, last_ms: int, blocks: int = BLOCKS) -> int:
+    return max(1, math.ceil((last_ms - first_ms + 1) / blocks))
+
+
+def burst_body(
+    baseline: Cohort, candidate: Cohort, wanted: Sequence[BurstQuery], extra: Sequence[Query] = ()
+) -> Query:
+    """Aggregation ``"0"``, ``"1"``... per entry of ``wanted``: blocks of time with counts."""
+    aggs: Query = {}
+    for key, item in enumerate(wanted):
+        width = block_width_ms(item.first_ms, item.last_ms)
+        aggs[str(key)] = {
+            "filter": cohort_filter(item.cohort, [*extra, term("route", item.route)]),
+            "aggs": {
+                "blocks": {
+                    "date_histogram": {
+                        "field": "@timestamp",
+                        "fixed_interval": f"{width}ms",
+                        "offset": f"+{item.first_ms % width}ms",
+                        "min_doc_count": 0,
+                    },
+                    "aggs": {
+                        **{
+                            f"p{p}": {"filter": {"range": {"latency_ms": {"gte": ms}}}}
+                            for p, ms in item.slower
+                        },
+                        "5xx": {"filter": {"range": {"status": {"gte": 500, "lte": 599}}}},
+                    },
+                }
+            },
+        }
+    return {"size": 0, "query": _both(baseline, candidate, extra), "aggs": aggs}
