@@ -55,9 +55,7 @@ def build_rules(table: dict[str, Any], source: str, flags: LimitFlags) -> GateRu
         if getattr(flags, f.name) is not None
     }
     overall: dict[str, Any] = {
-        name: getattr(flags, name)
-        for name in ("confidence",)
-        if getattr(flags, name) is not None
+        name: getattr(flags, name) for name in ("confidence",) if getattr(flags, name) is not None
     }
     rules = dataclasses.replace(
         rules, limits=dataclasses.replace(rules.limits, **limits), **overall
