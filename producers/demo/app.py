@@ -57,7 +57,9 @@ CRASH_CHANCE = {"old": 0.01, "new": float(os.environ.get("REQTRAIL_DEMO_CRASH_CH
 # Multiplies every simulated delay (REQTRAIL_DEMO_TIME_SCALE; tests use 0).
 TIME_SCALE = float(os.environ.get("REQTRAIL_DEMO_TIME_SCALE", "1.0"))
 REGRESSED_RELEASES = frozenset(
-    v.strip() for v in os.environ.get("REQTRAIL_DEMO_REGRESSED_RELEASES", "").split(",") if v
+    v.strip()
+    for v in os.environ.get("REQTRAIL_DEMO_REGRESSED_RELEASES", "").split(",")
+    if v.strip()
 )
 DEFAULT_APP_VERSION = "1.4.2"
 BANNERS = ["summer-festival", "dragon-legends", "standard"]

@@ -246,3 +246,35 @@ def test_a_locustfile_without_reqtrail_users_cannot_run(stack: Stack, tmp_path: 
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Plain in" in done.stderr and "reqtrail.locust.ReqtrailUser" in done.stderr
+
+
+def test_the_locust_helper_tags_every_request(stack: Stack, tmp_path: Path) -> None:
+    """ReqtrailUser: a stable player ID, a request ID each and the candidate version."""
+    locustfile = tmp_path / "helper_locustfile.py"
+    locustfile.write_text(
+        "from locust import constant, task\n"
+        "from reqtrail.locust import ReqtrailUser\n\n\n"
+        "class Visitor(ReqtrailUser):\n"
+        "    wait_time = constant(0.2)\n\n"
+        "    @task\n"
+        "    def home(self):\n"
+        "        self.client.get('/home', headers={'X-App-Version': 'ignored'})\n"
+    )
+    done = stack.reqtrail(
+        *("loadtest", "-f", str(locustfile), "--host", stack.host, "--candidate", "9.9.9-helper"),
+        *("--users", "3", "--spawn-rate", "3", "--duration", "3s"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [
+        hit["_source"]
+        for hit in stack.es.search(
+            index=stack.settings.read_alias,
+            query={"term": {"app_version": "9.9.9-helper"}},
+            size=1000,
+        )["hits"]["hits"]
+    ]
+    assert len(records) >= 10
+    assert {r["user_id"] for r in records} == {f"loadtest-player-0000{n}" for n in (1, 2, 3)}
+    assert len({r["request_id"] for r in records}) == len(records)
+    assert all(len(r["request_id"]) == 26 for r in records)  # ours, not the server's own
+    assert "no --baseline: nothing to compare with" in done.stderr
