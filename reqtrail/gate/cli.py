@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from reqtrail.gate.report import ReportFormat
+from reqtrail.gate.formats import ReportFormat
 
 if TYPE_CHECKING:
     from reqtrail.gate.run import GateOptions, LimitFlags

@@ -11,20 +11,13 @@ import json
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 from reqtrail.dashboards.queries.compare import Comparison
 from reqtrail.dashboards.queries.gate_stats import Interval
 from reqtrail.dashboards.queries.verdicts import RouteComparison, SideStats, Verdict
+from reqtrail.gate.formats import ReportFormat
 from reqtrail.gate.sides import Side
-
-
-class ReportFormat(StrEnum):
-    TABLE = "table"
-    MARKDOWN = "markdown"
-    JSON = "json"
-    JUNIT = "junit"
 
 
 def _ms(value: float | None) -> str:

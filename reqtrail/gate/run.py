@@ -23,7 +23,8 @@ from reqtrail.dashboards.queries.gate_rules import (
     rules_from_table,
 )
 from reqtrail.dashboards.queries.verdicts import Verdict
-from reqtrail.gate.report import ReportFormat, render
+from reqtrail.gate.formats import ReportFormat
+from reqtrail.gate.report import render
 from reqtrail.gate.sides import Side
 
 EXIT_OK, EXIT_REGRESSED, EXIT_CANNOT_RUN = 0, 1, 2
