@@ -25,7 +25,7 @@ from elasticsearch import Elasticsearch
 from reqtrail.dashboards.queries.bodies import Query, term
 from reqtrail.dashboards.queries.es_client import search
 from reqtrail.dashboards.queries.filters import Cohort
-from reqtrail.dashboards.queries.gate_bodies import BurstQuery, burst_body, shape_body
+from reqtrail.dashboards.queries.gate_bodies import BurstSide, burst_body, shape_body
 from reqtrail.dashboards.queries.gate_rules import GateRules
 from reqtrail.dashboards.queries.gate_stats import Quantiles, Shape
 from reqtrail.dashboards.queries.verdicts import RouteComparison, SideStats, Verdict, judge
@@ -154,8 +154,7 @@ def judged_routes(sides: Sides, rules: GateRules) -> list[str]:
     ]
 
 
-def _shape_of(quantiles: Quantiles, answer: dict[str, Any]) -> Shape:
-    blocks = answer["blocks"]["buckets"]
+def _shape_of(quantiles: Quantiles, blocks: list[dict[str, Any]]) -> Shape:
     return Shape.from_blocks(
         quantiles,
         [b["doc_count"] for b in blocks],
@@ -176,23 +175,25 @@ def read_shapes(
     """How bursty each route's tail and 5xx are on both sides (second aggregation)."""
     if not routes:
         return {}
-    cohorts = {"baseline": baseline, "candidate": candidate}
-    wanted = [(route, side) for route in routes for side in SIDES]
     queries = [
-        BurstQuery(
-            cohorts[side],
-            route,
-            sides[side][route].first_ms,
-            sides[side][route].last_ms,
-            tuple((p, sides[side][route].quantiles.percentile(p)) for p in TAIL),
+        BurstSide(
+            cohort,
+            min(sides[side][route].first_ms for route in routes),
+            max(sides[side][route].last_ms for route in routes),
+            tuple(
+                (route, tuple((p, sides[side][route].quantiles.percentile(p)) for p in TAIL))
+                for route in routes
+            ),
         )
-        for route, side in wanted
+        for side, cohort in zip(SIDES, (baseline, candidate), strict=True)
     ]
-    answer = search(es, index, burst_body(baseline, candidate, queries, extra))
-    found = {
-        key: _shape_of(sides[key[1]][key[0]].quantiles, answer["aggregations"][str(i)])
-        for i, key in enumerate(wanted)
-    }
+    answer = search(es, index, burst_body(queries, extra))
+    found: dict[tuple[str, str], Shape] = {}
+    for key, side in enumerate(SIDES):
+        for bucket in answer["aggregations"][str(key)]["routes"]["buckets"]:
+            route = bucket["key"]
+            blocks = bucket["blocks"]["buckets"]
+            found[route, side] = _shape_of(sides[side][route].quantiles, blocks)
     return {route: (found[route, "baseline"], found[route, "candidate"]) for route in routes}
 
 

@@ -4,9 +4,11 @@
 grid (``GRID``: the quantile function near p95 and p99), the slowest request, 4xx/5xx
 counts and the first and last request's time.
 
-``burst_body``: per judged route and cohort, ``BLOCKS`` equal stretches of time between its
-first and last request, each with its request count and how many were at least as slow as
-that side's p90, p95 and p99, and how many were 5xx.
+``burst_body``: per cohort and judged route, ``BLOCKS`` equal stretches of time between the
+cohort's first and last request, each with its request count, how many requests were at
+least as slow as that route's p90, p95 and p99 on that side, and how many were 5xx. Each
+threshold belongs to one route, so one filter per percentile pairs every route with its
+own (one pass over the documents, not one per route).
 
 Same rules as ``bodies``: user text only ever becomes a ``term`` value.
 """
@@ -85,45 +87,70 @@ def shape_body(baseline: Cohort, candidate: Cohort, extra: Sequence[Query] = ())
 
 
 @dataclass(frozen=True)
-class BurstQuery:
-    """One route on one side: its time span (epoch ms) and latency percentiles to count."""
+class BurstSide:
+    """One side's judged routes: their common time span (epoch ms) and, per route, the
+    latencies to count requests against: ``((90, p90 ms), (95, p95 ms), (99, p99 ms))``."""
 
     cohort: Cohort
-    route: str
     first_ms: int
     last_ms: int
-    slower: tuple[tuple[int, float], ...]  # (90, p90 ms), (95, p95 ms), (99, p99 ms)
+    thresholds: tuple[tuple[str, tuple[tuple[int, float], ...]], ...]
 
 
 def block_width_ms(first_ms: int, last_ms: int, blocks: int = BLOCKS) -> int:
     return max(1, math.ceil((last_ms - first_ms + 1) / blocks))
 
 
-def burst_body(
-    baseline: Cohort, candidate: Cohort, wanted: Sequence[BurstQuery], extra: Sequence[Query] = ()
-) -> Query:
-    """Aggregation ``"0"``, ``"1"``... per entry of ``wanted``: blocks of time with counts."""
+def _slower_than(side: BurstSide, percent: int) -> Query:
+    """Requests at least as slow as their own route's ``percent`` percentile on this side."""
+    return {
+        "bool": {
+            "should": [
+                {
+                    "bool": {
+                        "filter": [
+                            term("route", route),
+                            {"range": {"latency_ms": {"gte": dict(levels)[percent]}}},
+                        ]
+                    }
+                }
+                for route, levels in side.thresholds
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def burst_body(sides: Sequence[BurstSide], extra: Sequence[Query] = ()) -> Query:
+    """Aggregation ``"0"``, ``"1"``... per side: per route, blocks of time with counts."""
     aggs: Query = {}
-    for key, item in enumerate(wanted):
-        width = block_width_ms(item.first_ms, item.last_ms)
+    for key, side in enumerate(sides):
+        width = block_width_ms(side.first_ms, side.last_ms)
+        routes = [route for route, _ in side.thresholds]
+        levels = [p for p, _ in side.thresholds[0][1]] if side.thresholds else []
+        only_these = {"bool": {"should": [term("route", r) for r in routes]}}
         aggs[str(key)] = {
-            "filter": cohort_filter(item.cohort, [*extra, term("route", item.route)]),
+            "filter": cohort_filter(side.cohort, [*extra, only_these]),
             "aggs": {
-                "blocks": {
-                    "date_histogram": {
-                        "field": "@timestamp",
-                        "fixed_interval": f"{width}ms",
-                        "offset": f"+{item.first_ms % width}ms",
-                        "min_doc_count": 0,
-                    },
+                "routes": {
+                    "terms": {"field": "route", "size": max(len(routes), 1)},
                     "aggs": {
-                        **{
-                            f"p{p}": {"filter": {"range": {"latency_ms": {"gte": ms}}}}
-                            for p, ms in item.slower
-                        },
-                        "5xx": {"filter": {"range": {"status": {"gte": 500, "lte": 599}}}},
+                        "blocks": {
+                            "date_histogram": {
+                                "field": "@timestamp",
+                                "fixed_interval": f"{width}ms",
+                                "offset": f"+{side.first_ms % width}ms",
+                                "min_doc_count": 0,
+                            },
+                            "aggs": {
+                                **{f"p{p}": {"filter": _slower_than(side, p)} for p in levels},
+                                "5xx": {"filter": {"range": {"status": {"gte": 500, "lte": 599}}}},
+                            },
+                        }
                     },
                 }
             },
         }
-    return {"size": 0, "query": _both(baseline, candidate, extra), "aggs": aggs}
+    cohorts = [cohort_filter(side.cohort, extra) for side in sides]
+    query = {"bool": {"should": cohorts, "minimum_should_match": 1}}
+    return {"size": 0, "query": query, "aggs": aggs}
