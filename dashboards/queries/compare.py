@@ -23,9 +23,9 @@ import pandas as pd
 from elasticsearch import Elasticsearch
 
 from reqtrail.dashboards.queries.bodies import Query, term
-from reqtrail.dashboards.queries.es_client import search
+from reqtrail.dashboards.queries.es_client import DataUnavailable, search, translated_errors
 from reqtrail.dashboards.queries.filters import Cohort
-from reqtrail.dashboards.queries.gate_bodies import BurstSide, burst_body, shape_body
+from reqtrail.dashboards.queries.gate_bodies import BurstSide, counts_body, shape_body, tail_body
 from reqtrail.dashboards.queries.gate_rules import GateRules
 from reqtrail.dashboards.queries.gate_stats import Quantiles, Shape
 from reqtrail.dashboards.queries.verdicts import RouteComparison, SideStats, Verdict, judge
@@ -154,13 +154,18 @@ def judged_routes(sides: Sides, rules: GateRules) -> list[str]:
     ]
 
 
-def _shape_of(quantiles: Quantiles, blocks: list[dict[str, Any]]) -> Shape:
-    return Shape.from_blocks(
-        quantiles,
-        [b["doc_count"] for b in blocks],
-        {p: [b[f"p{p}"]["doc_count"] for b in blocks] for p in TAIL},
-        [b["5xx"]["doc_count"] for b in blocks],
-    )
+def _slower(answer: dict[str, Any]) -> dict[tuple[str, int], dict[int, int]]:
+    """(route, threshold) -> block start (epoch ms) -> requests at least that slow."""
+    lowest = min(TAIL)
+    out: dict[tuple[str, int], dict[int, int]] = {}
+    for route in answer["aggregations"]["routes"]["buckets"]:
+        blocks = route["blocks"]["buckets"]
+        for p in TAIL:
+            name = "doc_count" if p == lowest else f"p{p}"
+            out[route["key"], p] = {
+                b["key"]: b["doc_count"] if p == lowest else b[name]["doc_count"] for b in blocks
+            }
+    return out
 
 
 def read_shapes(
@@ -172,7 +177,8 @@ def read_shapes(
     routes: Sequence[str],
     extra: Sequence[Query],
 ) -> dict[str, tuple[Shape, Shape]]:
-    """How bursty each route's tail and 5xx are on both sides (second aggregation)."""
+    """How bursty each route's tail and 5xx are on both sides (second request: one
+    multi-search of a counting aggregation and a tail query per side)."""
     if not routes:
         return {}
     queries = [
@@ -187,22 +193,40 @@ def read_shapes(
         )
         for side, cohort in zip(SIDES, (baseline, candidate), strict=True)
     ]
-    answer = search(es, index, burst_body(queries, extra))
+    searches: list[Query] = [{}, counts_body(queries, extra)]
+    for query in queries:
+        searches += [{}, tail_body(query, extra)]
+    with translated_errors(es, index):
+        answers = es.msearch(index=index, searches=searches).body["responses"]
+    for answer in answers:
+        if "error" in answer:
+            raise DataUnavailable(f"Elasticsearch could not count the slow requests: {answer}")
     found: dict[tuple[str, str], Shape] = {}
     for key, side in enumerate(SIDES):
-        for bucket in answer["aggregations"][str(key)]["routes"]["buckets"]:
+        slower = _slower(answers[1 + key])
+        for bucket in answers[0]["aggregations"][str(key)]["routes"]["buckets"]:
             route = bucket["key"]
             blocks = bucket["blocks"]["buckets"]
-            found[route, side] = _shape_of(sides[side][route].quantiles, blocks)
+            over = {p: slower.get((route, p), {}) for p in TAIL}
+            found[route, side] = Shape.from_blocks(
+                sides[side][route].quantiles,
+                [b["doc_count"] for b in blocks],
+                {p: [over[p].get(b["key"], 0) for b in blocks] for p in TAIL},
+                [b["5xx"]["doc_count"] for b in blocks],
+            )
     return {route: (found[route, "baseline"], found[route, "candidate"]) for route in routes}
 
 
 def judge_routes(
-    sides: Sides, shapes: dict[str, tuple[Shape, Shape]], rules: GateRules
+    sides: Sides,
+    shapes: dict[str, tuple[Shape, Shape]],
+    rules: GateRules,
+    routes: Sequence[str] | None = None,
 ) -> list[RouteComparison]:
-    """Every route of either side with its verdict, regressions first, then by p95 change."""
+    """The verdict of each of ``routes`` (default: every route of either side)."""
     empty = RouteSide(SideStats(), Quantiles.of([0.0]), 0, 0)
-    routes = [
+    names = sorted(set(sides["baseline"]) | set(sides["candidate"])) if routes is None else routes
+    return [
         judge(
             route,
             sides["baseline"].get(route, empty).stats,
@@ -211,9 +235,8 @@ def judge_routes(
             shapes.get(route),
             confidence=rules.confidence,
         )
-        for route in sorted(set(sides["baseline"]) | set(sides["candidate"]))
+        for route in names
     ]
-    return sorted(routes, key=_order)
 
 
 def _order(route: RouteComparison) -> tuple[int, float, str]:
@@ -229,12 +252,30 @@ def compare_releases(
     rules: GateRules | None = None,
     scope: Scope | None = None,
 ) -> Comparison:
-    """Every route of either side, judged by ``rules`` (default: ``GateRules()``)."""
+    """Every route of either side, judged by ``rules`` (default: ``GateRules()``), regressions
+    first, then by p95 change.
+
+    Routes are judged first as if their requests were independent. A design effect only
+    widens an interval, so only the routes that this first pass calls regressed or
+    improved are judged again with their design effects (the second request).
+    """
     rules = rules or GateRules()
     scope = scope or Scope()
     extra = scope.clauses()
     sides = read_sides(es, index, baseline, candidate, extra)
-    judged = judged_routes(sides, rules)
-    shapes = read_shapes(es, index, baseline, candidate, sides, judged, extra)
-    routes = judge_routes(sides, shapes, rules)
+    independent = {
+        route: (
+            Shape(sides["baseline"][route].quantiles),
+            Shape(sides["candidate"][route].quantiles),
+        )
+        for route in judged_routes(sides, rules)
+    }
+    verdicts = {r.route: r for r in judge_routes(sides, independent, rules)}
+    flagged = [
+        r.route for r in verdicts.values() if r.verdict in (Verdict.REGRESSED, Verdict.IMPROVED)
+    ]
+    if flagged:
+        shapes = read_shapes(es, index, baseline, candidate, sides, flagged, extra)
+        verdicts.update((r.route, r) for r in judge_routes(sides, shapes, rules, flagged))
+    routes = sorted(verdicts.values(), key=_order)
     return Comparison(baseline, candidate, scope, rules, tuple(routes))

@@ -4,11 +4,11 @@
 grid (``GRID``: the quantile function near p95 and p99), the slowest request, 4xx/5xx
 counts and the first and last request's time.
 
-``burst_body``: per cohort and judged route, ``BLOCKS`` equal stretches of time between the
-cohort's first and last request, each with its request count, how many requests were at
-least as slow as that route's p90, p95 and p99 on that side, and how many were 5xx. Each
-threshold belongs to one route, so one filter per percentile pairs every route with its
-own (one pass over the documents, not one per route).
+Then, in one multi-search, ``BLOCKS`` equal stretches of time between each cohort's first
+and last request: ``counts_body`` counts each judged route's requests and 5xx per stretch
+(one pass over the documents), and one ``tail_body`` per cohort counts each route's
+requests at least as slow as that route's p90, p95 and p99 on that side (a selective
+query: only the slowest tenth of the requests is read).
 
 Same rules as ``bodies``: user text only ever becomes a ``term`` value.
 """
@@ -101,6 +101,51 @@ def block_width_ms(first_ms: int, last_ms: int, blocks: int = BLOCKS) -> int:
     return max(1, math.ceil((last_ms - first_ms + 1) / blocks))
 
 
+def _blocks(side: BurstSide) -> Query:
+    """``BLOCKS`` equal stretches from the side's first to its last request, all returned."""
+    width = block_width_ms(side.first_ms, side.last_ms)
+    return {
+        "field": "@timestamp",
+        "fixed_interval": f"{width}ms",
+        "offset": f"+{side.first_ms % width}ms",
+        "min_doc_count": 0,
+        "extended_bounds": {"min": side.first_ms, "max": side.last_ms},
+    }
+
+
+def _routes(side: BurstSide) -> Query:
+    return {"bool": {"should": [term("route", route) for route, _ in side.thresholds]}}
+
+
+def counts_body(sides: Sequence[BurstSide], extra: Sequence[Query] = ()) -> Query:
+    """Aggregation ``"0"``, ``"1"``... per side: per route and block, requests and 5xx."""
+    aggs: Query = {
+        str(key): {
+            "filter": cohort_filter(side.cohort, [*extra, _routes(side)]),
+            "aggs": {
+                "routes": {
+                    "terms": {"field": "route", "size": max(len(side.thresholds), 1)},
+                    "aggs": {
+                        "blocks": {
+                            "date_histogram": _blocks(side),
+                            "aggs": {
+                                "5xx": {"filter": {"range": {"status": {"gte": 500, "lte": 599}}}}
+                            },
+                        }
+                    },
+                }
+            },
+        }
+        for key, side in enumerate(sides)
+    }
+    cohorts = [cohort_filter(side.cohort, extra) for side in sides]
+    return {
+        "size": 0,
+        "query": {"bool": {"should": cohorts, "minimum_should_match": 1}},
+        "aggs": aggs,
+    }
+
+
 def _slower_than(side: BurstSide, percent: int) -> Query:
     """Requests at least as slow as their own route's ``percent`` percentile on this side."""
     return {
@@ -121,36 +166,27 @@ def _slower_than(side: BurstSide, percent: int) -> Query:
     }
 
 
-def burst_body(sides: Sequence[BurstSide], extra: Sequence[Query] = ()) -> Query:
-    """Aggregation ``"0"``, ``"1"``... per side: per route, blocks of time with counts."""
-    aggs: Query = {}
-    for key, side in enumerate(sides):
-        width = block_width_ms(side.first_ms, side.last_ms)
-        routes = [route for route, _ in side.thresholds]
-        levels = [p for p, _ in side.thresholds[0][1]] if side.thresholds else []
-        only_these = {"bool": {"should": [term("route", r) for r in routes]}}
-        aggs[str(key)] = {
-            "filter": cohort_filter(side.cohort, [*extra, only_these]),
-            "aggs": {
-                "routes": {
-                    "terms": {"field": "route", "size": max(len(routes), 1)},
-                    "aggs": {
-                        "blocks": {
-                            "date_histogram": {
-                                "field": "@timestamp",
-                                "fixed_interval": f"{width}ms",
-                                "offset": f"+{side.first_ms % width}ms",
-                                "min_doc_count": 0,
-                            },
-                            "aggs": {
-                                **{f"p{p}": {"filter": _slower_than(side, p)} for p in levels},
-                                "5xx": {"filter": {"range": {"status": {"gte": 500, "lte": 599}}}},
-                            },
-                        }
-                    },
-                }
-            },
-        }
-    cohorts = [cohort_filter(side.cohort, extra) for side in sides]
-    query = {"bool": {"should": cohorts, "minimum_should_match": 1}}
-    return {"size": 0, "query": query, "aggs": aggs}
+def tail_body(side: BurstSide, extra: Sequence[Query] = ()) -> Query:
+    """The side's slowest requests only: those at least as slow as their route's lowest
+    threshold (a selective query). Per route and block, how many reach each threshold."""
+    levels = [p for p, _ in side.thresholds[0][1]]
+    lowest = min(levels)
+    return {
+        "size": 0,
+        "query": cohort_filter(side.cohort, [*extra, _slower_than(side, lowest)]),
+        "aggs": {
+            "routes": {
+                "terms": {"field": "route", "size": max(len(side.thresholds), 1)},
+                "aggs": {
+                    "blocks": {
+                        "date_histogram": _blocks(side),
+                        "aggs": {
+                            f"p{p}": {"filter": _slower_than(side, p)}
+                            for p in levels
+                            if p != lowest
+                        },
+                    }
+                },
+            }
+        },
+    }

@@ -109,7 +109,7 @@ def test_bench_compare_prints_its_tables_and_removes_its_data(settings: Settings
     for row in (
         "4,000 documents, 20 routes",
         "dashboard's comparison aggregation",
-        "reqtrail compare (all of the above)",
+        "reqtrail compare (compare_releases)",
         "24 h verdict: regressed",
         "A/A: hour h vs hour h+1 of 1.41.0",
         "A/B: 1.42.0 vs 1.41.0, same hour",
