@@ -94,16 +94,13 @@ def cohort_filter(cohort: Cohort, extra: Sequence[Query] = ()) -> Query:
     return {"bool": {"filter": [*clauses, *extra]}}
 
 
-def comparison_body(baseline: Cohort, candidate: Cohort, extra: Sequence[Query] = ()) -> Query:
-    """Per route and cohort: count, latency percentiles and error counts, in one request.
-
-    ``extra`` filter clauses (environment, service, routes) apply to both cohorts.
-    """
+def comparison_body(baseline: Cohort, candidate: Cohort) -> Query:
+    """Per route and cohort: count, latency percentiles and error counts, in one request."""
     return {
         "size": 0,
         "query": {
             "bool": {
-                "should": [cohort_filter(baseline, extra), cohort_filter(candidate, extra)],
+                "should": [cohort_filter(baseline), cohort_filter(candidate)],
                 "minimum_should_match": 1,
             }
         },
@@ -111,8 +108,8 @@ def comparison_body(baseline: Cohort, candidate: Cohort, extra: Sequence[Query] 
             "cohorts": {
                 "filters": {
                     "filters": {
-                        "baseline": cohort_filter(baseline, extra),
-                        "candidate": cohort_filter(candidate, extra),
+                        "baseline": cohort_filter(baseline),
+                        "candidate": cohort_filter(candidate),
                     }
                 },
                 "aggs": {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -14,7 +13,6 @@ from reqtrail.dashboards.queries.agg_bodies import (
     route_stats_body,
     values_body,
 )
-from reqtrail.dashboards.queries.bodies import Query
 from reqtrail.dashboards.queries.es_client import search
 from reqtrail.dashboards.queries.filters import Cohort, TimeRange, histogram_interval
 
@@ -99,22 +97,6 @@ def _change(new: float | None, old: float | None) -> float | None:
     return (new - old) / old * 100.0
 
 
-def cohort_route_stats(
-    es: Elasticsearch,
-    index: str,
-    baseline: Cohort,
-    candidate: Cohort,
-    extra: Sequence[Query] = (),
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{"baseline"|"candidate": {route: STATS_COLUMNS row}}``, in one request."""
-    response = search(es, index, comparison_body(baseline, candidate, extra))
-    cohorts = response["aggregations"]["cohorts"]["buckets"]
-    return {
-        side: {b["key"]: _stats_row(b) for b in cohorts[side]["routes"]["buckets"]}
-        for side in ("baseline", "candidate")
-    }
-
-
 def compare_cohorts(
     es: Elasticsearch, index: str, baseline: Cohort, candidate: Cohort
 ) -> pd.DataFrame:
@@ -124,7 +106,11 @@ def compare_cohorts(
     share of 5xx responses and ``error_rate_change_pp`` its change in percentage points.
     Routes seen in only one cohort have empty deltas and sort last.
     """
-    sides = cohort_route_stats(es, index, baseline, candidate)
+    response = search(es, index, comparison_body(baseline, candidate))
+    cohorts = response["aggregations"]["cohorts"]["buckets"]
+    sides: dict[str, dict[str, dict[str, Any]]] = {}
+    for side in ("baseline", "candidate"):
+        sides[side] = {b["key"]: _stats_row(b) for b in cohorts[side]["routes"]["buckets"]}
     rows = []
     for route in sorted(set(sides["baseline"]) | set(sides["candidate"])):
         old = sides["baseline"].get(route)
