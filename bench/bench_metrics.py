@@ -36,10 +36,10 @@ import time
 from collections.abc import Callable
 
 import orjson
-from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 
 from bench.bench_consumer import NoOpBulkTransport, isolated, print_rows, produce, progress
 from reqtrail.consumers.documents import DocumentBuilder
+from reqtrail.consumers.indexer_loop import IndexerConsumer, tune_gc_for_throughput
 from reqtrail.consumers.metrics import IndexerMetrics
 from reqtrail.consumers.request_metrics import RequestMetrics
 from reqtrail.consumers.setup import (

@@ -32,6 +32,7 @@ def register_all() -> None:
     from reqtrail.consumers.cli import register as register_consumers
     from reqtrail.dashboards.cli import register as register_dashboards
     from reqtrail.demo_cli import register as register_demo
+    from reqtrail.gate.cli import register as register_gate
     from reqtrail.producers.cli import register as register_producers
     from reqtrail.replay.cli import register as register_replay
     from reqtrail.services.cli import register as register_services
@@ -43,6 +44,7 @@ def register_all() -> None:
         register_dashboards,
         register_demo,
         register_replay,
+        register_gate,
     ):
         register(app)
 

@@ -93,11 +93,12 @@ def route_stats_body(time_range: TimeRange) -> Query:
     }
 
 
-def cohort_filter(cohort: Cohort) -> Query:
+def cohort_filter(cohort: Cohort, extra: Sequence[Query] = ()) -> Query:
+    """The cohort's window and version, and ``extra`` clauses (environment, route...)."""
     clauses = [time_filter(cohort.time_range)]
     if cohort.app_version is not None:
         clauses.append(term("app_version", cohort.app_version))
-    return {"bool": {"filter": clauses}}
+    return {"bool": {"filter": [*clauses, *extra]}}
 
 
 def comparison_body(baseline: Cohort, candidate: Cohort) -> Query:

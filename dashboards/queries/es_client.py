@@ -7,6 +7,8 @@ on; pages show that sentence instead of a stack trace.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
@@ -39,8 +41,16 @@ def _url_of(es: Elasticsearch) -> str:
 
 def search(es: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str, Any]:
     """Run one search; connection problems and a missing index raise ``DataUnavailable``."""
-    try:
+    with translated_errors(es, index):
         response = es.search(index=index, body=body)
+    return dict(response.body)
+
+
+@contextmanager
+def translated_errors(es: Elasticsearch, index: str) -> Iterator[None]:
+    """Turn what goes wrong reading ``index`` into ``DataUnavailable`` with a sentence."""
+    try:
+        yield
     except NotFoundError as exc:
         if exc.error == "index_not_found_exception":
             raise DataUnavailable(
@@ -67,4 +77,3 @@ def search(es: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str, Any
                 f"Elasticsearch is overloaded or not ready ({exc.status_code}); try again shortly."
             ) from None
         raise
-    return dict(response.body)

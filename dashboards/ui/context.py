@@ -18,15 +18,17 @@ from elasticsearch import Elasticsearch
 
 from reqtrail.dashboards.queries import latency
 from reqtrail.dashboards.queries.bodies import SortValues
+from reqtrail.dashboards.queries.compare import compare_releases
 from reqtrail.dashboards.queries.errors import TopErrors, error_trend, top_errors
 from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
 from reqtrail.dashboards.queries.extent import data_window
 from reqtrail.dashboards.queries.filters import Cohort, FilterError, SearchFilter, TimeRange
+from reqtrail.dashboards.queries.gate_rules import GateRules, rules_from_table
 from reqtrail.dashboards.queries.ingest import Freshness, freshness
 from reqtrail.dashboards.queries.replays import replays_of
 from reqtrail.dashboards.queries.search import SearchPage, get_request, search_requests
 from reqtrail.dashboards.queries.traffic import TrafficReport, traffic
-from reqtrail.settings import DashboardSettings, SettingsError, load_settings
+from reqtrail.settings import DashboardSettings, SettingsError, config_section, load_settings
 
 
 def settings() -> DashboardSettings:
@@ -37,6 +39,13 @@ def settings() -> DashboardSettings:
         st.error(f"Configuration error: {exc}")
         st.stop()
         raise  # unreachable: st.stop() raises
+
+
+def gate_rules() -> GateRules:
+    """The release gate's rules (``[gate]`` of the config file), as ``reqtrail compare`` reads
+    them, so the release comparison shows the same verdicts."""
+    table, path = config_section("gate")
+    return rules_from_table(table, f"[gate] of {path}" if path else "[gate]")
 
 
 def now(cfg: DashboardSettings) -> datetime:
@@ -108,7 +117,9 @@ class Queries:
         return _route_stats(self.es, self.key, self.index, time_range)
 
     def compare(self, baseline: Cohort, candidate: Cohort) -> pd.DataFrame:
-        return _compare(self.es, self.key, self.index, baseline, candidate)
+        """The release gate's comparison (``compare_releases``) as a table, with verdicts."""
+        rules = gate_rules()
+        return _compare(self.es, self.key, self.index, baseline, candidate, rules, repr(rules))
 
     def values(self, time_range: TimeRange, field: str) -> list[str]:
         return _values(self.es, self.key, self.index, time_range, field)
@@ -172,8 +183,16 @@ def _route_stats(_es: Es, es_key: str, index: str, time_range: TimeRange) -> pd.
 
 
 @cached
-def _compare(_es: Es, es_key: str, index: str, baseline: Cohort, candidate: Cohort) -> pd.DataFrame:
-    return latency.compare_cohorts(_es, index, baseline, candidate)
+def _compare(
+    _es: Es,
+    es_key: str,
+    index: str,
+    baseline: Cohort,
+    candidate: Cohort,
+    _rules: GateRules,
+    rules_key: str,
+) -> pd.DataFrame:
+    return compare_releases(_es, index, baseline, candidate, _rules).to_frame()
 
 
 @cached

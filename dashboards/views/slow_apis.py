@@ -32,6 +32,17 @@ def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-+]", version))
 
 
+VERDICT_COLOURS = {
+    "regressed": "color: #d32f2f; font-weight: 600",
+    "improved": "color: #2e7d32",
+    "too few requests": "color: #757575",
+}
+
+
+def verdict_colour(value: object) -> str:
+    return VERDICT_COLOURS.get(str(value), "")
+
+
 def delta_colour(value: object) -> str:
     if not isinstance(value, int | float) or pd.isna(value) or abs(value) < 5:
         return ""
@@ -89,13 +100,16 @@ def _comparison(q: Queries, time_range: TimeRange) -> None:
         st.info("No requests in either cohort.")
         return
     st.caption(
-        f"Baseline **{baseline.label}** vs candidate **{candidate.label}**; worst p95 "
-        "regression first. Error rate = share of 5xx; its change is in percentage points."
+        f"Baseline **{baseline.label}** vs candidate **{candidate.label}**; regressions "
+        "first, then by p95 change. The verdict is `reqtrail compare`'s: a route regresses "
+        "only when its change holds beyond noise (rules: `[gate]` in reqtrail.toml). Error "
+        "rate = share of 5xx; its change is in percentage points."
     )
     left, right = st.columns([3, 2])
     shown = table[
         [
             "route",
+            "verdict",
             "baseline_requests",
             "candidate_requests",
             "baseline_p95",
@@ -106,11 +120,14 @@ def _comparison(q: Queries, time_range: TimeRange) -> None:
             "baseline_error_rate_pct",
             "candidate_error_rate_pct",
             "error_rate_change_pp",
+            "why",
         ]
     ]
     deltas = ["p95_change_pct", "p50_change_pct", "p99_change_pct", "error_rate_change_pp"]
     left.dataframe(
-        shown.style.map(delta_colour, subset=deltas).format(precision=1, na_rep="-"),
+        shown.style.map(delta_colour, subset=deltas)
+        .map(verdict_colour, subset=["verdict"])
+        .format(precision=1, na_rep="-"),
         hide_index=True,
         width="stretch",
     )

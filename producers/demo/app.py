@@ -20,6 +20,10 @@ locustfile spreads players over two releases that way.  The newer release (any v
 battles, so the dashboard has something to find when comparing versions.  Running two
 server processes with different ``REQTRAIL_APP_VERSION`` (and no header) works as well.
 
+For the release gate, ``REQTRAIL_DEMO_REGRESSED_RELEASES`` names releases (comma separated)
+served with two deliberate regressions: ``/battles/start`` takes 50 % longer, and upgrading
+a unit with more than 15 materials fails with a 500 (a new code path).
+
 Run it:  ``reqtrail demo-server --port 8000`` (uvicorn).  Sentry is initialised when
 ``SENTRY_DSN`` is set.
 """
@@ -52,6 +56,11 @@ NEW_RELEASE = (1, 5)
 CRASH_CHANCE = {"old": 0.01, "new": float(os.environ.get("REQTRAIL_DEMO_CRASH_CHANCE", "0.08"))}
 # Multiplies every simulated delay (REQTRAIL_DEMO_TIME_SCALE; tests use 0).
 TIME_SCALE = float(os.environ.get("REQTRAIL_DEMO_TIME_SCALE", "1.0"))
+REGRESSED_RELEASES = frozenset(
+    v.strip()
+    for v in os.environ.get("REQTRAIL_DEMO_REGRESSED_RELEASES", "").split(",")
+    if v.strip()
+)
 DEFAULT_APP_VERSION = "1.4.2"
 BANNERS = ["summer-festival", "dragon-legends", "standard"]
 RARITIES = [("SSR", 0.03), ("SR", 0.17), ("R", 0.80)]
@@ -60,6 +69,14 @@ PRODUCTS = {"gems-60": 0.99, "gems-330": 4.99, "gems-1000": 14.99, "starter-pack
 
 class RewardCalculationError(RuntimeError):
     """The demo's intermittent crash (a bug in reward tables of the new release)."""
+
+    code = "REWARD_TABLE_MISSING"
+
+
+class MaterialOverflowError(RuntimeError):
+    """The release gate demo's new crash: too many materials in one upgrade."""
+
+    code = "MATERIAL_OVERFLOW"
 
 
 def release_of(request: Request) -> tuple[int, ...]:
@@ -73,6 +90,12 @@ def release_of(request: Request) -> tuple[int, ...]:
 
 def is_new_release(request: Request) -> bool:
     return release_of(request) >= NEW_RELEASE
+
+
+def is_regressed_release(request: Request) -> bool:
+    """Served as one of ``REQTRAIL_DEMO_REGRESSED_RELEASES`` (the release gate demo)."""
+    version = request.headers.get("x-app-version") or request.app.state.app_version
+    return version in REGRESSED_RELEASES
 
 
 async def pause(seconds: float) -> None:
@@ -151,7 +174,7 @@ async def gacha_draw(request: Request) -> JSONResponse:
 
 async def battle_start(request: Request) -> JSONResponse:
     payload = await body_of(request)
-    await pause(random.uniform(0.005, 0.02))
+    await pause(random.uniform(0.005, 0.02) * (1.5 if is_regressed_release(request) else 1.0))
     return JSONResponse(
         {
             "battle_id": f"b-{random.getrandbits(40):010x}",
@@ -187,6 +210,10 @@ async def unit_upgrade(request: Request) -> JSONResponse:
     else:
         await pause(random.uniform(0.005, 0.03))
     materials = payload.get("materials", [])
+    counts = [m.get("count") for m in materials if isinstance(m, dict)]
+    used = sum(c for c in counts if isinstance(c, int)) if isinstance(materials, list) else 0
+    if is_regressed_release(request) and used > 15:
+        raise MaterialOverflowError(f"{used} materials overflow the upgrade table")
     return JSONResponse(
         {"unit_id": unit_id, "level": random.randint(2, 80), "materials_used": materials}
     )
@@ -258,7 +285,8 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     Sentry event ID into the request's record, beside this response body.
     """
     event_id = report_exception(exc)
-    body = {"error": "internal", "code": "REWARD_TABLE_MISSING", "sentry_event_id": event_id}
+    code = getattr(exc, "code", "INTERNAL")
+    body = {"error": "internal", "code": code, "sentry_event_id": event_id}
     return JSONResponse(body, status_code=500)
 
 
@@ -272,7 +300,10 @@ def create_app(pipeline: RecordPipeline | None = None) -> Starlette:
     app = Starlette(
         routes=ROUTES,
         middleware=[middleware],
-        exception_handlers={RewardCalculationError: internal_error},
+        exception_handlers={
+            RewardCalculationError: internal_error,
+            MaterialOverflowError: internal_error,
+        },
     )
     app.state.app_version = pipeline.settings.app_version or DEFAULT_APP_VERSION
     app.state.pipeline = pipeline

@@ -5,7 +5,9 @@ and client version; it logs in and then plays: home screen, battles (start + fin
 unit upgrades and now and then a shop purchase.  Every request carries the headers the
 middleware records (``X-User-ID``, ``X-Device-ID``, ``X-Session-ID``, ``X-Platform``,
 ``X-Client-Version``) and ``X-App-Version``: the server release the demo should serve the
-request as, drawn per player from ``REQTRAIL_DEMO_APP_VERSIONS``.
+request as, drawn per player from ``REQTRAIL_DEMO_APP_VERSIONS`` (under ``reqtrail loadtest``,
+the candidate version instead). Players derive from ``reqtrail.locust.ReqtrailUser``, so each
+request also carries its own ``X-Request-ID``.
 
     locust --headless -u 50 -r 10 --run-time 60s -f producers/demo/locustfile.py \\
         --host http://127.0.0.1:8000
@@ -24,7 +26,9 @@ import os
 import random
 from typing import NamedTuple
 
-from locust import HttpUser, between, task
+from locust import between, task
+
+from reqtrail.producers.locust_user import ReqtrailUser
 
 
 class Platform(NamedTuple):
@@ -60,14 +64,14 @@ PACE = float(os.environ.get("REQTRAIL_DEMO_PACE", "1.0"))
 _player_numbers = itertools.count(random.randrange(PLAYER_POOL))
 
 
-class Player(HttpUser):
-    """One player on one device, playing a realistic loop."""
+class Player(ReqtrailUser):
+    """One player on one device, playing a realistic loop (each request with its own ID)."""
 
     wait_time = between(0.5 * PACE, 2.5 * PACE)
 
     def on_start(self) -> None:
         number = next(_player_numbers) % PLAYER_POOL + 1
-        self.player_id = f"player-{number:05d}"
+        self.player_id = self.user_id = f"player-{number:05d}"
         platform = random.choices(list(PLATFORMS), [p.weight for p in PLATFORMS.values()])[0]
         info = PLATFORMS[platform]
         client_version = random.choice(info.client_versions)

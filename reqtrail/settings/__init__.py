@@ -6,7 +6,7 @@ See ``docs/configuration.md`` for every setting, by role.
 
 from reqtrail.settings.base import ENV_PREFIX, SettingsError, SettingsWarning, env_name
 from reqtrail.settings.connections import ElasticsearchConnection, KafkaConnection
-from reqtrail.settings.loading import closest, load_settings, setting_keys
+from reqtrail.settings.loading import closest, config_section, load_settings, setting_keys
 from reqtrail.settings.roles import (
     DashboardSettings,
     IndexerSettings,
@@ -28,6 +28,7 @@ __all__ = [
     "SettingsError",
     "SettingsWarning",
     "closest",
+    "config_section",
     "env_name",
     "load_settings",
     "setting_keys",

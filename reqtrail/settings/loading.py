@@ -40,11 +40,13 @@ OTHER_VARIABLES = frozenset(
         "REQTRAIL_DOCS_SCREENSHOTS",
         "REQTRAIL_ES_PORT",  # docker-compose.yml
         "REQTRAIL_KAFKA_PORT",
+        "REQTRAIL_LOADTEST_VERSION",  # set by `reqtrail loadtest` for reqtrail.locust
     }
 )
 OTHER_VARIABLE_PREFIXES = ("REQTRAIL_DEMO_",)
-# tables of reqtrail.toml that are not settings, read by their own commands
-OTHER_TABLES: frozenset[str] = frozenset()
+# Tables of the config file that are not settings: each belongs to one command, which
+# checks its keys itself (``[gate]``: ``reqtrail compare``).
+SECTIONS = frozenset({"gate"})
 
 
 @cache
@@ -141,6 +143,19 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"REQTRAIL_CONFIG file {str(path)!r} cannot be read: {exc}") from None
 
 
+def config_section(
+    name: str, environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The ``[name]`` table of the config file (empty when absent) and the file's path."""
+    path = config_file_path(os.environ if environ is None else environ, config_file)
+    if path is None:
+        return {}, None
+    table = read_config_file(path).get(name, {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"[{name}] in {path} must be a table")
+    return table, str(path)
+
+
 @overload
 def load_settings(
     environ: Mapping[str, str] | None = ...,
@@ -190,8 +205,8 @@ def load_settings(
     path = config_file_path(env, config_file)
     if path is not None:
         for key, raw in read_config_file(path).items():
-            if key in OTHER_TABLES and isinstance(raw, dict):
-                continue
+            if key in SECTIONS:
+                continue  # read by the command it belongs to (config_section)
             if key not in every:
                 raise _unknown(str(path), key, sorted(every))
             if key in mine:

@@ -118,3 +118,40 @@ def test_bench_metrics_prints_its_tables_and_removes_what_it_made(settings: Sett
         assert row in out, out
     assert "cost target (request metrics add <= 5% CPU per record): " in out
     assert bench_leftovers(settings) <= before
+
+
+def test_bench_compare_prints_its_tables_and_removes_its_data(settings: Settings) -> None:
+    """bench_compare at 4,000 documents: both tables, and its seeded indices are gone after."""
+    args = ["--docs", "4000", "--runs", "2", "--warmup", "1", "--prefix", settings.index_prefix]
+    done = run_bench("bench.bench_compare", settings, *args)
+    # 1 means the 2 s target was missed: a result, not a crash
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    for row in (
+        "4,000 documents, 20 routes",
+        "dashboard's comparison aggregation",
+        "reqtrail compare (compare_releases)",
+        "24 h verdict: regressed",
+        "A/A: hour h vs hour h+1 of 1.41.0",
+        "A/B: 1.42.0 vs 1.41.0, same hour",
+    ):
+        assert row in done.stdout, done.stdout
+    es = es_client(settings)
+    try:
+        assert not es.indices.get(index=f"{settings.index_prefix}-*", allow_no_indices=True).body
+    finally:
+        es.close()
+
+
+def test_bench_gate_noise_prints_its_table() -> None:
+    """bench_gate_noise with 5 pairs per row: every scenario row and the pooled line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_gate_noise", "--pairs", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for row in ("log-normal", "heavy tail", "stalls, 200-s runs", "A/A false alarms, all rows"):
+        assert row in done.stdout, done.stdout

@@ -10,6 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import reqtrail.dashboards
+from reqtrail.dashboards.queries.compare import compare_releases
+from reqtrail.dashboards.queries.filters import Cohort, TimeRange
+from reqtrail.dashboards.queries.gate_rules import rules_from_table
 from reqtrail.dashboards.queries.search import route_thresholds
 from reqtrail.services.ports import free_ports
 from tests.dashboards.conftest import ALICE, HOSTILE_USER, Seeded
@@ -204,3 +207,26 @@ def test_older_and_newer_buttons_page_through_results(
     assert "page 2" in texts(app)
     next(b for b in app.button if b.label == "← Newer").click().run()
     assert list(results(app)["request_id"]) == expected[:5]
+
+
+def test_release_comparison_shows_the_gates_verdicts(
+    app: AppTest, seeded: Seeded, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The Slow APIs page's release comparison shows `reqtrail compare`'s verdict per route."""
+    config = tmp_path / "reqtrail.toml"
+    config.write_text("[gate]\nmin_requests = 40\nmax_p95_increase_pct = 10\n")
+    monkeypatch.setenv("REQTRAIL_CONFIG", str(config))
+    app.run()
+    app.switch_page("views/slow_apis.py").run()
+    assert not app.exception
+    frames = [d.value for d in app.dataframe]
+    shown = next((f for f in frames if "verdict" in f.columns), None)
+    assert shown is not None, ([list(f.columns) for f in frames], texts(app))
+    rules = rules_from_table({"min_requests": 40, "max_p95_increase_pct": 10})
+    window = TimeRange.last(timedelta(hours=24))
+    gate = compare_releases(
+        seeded.es, seeded.prefix, Cohort(window, "1.41.0"), Cohort(window, "1.42.0"), rules
+    )
+    expected = {r.route: str(r.verdict) for r in gate.routes}
+    assert dict(zip(shown["route"], shown["verdict"], strict=True)) == expected
+    assert set(expected.values()) >= {"ok", "too few requests"}

@@ -85,6 +85,38 @@ def test_app_version_header_selects_the_release_and_its_bugs(
     assert second["error"]["type"].endswith("RewardCalculationError")
 
 
+def test_a_regressed_release_has_the_gate_demos_two_regressions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Served as a release in REQTRAIL_DEMO_REGRESSED_RELEASES: slower battle starts, and a
+    500 for upgrades with more than 15 materials; other releases unchanged."""
+    monkeypatch.setattr(demo, "REGRESSED_RELEASES", frozenset({"1.4.3"}))
+    monkeypatch.setattr(demo, "TIME_SCALE", 1.0)
+    pipeline, sink = memory_pipeline(demo.demo_settings(load_settings(environ={})))
+    client = TestClient(demo.create_app(pipeline), raise_server_exceptions=False)
+    many = {"materials": [{"item": "exp", "count": 16}]}
+    few = {"materials": [{"item": "exp", "count": 15}]}
+    monkeypatch.setattr(demo.random, "random", lambda: 0.5)  # no slow inventory recount
+    for version, expected in (("1.4.2", [200, 200]), ("1.4.3", [500, 200])):
+        answers = [
+            client.post("/units/u-1/upgrade", json=body, headers={"x-app-version": version})
+            for body in (many, few)
+        ]
+        assert [a.status_code for a in answers] == expected, version
+    crash = next(r for r in sink.records if r["status"] == 500)
+    assert crash["error"]["type"].endswith("MaterialOverflowError")
+    monkeypatch.setattr(demo.random, "uniform", lambda low, high: high)
+    starts = {
+        version: client.post("/battles/start", json={}, headers={"x-app-version": version})
+        for version in ("1.4.2", "1.4.3")
+    }
+    assert all(a.status_code == 200 for a in starts.values())
+    latency = {
+        r["app_version"]: r["latency_ms"] for r in sink.records if r["route"] == "/battles/start"
+    }
+    assert latency["1.4.3"] > latency["1.4.2"] * 1.3  # 30 ms against 20 ms
+
+
 def test_health_and_stats_are_served_but_not_logged(fast_demo: None) -> None:
     """/health and /_reqtrail/stats answer without making records; stats count the others."""
     pipeline, sink = memory_pipeline(demo.demo_settings(load_settings(environ={})))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reqtrail.settings import SettingsError, SettingsWarning, load_settings
+from reqtrail.settings import SettingsError, SettingsWarning, config_section, load_settings
 
 
 def test_defaults_without_environment() -> None:
@@ -143,3 +143,16 @@ def test_misspelled_variable_warns_once_naming_the_closest_setting() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_settings(environ=environ)  # a second load stays quiet
+
+
+def test_gate_table_is_left_to_its_command(tmp_path: Path) -> None:
+    """A [gate] table is not a setting: load_settings skips it, config_section returns it."""
+    config = tmp_path / "reqtrail.toml"
+    config.write_text('index_prefix = "acme"\n[gate]\nmin_requests = 50\n')
+    environ = {"REQTRAIL_CONFIG": str(config)}
+    assert load_settings(environ=environ).index_prefix == "acme"
+    assert config_section("gate", environ=environ) == ({"min_requests": 50}, str(config))
+    assert config_section("gate", environ={"REQTRAIL_CONFIG": ""}) == ({}, None)
+    config.write_text("gate = 3\n")
+    with pytest.raises(SettingsError, match=r"\[gate\] in .* must be a table"):
+        config_section("gate", environ=environ)
