@@ -24,7 +24,7 @@ from structlog import BoundLoggerBase, DropEvent
 from structlog.typing import Processor
 
 from reqtrail.producers import shutdown
-from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.guard import report_internal_error
 from reqtrail.producers.processors import (
     BodyTruncator,
     ClientIpHasher,
@@ -70,7 +70,10 @@ class RecordLogger(BoundLoggerBase):
         except DropEvent:
             return
         args, kwargs = processed
-        logger.info(*args, **kwargs)
+        if kwargs:
+            logger.info(*args, **kwargs)
+        else:
+            logger.info(*args)
 
 
 class SinkLogger:
@@ -97,6 +100,9 @@ class CaptureConfig:
     # The same names as latin-1 bytes, for ASGI's raw header lists.
     raw_allowlist: frozenset[bytes]
     raw_wanted: frozenset[bytes]
+    # latin-1 bytes -> name, for picking headers out of ASGI's lists without decoding names.
+    raw_wanted_names: dict[bytes, str]
+    raw_allowlist_names: dict[bytes, str]
 
     @classmethod
     def from_settings(cls, settings: ProducerSettings) -> CaptureConfig:
@@ -124,6 +130,8 @@ class CaptureConfig:
             body_max_bytes=settings.body_max_bytes,
             raw_allowlist=frozenset(h.encode("latin-1") for h in allow),
             raw_wanted=frozenset(h.encode("latin-1") for h in wanted),
+            raw_wanted_names={h.encode("latin-1"): h for h in wanted},
+            raw_allowlist_names={h.encode("latin-1"): h for h in allow},
         )
 
 
@@ -163,8 +171,10 @@ class RecordPipeline:
 
     def emit(self, event: dict[str, Any]) -> None:
         """Run ``event`` through the chain into the sink (errors are swallowed and counted)."""
-        with capture_internal_exceptions():
+        try:  # capture_internal_exceptions(), without its two calls on every request
             self.logger.record(event)
+        except Exception as exc:
+            report_internal_error(exc)
 
     def stats(self) -> dict[str, Any]:
         """Sink counters (produced, delivered, dropped, spilled, queued...) and sampled_out."""
