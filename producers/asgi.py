@@ -48,6 +48,7 @@ class RequestTrailMiddleware:
     ) -> None:
         self.app = app
         self._pipeline = resolve(pipeline)
+        self._fixed_pipeline = pipeline
         self.user_id_getter = user_id_getter
         self.skip_paths = frozenset(skip_paths)  # e.g. load-balancer health checks
         with capture_internal_exceptions():
@@ -101,12 +102,18 @@ class RequestTrailMiddleware:
             raise
         finally:
             try:
-                cycle.finish(starlette_route(scope, root_path, router_before))
+                route = scope.get("route")
+                template = None
+                if route is not None and (router_before or scope.get("root_path") == root_path):
+                    template = getattr(route, "path_format", None)  # no Mount: the usual case
+                if type(template) is not str:
+                    template = starlette_route(scope, root_path, router_before)
+                cycle.finish(template)
             except Exception as exc:
                 report_internal_error(exc)
 
     def _start(self, scope: Scope, root_path: str) -> RequestCycle:
-        pipeline = self._pipeline()
+        pipeline = self._fixed_pipeline or self._pipeline()
         names = pipeline.capture.raw_wanted_names
         headers = {}
         for name, value in scope["headers"]:

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from reqtrail.producers.capture import BodyCapture
-from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.guard import capture_internal_exceptions, report_internal_error
 from reqtrail.producers.ids import new_request_id, request_id_from, usable_id
 from reqtrail.producers.pipeline import (
     CLIENT_VERSION_HEADER,
@@ -35,7 +35,7 @@ from reqtrail.producers.pipeline import (
     RecordPipeline,
 )
 from reqtrail.producers.request_context import bind_user_id, bound_user_id, rebind_request_context
-from reqtrail.producers.sentry import open_request_scope
+from reqtrail.producers.sentry import INACTIVE_SCOPE, open_request_scope
 from reqtrail.producers.users import RequestUser, UserLike, as_user
 
 MAX_STACK_CHARS = 8192
@@ -153,8 +153,12 @@ class RequestCycle:
             if bound is not self.user_id and isinstance(bound, str | int) and bound != "":
                 user = as_user(bound)  # the app bound user_id in structlog's contextvars
         if user is None and self.find_user is not None:
-            with capture_internal_exceptions():  # a failing getter still leaves a record
-                user = as_user(self.find_user())
+            try:  # capture_internal_exceptions(): a failing getter still leaves a record
+                found = self.find_user()
+                if found is not None:
+                    user = as_user(found)
+            except Exception as exc:
+                report_internal_error(exc)
         if user is None:
             if self.user_id:
                 self.event["user_id"] = self.user_id
@@ -189,7 +193,8 @@ class RequestCycle:
         event = self.event
         event["latency_ms"] = round((time.perf_counter() - self._t0) * 1000.0, 3)
         _current_cycle.set(None)
-        self.sentry.exit()
+        if self.sentry is not INACTIVE_SCOPE:
+            self.sentry.exit()
         status = self.status
         if status is None:
             status = 500 if self.exception is not None else CLIENT_CLOSED_STATUS

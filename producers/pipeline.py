@@ -154,6 +154,12 @@ def build_processors(settings: ProducerSettings, sampler: Sampler) -> list[Proce
     return chain
 
 
+# The processors that need the request itself: its context variables, and the sampling
+# decision (a record that is not kept is never queued).  The rest of the chain needs only
+# the event, so a sink that can (``KafkaSink.put_event``) runs it on its own thread.
+REQUEST_PROCESSORS = 2
+
+
 class RecordPipeline:
     """Turns finished-request events into Kafka records; never raises into the caller."""
 
@@ -162,19 +168,48 @@ class RecordPipeline:
         self.sink = KafkaSink(settings) if sink is None else sink
         self.capture = CaptureConfig.from_settings(settings)
         self.sampler = Sampler(settings.sample_rate, settings.slow_threshold_ms)
+        processors = build_processors(settings, self.sampler)
         self.logger = structlog.wrap_logger(
             SinkLogger(self.sink),
-            processors=build_processors(settings, self.sampler),
+            processors=processors,
             wrapper_class=RecordLogger,
             context_class=dict,
         ).bind()
+        put_event = getattr(self.sink, "put_event", None)
+        self._put_event: Callable[[dict[str, Any], Any], bool] | None = (
+            put_event if callable(put_event) else None
+        )
+        self._on_request = tuple(processors[:REQUEST_PROCESSORS])
+        self._on_sender = tuple(processors[REQUEST_PROCESSORS:])
 
     def emit(self, event: dict[str, Any]) -> None:
-        """Run ``event`` through the chain into the sink (errors are swallowed and counted)."""
+        """Run ``event`` through the chain into the sink (errors are swallowed and counted).
+
+        With a sink that renders on its own thread, only the processors that need the
+        request run here; the sink runs the rest (``render``) off the request thread.
+        """
         try:  # capture_internal_exceptions(), without its two calls on every request
-            self.logger.record(event)
+            put_event = self._put_event
+            if put_event is None:
+                self.logger.record(event)
+                return
+            processed: Any = event
+            for processor in self._on_request:
+                processed = processor(None, "info", processed)
+            put_event(processed, self.render)
+        except DropEvent:
+            return
         except Exception as exc:
             report_internal_error(exc)
+
+    def render(self, event: dict[str, Any]) -> tuple[bytes, bytes | None]:
+        """The rest of the chain: ``event`` (already through the request's processors) as
+        the record's (payload, Kafka key); raises ``DropEvent`` to drop it."""
+        processed: Any = event
+        for processor in self._on_sender:
+            processed = processor(None, "info", processed)
+        (payload, key), _kwargs = processed
+        return payload, key
 
     def stats(self) -> dict[str, Any]:
         """Sink counters (produced, delivered, dropped, spilled, queued...) and sampled_out."""
