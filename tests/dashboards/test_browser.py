@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reqtrail.dashboards.screenshots import (
+from reqtrail.screenshots import (
     browser_available,
     capture_detail,
     capture_pages,

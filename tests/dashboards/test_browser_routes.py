@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from reqtrail.dashboards.queries.es_client import make_client
-from reqtrail.dashboards.screenshots import (
+from reqtrail.schemas.samples import ROUTES, sample_record
+from reqtrail.screenshots import (
     browser_available,
     chromium,
     running_dashboard,
@@ -23,8 +24,7 @@ from reqtrail.dashboards.screenshots import (
     wait_for_page,
     wait_until,
 )
-from reqtrail.dashboards.seed import delete_prefix, seed
-from reqtrail.schemas.samples import ROUTES, sample_record
+from reqtrail.seed import delete_prefix, seed
 from reqtrail.services.ports import free_ports
 from reqtrail.settings import load_settings
 

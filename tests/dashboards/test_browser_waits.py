@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reqtrail.dashboards.screenshots import browser_available, chromium, wait_for_element
+from reqtrail.screenshots import browser_available, chromium, wait_for_element
 
 pytestmark = [pytest.mark.browser]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reqtrail.dashboards.screenshots import (
+from reqtrail.screenshots import (
     browser_available,
     chromium,
     running_dashboard,
