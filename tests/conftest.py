@@ -272,3 +272,16 @@ def dedicated_es(dedicated_services: DedicatedServices) -> Callable[..., Elastic
 def dedicated_kafka(dedicated_services: DedicatedServices) -> Callable[..., KafkaService]:
     """``dedicated_kafka(extra_config=..., heap=..., start=True)`` -> a broker of its own."""
     return dedicated_services.kafka
+
+
+# ---- browser tests -------------------------------------------------------------------------
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``browser`` skip, naming what is missing, without Chromium and its driver."""
+    if item.get_closest_marker("browser") is None:
+        return
+    from reqtrail.screenshots import browser_available
+
+    if problem := browser_available():
+        pytest.skip(f"headless browser unavailable ({problem}); `./dev test` installs it")
