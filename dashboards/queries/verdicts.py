@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from reqtrail.dashboards.queries.gate_rules import Limits
 from reqtrail.dashboards.queries.gate_stats import (
@@ -39,19 +38,6 @@ class SideStats:
     p99: float | None = None
     errors_4xx: int = 0
     errors_5xx: int = 0
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any] | None) -> SideStats:
-        if row is None:
-            return cls()
-        return cls(
-            requests=int(row["requests"]),
-            p50=row["p50"],
-            p95=row["p95"],
-            p99=row["p99"],
-            errors_4xx=int(row["errors_4xx"]),
-            errors_5xx=int(row["errors_5xx"]),
-        )
 
     @property
     def rate_4xx_pct(self) -> float | None:

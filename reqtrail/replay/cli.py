@@ -11,7 +11,6 @@ import typer
 
 from reqtrail.settings import load_settings
 
-HELP_EXIT = "Exit 0: every response matched; 1: some diverged; 2: the replay could not run."
 DEFAULT_SINCE = "24h"  # when reading from Elasticsearch without --since
 
 
