@@ -70,6 +70,23 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def parse_when(text: str, *, now: datetime) -> datetime:
+    """``now``, a duration back from now (``24h``) or an ISO 8601 time, as aware UTC."""
+    text = text.strip()
+    if text.lower() == "now":
+        return now
+    try:
+        return now - parse_duration(text)
+    except FilterError:
+        pass
+    try:
+        return parse_time(text)
+    except FilterError:
+        raise FilterError(
+            f"not a time: {text!r} (use now, a duration such as 24h, or an ISO 8601 time)"
+        ) from None
+
+
 @dataclass(frozen=True)
 class TimeRange:
     """Half-open ``[start, end)`` in UTC."""

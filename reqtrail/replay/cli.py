@@ -80,8 +80,7 @@ def replay_command(
     3. reqtrail export --user ID --since T --until T -o player.json
     4. reqtrail replay player.json --target DEV_URL --as-user DEV_PK
     """
-    from reqtrail.dashboards.cli import parse_when
-    from reqtrail.dashboards.queries.filters import FilterError, TimeRange
+    from reqtrail.dashboards.queries.filters import FilterError, TimeRange, parse_when
     from reqtrail.replay.jsondiff import IgnoreRules, PathError
     from reqtrail.replay.outcome import Outcome, Verdict
     from reqtrail.replay.report import outcome_line, summary_table, write_json_report, write_junit
