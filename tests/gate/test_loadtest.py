@@ -27,13 +27,13 @@ from elasticsearch import Elasticsearch
 from junitparser import Failure, JUnitXml
 
 from reqtrail.consumers.setup import remove_all, setup_all
+from reqtrail.demo_server import LOCUSTFILE
 from reqtrail.services.ports import free_ports
 from reqtrail.settings import Settings
 from tests.conftest import isolated_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO / "producers" / "demo" / "locustfile.py"
 A, B = "1.4.2", "1.4.3"
 A_RUNS = 5  # every pair of them is one A/A comparison: 10
 LOAD = ["--users", "70", "--spawn-rate", "35", "--warmup", "5s", "--duration", "20s"]
