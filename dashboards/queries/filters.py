@@ -50,6 +50,12 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def iso_millis(moment: datetime) -> str:
+    """``2025-03-01T12:00:00.000Z``: ``moment`` in UTC to the millisecond, as exports write
+    their times (and ``--since``/``--until`` read them back)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def parse_time(text: str) -> datetime:
     """An ISO 8601 time (``Z`` or offset; naive means UTC) as aware UTC."""
     try:
