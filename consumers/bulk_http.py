@@ -7,10 +7,17 @@ thread would need the GIL back after every socket call, and it would wait up to 
 switch interval (5 ms) each time while this thread decodes. Measured with a busy thread
 beside it, elasticsearch-py's ``bulk`` lost 35-40% of its throughput that way.
 
-Only what the indexer needs: POST ``/_bulk`` with the settings' URL, auth and TLS, one
+Only what the indexer needs: POST ``/_bulk`` with the settings' URLs, auth and TLS, one
 connection per request in flight, a timeout per socket operation. Connection failures
 and timeouts surface from ``wait`` as ``OSError`` or ``http.client.HTTPException``; an
 HTTP error status comes back as it is, with its body.
+
+With several nodes (``REQTRAIL_ES_URL`` lists them, or ``REQTRAIL_ES_SNIFF`` finds them),
+each request goes to the next live node (consumers.node_pool). A node that refuses the
+connection is set aside and the request goes to the next node at once; a node whose
+connection breaks before it answers is set aside too, and the whole request comes back
+as failed, to be sent again (to another node) like any retriable bulk: the documents keep
+their ``_id``s, so what the dead node had already indexed is overwritten, not doubled.
 """
 
 from __future__ import annotations
@@ -19,8 +26,11 @@ import base64
 import http.client
 import select
 import ssl
-from urllib.parse import urlsplit
+from collections.abc import Sequence
 
+from elastic_transport import BaseNode, NodeConfig
+
+from reqtrail.consumers.node_pool import EsNodes
 from reqtrail.settings import Settings
 
 Answer = tuple[int, bytes]  # (HTTP status, response body)
@@ -34,10 +44,12 @@ class PendingResponse:
         transport: HttpBulkTransport,
         connection: http.client.HTTPConnection | None,
         error: BaseException | None = None,
+        node: BaseNode | None = None,
     ) -> None:
         self._transport = transport
         self._connection = connection
         self._error = error
+        self._node = node
         self._answer: Answer | None = None
 
     def ready(self) -> bool:
@@ -66,21 +78,26 @@ class PendingResponse:
         except BaseException as exc:
             connection.close()
             self._error = exc
+            if self._node is not None and isinstance(exc, OSError | http.client.HTTPException):
+                self._transport.node_failed(self._node, exc)
             raise
-        if response.will_close:
+        if self._node is not None:
+            self._transport.nodes.answered(self._node)
+        if response.will_close or self._node is None:
             connection.close()
         else:
-            self._transport.give_back(connection)
+            self._transport.give_back(self._node.config, connection)
         self._answer = (response.status, body)
         return self._answer
 
 
 class HttpBulkTransport:
-    """Keep-alive connections to one Elasticsearch URL for ``_bulk`` requests."""
+    """Keep-alive connections to the nodes of one Elasticsearch cluster for ``_bulk``
+    requests (``url``: one URL or several)."""
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         timeout_s: float = 30.0,
         api_key: str = "",
@@ -88,72 +105,102 @@ class HttpBulkTransport:
         password: str = "",
         ca_certs: str = "",
         verify_certs: bool = True,
+        sniff: bool = False,
+        randomize_nodes: bool = True,
     ) -> None:
-        parts = urlsplit(url)
-        self.scheme = parts.scheme
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or (443 if parts.scheme == "https" else 9200)
-        self.path_prefix = parts.path.rstrip("/")
+        urls = [url] if isinstance(url, str) else list(url)
         self.timeout_s = timeout_s
-        self.headers = {
-            "Content-Type": "application/x-ndjson",
-            "Accept": "application/json",
-        }
+        auth: dict[str, str] = {}
         if api_key:
-            self.headers["Authorization"] = f"ApiKey {api_key}"
+            auth["Authorization"] = f"ApiKey {api_key}"
         elif username:
             token = base64.b64encode(f"{username}:{password}".encode()).decode()
-            self.headers["Authorization"] = f"Basic {token}"
+            auth["Authorization"] = f"Basic {token}"
+        self.headers = {"Content-Type": "application/x-ndjson", "Accept": "application/json"}
+        self.headers.update(auth)
         self._tls: ssl.SSLContext | None = None
-        if parts.scheme == "https":
+        if any(u.startswith("https") for u in urls):
             self._tls = ssl.create_default_context(cafile=ca_certs or None)
             if not verify_certs:
                 self._tls.check_hostname = False
                 self._tls.verify_mode = ssl.CERT_NONE
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: dict[NodeConfig, list[http.client.HTTPConnection]] = {}
+        self.nodes = EsNodes(
+            urls,
+            sniff=sniff,
+            headers=auth,
+            ca_certs=ca_certs,
+            verify_certs=verify_certs,
+            randomize=randomize_nodes,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpBulkTransport:
         return cls(
-            settings.es_url,
+            settings.es_urls,
             timeout_s=settings.es_request_timeout,
             api_key=settings.es_api_key,
             username=settings.es_username,
             password=settings.es_password,
             ca_certs=settings.es_ca_certs,
             verify_certs=settings.es_verify_certs,
+            sniff=settings.es_sniff,
         )
 
-    def _connect(self) -> http.client.HTTPConnection:
-        if self._tls is not None:
+    def _connect(self, node: NodeConfig) -> http.client.HTTPConnection:
+        if node.scheme == "https":
             return http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.timeout_s, context=self._tls
+                node.host, node.port, timeout=self.timeout_s, context=self._tls
             )
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+        return http.client.HTTPConnection(node.host, node.port, timeout=self.timeout_s)
 
     def start(self, body: bytes, filter_path: str) -> PendingResponse:
-        """Write ``POST /_bulk`` with ``body``; never raises (errors come from ``wait``).
+        """Write ``POST /_bulk`` with ``body`` to the next live node; never raises (errors
+        come from ``wait``). A node that refuses the connection is set aside and the next
+        one is tried, each node once at most."""
+        error: BaseException | None = None
+        for _ in range(len(self.nodes)):
+            node = self.nodes.pick()
+            try:
+                connection = self._write(node.config, body, filter_path)
+            except (OSError, http.client.HTTPException) as exc:
+                self.node_failed(node, exc)
+                error = exc
+                continue
+            return PendingResponse(self, connection, node=node)
+        return PendingResponse(self, None, error)
 
-        A kept-alive connection that the server closed while idle is replaced once,
-        before anything of this request was answered.
-        """
-        path = f"{self.path_prefix}/_bulk?filter_path={filter_path}"
-        reused = bool(self._idle)
-        connection = self._idle.pop() if reused else self._connect()
+    def _write(self, node: NodeConfig, body: bytes, filter_path: str) -> http.client.HTTPConnection:
+        """The connection ``POST /_bulk`` was written on. A kept-alive connection that the
+        server closed while idle is replaced once, before anything was answered."""
+        path = f"{node.path_prefix}/_bulk?filter_path={filter_path}"
+        idle = self._idle.get(node)
+        reused = bool(idle)
+        connection = idle.pop() if idle else self._connect(node)
         for attempt in (1, 2):
             try:
                 connection.request("POST", path, body, self.headers)
-                return PendingResponse(self, connection)
-            except (OSError, http.client.HTTPException) as exc:
+                return connection
+            except (OSError, http.client.HTTPException):
                 connection.close()
                 if not (reused and attempt == 1):
-                    return PendingResponse(self, None, exc)
-                connection = self._connect()
+                    raise
+                connection = self._connect(node)
         raise AssertionError("unreachable")
 
-    def give_back(self, connection: http.client.HTTPConnection) -> None:
-        self._idle.append(connection)
+    def node_failed(self, node: BaseNode, error: BaseException) -> None:
+        """Set ``node`` aside and drop its kept-alive connections (they died with it)."""
+        for connection in self._idle.pop(node.config, []):
+            connection.close()
+        self.nodes.failed(node, error)
+
+    def give_back(self, node: NodeConfig, connection: http.client.HTTPConnection) -> None:
+        self._idle.setdefault(node, []).append(connection)
+
+    def idle_connections(self) -> list[http.client.HTTPConnection]:
+        return [connection for idle in self._idle.values() for connection in idle]
 
     def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
+        for idle in self._idle.values():
+            while idle:
+                idle.pop().close()

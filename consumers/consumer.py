@@ -90,7 +90,7 @@ class IndexerConsumer:
         self,
         settings: Settings,
         *,
-        es: BulkClient | None = None,
+        es: BulkClient | HttpBulkTransport | None = None,
         emit_stats: Callable[[str], None] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
     ) -> None:

@@ -17,7 +17,9 @@ def es_client(
     request_timeout: float | None = None,
     serializer: OrjsonSerializer | None = None,
 ) -> Elasticsearch:
-    """A client for ``settings.es_url`` (orjson inside; retries only when asked for)."""
+    """A client for the nodes of ``settings.es_url`` (orjson inside; retries only when asked
+    for). With several URLs, elasticsearch-py spreads requests over them and sets a node
+    that fails to connect aside for a while."""
     options: dict[str, Any] = {
         "request_timeout": request_timeout or settings.es_request_timeout,
         "max_retries": max_retries,
@@ -28,8 +30,8 @@ def es_client(
         options["api_key"] = settings.es_api_key
     elif settings.es_username:
         options["basic_auth"] = (settings.es_username, settings.es_password)
-    if settings.es_url.startswith("https"):
+    if any(url.startswith("https") for url in settings.es_urls):
         options["verify_certs"] = settings.es_verify_certs
         if settings.es_ca_certs:
             options["ca_certs"] = settings.es_ca_certs
-    return Elasticsearch(settings.es_url, **options)
+    return Elasticsearch(list(settings.es_urls), **options)

@@ -56,7 +56,16 @@ class Settings:
     topic_partitions: int = _doc("Partitions when reqtrail creates the topics.", 6)
     consumer_group: str = _doc("Consumer group of the indexer.", "reqtrail-indexer")
     # --- Elasticsearch -----------------------------------------------------------------
-    es_url: str = _doc("Elasticsearch URL.", "http://127.0.0.1:9200")
+    es_url: str = _doc(
+        "Elasticsearch URL, or the URLs of several nodes of one cluster (comma separated): "
+        "the indexer spreads its bulk requests over them.",
+        "http://127.0.0.1:9200",
+    )
+    es_sniff: bool = _doc(
+        "The indexer also finds the cluster's other HTTP nodes from REQTRAIL_ES_URL "
+        "(sniffing), at start and after a node fails.",
+        False,
+    )
     es_username: str = _doc("Basic-auth user for Elasticsearch (empty: none).", "")
     es_password: str = _doc("Basic-auth password for Elasticsearch.", "")
     es_api_key: str = _doc("API key for Elasticsearch (takes precedence over basic auth).", "")
@@ -67,7 +76,11 @@ class Settings:
         "Daily indices are <prefix>-YYYY.MM.DD; the read alias is <prefix>.", "reqtrail"
     )
     index_refresh_interval: str = _doc("index.refresh_interval of new daily indices.", "1s")
-    index_replicas: int = _doc("index.number_of_replicas of new daily indices.", 0)
+    index_replicas: int = _doc(
+        "index.number_of_replicas of new daily indices (-1: 1 when the cluster has more than "
+        "one data node, else 0).",
+        -1,
+    )
     index_shards: int = _doc("index.number_of_shards of new daily indices.", 1)
     # --- Producer (middleware) ---------------------------------------------------------
     service: str = _doc("Service name stamped on each record.", "game-server")
@@ -176,13 +189,25 @@ class Settings:
     es_version: str = _doc("Elasticsearch version `reqtrail services` runs.", "9.5.0")
     kafka_version: str = _doc("Kafka version `reqtrail services` runs.", "4.1.1")
     es_transport_port: int = _doc(
-        "Transport port of the local Elasticsearch (0: the REQTRAIL_ES_URL port + 100).", 0
+        "Transport port of the local Elasticsearch (0: its HTTP port + 100); node i of a "
+        "local cluster (`services up --es-nodes N`) uses this + i, and HTTP port i of "
+        "REQTRAIL_ES_URL, else the first one + i.",
+        0,
     )
     kafka_controller_port: int = _doc(
-        "KRaft controller port of the local Kafka (0: the REQTRAIL_KAFKA_BOOTSTRAP port + 1).", 0
+        "KRaft controller port of the local Kafka (0: its broker port + 1); node i of a "
+        "local cluster (`services up --kafka-brokers N`) uses this + i, and broker port i of "
+        "REQTRAIL_KAFKA_BOOTSTRAP, else the first one + 2i.",
+        0,
     )
-    es_heap: str = _doc("Heap of the local Elasticsearch (-Xms/-Xmx).", "1g")
-    kafka_heap: str = _doc("Heap of the local Kafka broker.", "512m")
+    es_heap: str = _doc(
+        "Heap of each local Elasticsearch node (-Xms/-Xmx; empty: 1g alone, 512m per node "
+        "of a cluster).",
+        "",
+    )
+    kafka_heap: str = _doc(
+        "Heap of each local Kafka broker (empty: 512m alone, 384m per broker of a cluster).", ""
+    )
     service_user: str = _doc(
         "Unprivileged user that runs Elasticsearch and Kafka when invoked as root.", "reqtrail"
     )
@@ -190,7 +215,8 @@ class Settings:
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        _check_url("es_url", self.es_url)
+        for url in self.es_url.split(","):
+            _check_url("es_url", url.strip(), self.es_url)
         for hostport in self.kafka_bootstrap.split(","):
             host, _, port = hostport.strip().rpartition(":")
             if not host or not port.isdigit():
@@ -212,6 +238,11 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive: {getattr(self, name)}")
 
+        if self.index_replicas < -1:
+            raise SettingsError(
+                f"{env_name('index_replicas')} must be -1 (automatic) or more: "
+                f"{self.index_replicas}"
+            )
         for name in ("es_transport_port", "kafka_controller_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise SettingsError(
@@ -219,12 +250,25 @@ class Settings:
                 )
 
     @property
+    def es_urls(self) -> tuple[str, ...]:
+        """Every URL of REQTRAIL_ES_URL, in the order given."""
+        return tuple(url.strip() for url in self.es_url.split(","))
+
+    @property
+    def es_ports(self) -> tuple[int, ...]:
+        return tuple(urlparse(url).port or 9200 for url in self.es_urls)
+
+    @property
     def es_port(self) -> int:
-        return urlparse(self.es_url).port or 9200
+        return self.es_ports[0]
+
+    @property
+    def kafka_ports(self) -> tuple[int, ...]:
+        return tuple(int(hp.rpartition(":")[2]) for hp in self.kafka_bootstrap.split(","))
 
     @property
     def kafka_port(self) -> int:
-        return int(self.kafka_bootstrap.split(",")[0].rpartition(":")[2])
+        return self.kafka_ports[0]
 
     @property
     def read_alias(self) -> str:
@@ -238,10 +282,11 @@ def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
-def _check_url(name: str, value: str) -> None:
+def _check_url(name: str, value: str, whole: str | None = None) -> None:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise SettingsError(f"{env_name(name)} is not a URL: {value!r}")
+        listed = f" (in {whole!r})" if whole is not None and whole != value else ""
+        raise SettingsError(f"{env_name(name)} is not a URL: {value!r}{listed}")
 
 
 def _field_type(name: str) -> Any:
