@@ -13,16 +13,17 @@ from reqtrail.settings import Settings
 def es_client(
     settings: Settings,
     *,
-    max_retries: int = 0,
+    max_retries: int | None = None,
     request_timeout: float | None = None,
     serializer: OrjsonSerializer | None = None,
 ) -> Elasticsearch:
-    """A client for the nodes of ``settings.es_url`` (orjson inside; retries only when asked
-    for). With several URLs, elasticsearch-py spreads requests over them and sets a node
-    that fails to connect aside for a while."""
+    """A client for the nodes of ``settings.es_url`` (orjson inside). With several URLs,
+    elasticsearch-py spreads requests over them and sets a node that fails to connect aside
+    for a while; unless ``max_retries`` says otherwise, a request is retried once per other
+    node (so a dead node is skipped), and never with a single URL."""
     options: dict[str, Any] = {
         "request_timeout": request_timeout or settings.es_request_timeout,
-        "max_retries": max_retries,
+        "max_retries": len(settings.es_urls) - 1 if max_retries is None else max_retries,
         "retry_on_timeout": False,
         "serializer": serializer or OrjsonSerializer(),
     }

@@ -374,9 +374,11 @@ def local_cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
         if not kept:
             down = cluster.services("down")
             report(f"local cluster: {down.stdout.strip() or down.stderr.strip()}")
+            left = [service.name for service in stack.services if service.is_running()]
             for service in stack.services:  # whatever `down` could not stop
                 service.kill()
             shutil.rmtree(env["REQTRAIL_STATE_DIR"], ignore_errors=True)
+            assert down.returncode == 0 and not left, f"`services down` left {left} running"
 
 
 @pytest.fixture
