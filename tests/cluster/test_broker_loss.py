@@ -109,6 +109,9 @@ def test_broker_loss_loses_and_doubles_nothing(
         broker, led = broker_leading_most(stack, local.topic)
         killed.update(name=broker.name, led=led, at=time.monotonic() - began)
         broker.kill()
+        while broker.node_id in partition_leaders(stack, local.topic).values():
+            time.sleep(0.2)
+        killed["moved_after"] = time.monotonic() - began - killed["at"]
 
     try:
         leaders = partition_leaders(stack, local.topic)
@@ -144,7 +147,8 @@ def test_broker_loss_loses_and_doubles_nothing(
     after = [ms for at, ms in latencies if killed["at"] <= at < killed["at"] + 15]
     print(
         f"\nkilled {killed['name']} (leader of {killed['led']} of 6 partitions) at "
-        f"{killed['at']:.1f} s; {achieved:.0f} requests/s achieved; producer: delivered "
+        f"{killed['at']:.1f} s; its partitions had new leaders {killed['moved_after']:.1f} s "
+        f"later; {achieved:.0f} requests/s achieved; producer: delivered "
         f"{stats.delivered}, dropped {stats.dropped}, spilled {stats.spilled}\n"
         f"in-process latency (ms) before the kill: median {statistics.median(before):.3f} "
         f"p99 {percentile(before, 99):.3f} max {max(before):.3f}; 15 s after: median "

@@ -7,6 +7,8 @@ its replicas are promoted, and exactly N documents end up indexed.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from reqtrail.consumers.bulk_http import HttpBulkTransport
@@ -71,9 +73,13 @@ def test_es_node_loss_keeps_indexing_exactly_once(
             same_ids = [d for d in documents[:IN_FLIGHT] if isinstance(d, Document)]
             in_flight = BulkSender(probe).start(same_ids)
             victim.kill()
+            killed_at = time.monotonic()
             broken = in_flight.result()
             assert not broken.indexed and len(broken.retry) == len(same_ids), "it answered"
             assert probe.nodes.failures[victim.url] == 1
+            health = es.cluster.health(index=f"{local.index_prefix}-*", wait_for_status="yellow")
+            assert health["status"] != "red"
+            promoted_after = time.monotonic() - killed_at
             resent = list(settle(broken, BulkSender(probe).send, Backoff(0.1, 2.0)))
             assert len(resent) == len(same_ids) and all(ok for ok, _item in resent)
             assert probe.nodes.sent[victim.url] == probe.nodes.failures[victim.url]
@@ -87,7 +93,8 @@ def test_es_node_loss_keeps_indexing_exactly_once(
         assert count_docs(es, local.index_prefix) == RECORDS
         assert dead_letters(local) == []
         print(
-            f"\nkilled {victim.name} (it held {held} primaries); the indexer sent "
+            f"\nkilled {victim.name} (it held {held} primaries; every shard had a live "
+            f"primary {promoted_after:.1f} s later); the indexer sent "
             f"{dict(transport.nodes.sent)} bulk requests per node, saw "
             f"{dict(transport.nodes.failures)} connection failures, retried {retried} items"
         )
