@@ -221,9 +221,13 @@ def run(args: argparse.Namespace) -> int:
         ) as cluster,
     ):
         targets = [
-            Target("1 node", single, 1, 0),
-            Target("3 nodes, 1 replica", cluster, 3, 1),
-            Target("3 nodes, no replica", cluster, 3, 0),
+            target
+            for key, target in (
+                ("one", Target("1 node", single, 1, 0)),
+                ("replica", Target("3 nodes, 1 replica", cluster, 3, 1)),
+                ("no-replica", Target("3 nodes, no replica", cluster, 3, 0)),
+            )
+            if key in args.targets.split(",")
         ]
         source = isolated(base, "source")
         try:
@@ -231,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
             produce(source, values)
             if args.warmup:
                 note(f"warm-up: {args.warmup:,} documents through each target's raw loop")
-                for target in targets[:2]:
+                for target in targets:
                     run_settings = isolated(target.settings(base), "warmup")
                     es = es_client(run_settings)
                     try:
@@ -254,11 +258,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=10_000, help="untimed raw-loop documents")
     parser.add_argument("--heap", default="512m", help="heap of each ES node started here")
+    parser.add_argument(
+        "--targets",
+        default="one,replica,no-replica",
+        help="which of one (node), replica (3 nodes, 1 replica), no-replica (3 nodes) to run",
+    )
     parser.add_argument("--single-url", default="", help="use this node instead of starting one")
     parser.add_argument(
         "--cluster-urls", default="", help="use these nodes (comma separated) instead of 3 new"
     )
     args = parser.parse_args(argv)
+    chosen = set(args.targets.split(","))
+    if "one" not in chosen or not chosen <= {"one", "replica", "no-replica"}:
+        parser.error("--targets: one, and replica and/or no-replica (the ratios need one node)")
     sample = [len(orjson.dumps(r)) for r in sample_records(200, seed=17)]
     args.avg_bytes = sum(sample) // len(sample)
     try:

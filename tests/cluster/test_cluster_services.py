@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
-from reqtrail.consumers.setup import topic_replication
+from reqtrail.consumers.setup import index_replicas, remove_all, topic_replication
+from reqtrail.es import es_client
+from reqtrail.services.probes import kafka_metadata
+from reqtrail.settings import Settings
 from tests.conftest import LocalCluster
+from tests.consumers.conftest import settings_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -75,3 +81,37 @@ def test_status_shows_a_killed_broker_and_up_starts_only_that_one(cluster: Local
         f"starting kafka-3 at {cluster.kafka_bootstrap.split(',')[2]}"
     ]
     assert all(row[3] == "healthy" for row in rows_of(again.stdout).values())
+
+
+def test_setup_replicates_topics_and_indices_on_a_cluster_only(
+    cluster: LocalCluster, settings: Settings
+) -> None:
+    """`reqtrail setup` on the cluster makes 3-replica topics and a template with 1 replica;
+    on the single shared node, the automatic replica count is 0."""
+    local = cluster.settings_for(settings)
+    env = {**cluster.env, **settings_env(local)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "reqtrail.cli", "setup"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "installed (1 replicas)" in done.stdout
+        for node in cluster.stack().kafka_nodes:
+            metadata = kafka_metadata("127.0.0.1", node.port, all_topics=True)
+            if metadata is not None:
+                break
+        assert metadata is not None
+        ours = [p for p in metadata.partitions if p.topic in (local.topic, local.dlq_topic)]
+        assert len(ours) == 2 * local.topic_partitions
+        assert all(len(p.replicas) == 3 for p in ours)
+    finally:
+        remove_all(local)
+    single = es_client(settings)
+    try:
+        assert index_replicas(settings, single) == 0
+    finally:
+        single.close()

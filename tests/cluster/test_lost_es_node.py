@@ -72,8 +72,8 @@ def test_es_node_loss_keeps_indexing_exactly_once(
             documents = [builder.build(Message(local.topic, 0, i, v)) for i, v in enumerate(values)]
             same_ids = [d for d in documents[:IN_FLIGHT] if isinstance(d, Document)]
             in_flight = BulkSender(probe).start(same_ids)
-            victim.kill()
             killed_at = time.monotonic()
+            victim.kill()
             broken = in_flight.result()
             assert not broken.indexed and len(broken.retry) == len(same_ids), "it answered"
             assert probe.nodes.failures[victim.url] == 1
