@@ -11,9 +11,12 @@ ID, as the middleware's sink writes them):
   as ``reqtrail services up``, on free ports in a state directory of their own, and
   removed at the end.
 * per target: the **raw _bulk loop** (elasticsearch-py, bodies prebuilt, back to back: the
-  target's ceiling), the **indexer** end to end as ``reqtrail consume`` runs it (the
-  split-phase transport over every node), and the same indexer with
-  **elasticsearch-py's client** (its own node pool; each bulk blocks the loop thread).
+  target's ceiling), and the **indexer** end to end (Kafka fetch, decode, bulk, commit)
+  with each of its two bulk clients: the **split-phase** transport (consumers.bulk_http;
+  on a cluster through the first node's URL, as when one URL is given) and
+  **elasticsearch-py's client** over every node (its own node pool; each bulk blocks the
+  loop). ``reqtrail consume`` takes the first for one URL and the second for several
+  (consumers.clients.indexer_bulk_client); the table marks which one a target gets.
 
 Each round runs every combination once, in a rotated order; ratios are taken within a
 round (paired) and their median is reported, as the machine's speed drifts between
@@ -40,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+from elasticsearch import Elasticsearch
 
 from bench.bench_consumer import (
     Measured,
@@ -49,6 +53,7 @@ from bench.bench_consumer import (
     produce,
     raw_bulk,
 )
+from reqtrail.consumers.bulk_http import HttpBulkTransport
 from reqtrail.consumers.consumer import tune_gc_for_throughput
 from reqtrail.consumers.setup import ensure_topics, remove_all, remove_indices
 from reqtrail.es import es_client
@@ -58,11 +63,7 @@ from reqtrail.services.cluster import elasticsearch_nodes
 from reqtrail.services.ports import free_port_base
 from reqtrail.settings import Settings, load_settings
 
-CLIENTS = (
-    "raw _bulk loop (ceiling)",
-    "indexer, split-phase (default)",
-    "indexer, elasticsearch-py",
-)
+CLIENTS = ("raw _bulk loop (ceiling)", "indexer, split-phase", "indexer, elasticsearch-py")
 
 
 @dataclass
@@ -130,12 +131,15 @@ def one_round(
                 remove_all(run)
         else:
             run = isolated(settings, "idx", source)
-            py_client = es_client(run) if client == CLIENTS[2] else None
+            bulk_client: HttpBulkTransport | Elasticsearch
+            if client == CLIENTS[1]:
+                bulk_client = HttpBulkTransport(run.es_urls[0], timeout_s=run.es_request_timeout)
+            else:
+                bulk_client = es_client(run, retry_on_status=())  # as indexer_bulk_client
             try:
-                measured = consumer_run(run, len(values), es=py_client)
+                measured = consumer_run(run, len(values), es=bulk_client)
             finally:
-                if py_client is not None:
-                    py_client.close()
+                bulk_client.close()
                 remove_indices(run)
         target.runs.setdefault(client, []).append(measured)
 
@@ -156,10 +160,11 @@ def print_report(args: argparse.Namespace, targets: list[Target]) -> None:
         for client in CLIENTS:
             runs = target.runs[client]
             best = max(runs, key=lambda m: m.rate)
+            default = CLIENTS[1] if target.nodes == 1 else CLIENTS[2]
             rows.append(
                 [
                     target.label,
-                    client,
+                    f"{client} (default)" if client == default else client,
                     f"{best.rate:,.0f}",
                     ", ".join(f"{m.rate:,.0f}" for m in runs),
                     *best.cpu.cells(args.records),

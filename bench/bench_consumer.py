@@ -43,6 +43,7 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch
 
 from bench.cpu import CpuMeter, CpuUse, wait_until_idle
+from reqtrail.consumers.bulk_http import HttpBulkTransport
 from reqtrail.consumers.consumer import IndexerConsumer, tune_gc_for_throughput
 from reqtrail.consumers.documents import DocumentBuilder, bulk_body
 from reqtrail.consumers.indexer import BulkClient
@@ -167,7 +168,9 @@ class NoOpBulkClient:
         return {"errors": False}
 
 
-def consumer_run(settings: Settings, records: int, es: BulkClient | None = None) -> Measured:
+def consumer_run(
+    settings: Settings, records: int, es: BulkClient | HttpBulkTransport | None = None
+) -> Measured:
     """Documents per second of a new indexer reading ``settings.topic`` (which holds
     ``records`` records) from the start, from the moment it has partitions to the last
     record indexed: Kafka fetch, decode, validate, bulk, commit. The group join before it

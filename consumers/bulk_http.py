@@ -7,17 +7,10 @@ thread would need the GIL back after every socket call, and it would wait up to 
 switch interval (5 ms) each time while this thread decodes. Measured with a busy thread
 beside it, elasticsearch-py's ``bulk`` lost 35-40% of its throughput that way.
 
-Only what the indexer needs: POST ``/_bulk`` with the settings' URLs, auth and TLS, one
+Only what the indexer needs: POST ``/_bulk`` with the settings' URL, auth and TLS, one
 connection per request in flight, a timeout per socket operation. Connection failures
 and timeouts surface from ``wait`` as ``OSError`` or ``http.client.HTTPException``; an
 HTTP error status comes back as it is, with its body.
-
-With several nodes (``REQTRAIL_ES_URL`` lists them, or ``REQTRAIL_ES_SNIFF`` finds them),
-each request goes to the next live node (consumers.node_pool). A node that refuses the
-connection is set aside and the request goes to the next node at once; a node whose
-connection breaks before it answers is set aside too, and the whole request comes back
-as failed, to be sent again (to another node) like any retriable bulk: the documents keep
-their ``_id``s, so what the dead node had already indexed is overwritten, not doubled.
 """
 
 from __future__ import annotations
@@ -26,11 +19,8 @@ import base64
 import http.client
 import select
 import ssl
-from collections.abc import Sequence
+from urllib.parse import urlsplit
 
-from elastic_transport import BaseNode, NodeConfig
-
-from reqtrail.consumers.node_pool import EsNodes
 from reqtrail.settings import Settings
 
 Answer = tuple[int, bytes]  # (HTTP status, response body)
@@ -44,12 +34,10 @@ class PendingResponse:
         transport: HttpBulkTransport,
         connection: http.client.HTTPConnection | None,
         error: BaseException | None = None,
-        node: BaseNode | None = None,
     ) -> None:
         self._transport = transport
         self._connection = connection
         self._error = error
-        self._node = node
         self._answer: Answer | None = None
 
     def ready(self) -> bool:
@@ -78,26 +66,21 @@ class PendingResponse:
         except BaseException as exc:
             connection.close()
             self._error = exc
-            if self._node is not None and isinstance(exc, OSError | http.client.HTTPException):
-                self._transport.node_failed(self._node, exc)
             raise
-        if self._node is not None:
-            self._transport.nodes.answered(self._node)
-        if response.will_close or self._node is None:
+        if response.will_close:
             connection.close()
         else:
-            self._transport.give_back(self._node.config, connection)
+            self._transport.give_back(connection)
         self._answer = (response.status, body)
         return self._answer
 
 
 class HttpBulkTransport:
-    """Keep-alive connections to the nodes of one Elasticsearch cluster for ``_bulk``
-    requests (``url``: one URL or several)."""
+    """Keep-alive connections to one Elasticsearch URL for ``_bulk`` requests."""
 
     def __init__(
         self,
-        url: str | Sequence[str],
+        url: str,
         *,
         timeout_s: float = 30.0,
         api_key: str = "",
@@ -105,102 +88,72 @@ class HttpBulkTransport:
         password: str = "",
         ca_certs: str = "",
         verify_certs: bool = True,
-        sniff: bool = False,
-        randomize_nodes: bool = True,
     ) -> None:
-        urls = [url] if isinstance(url, str) else list(url)
+        parts = urlsplit(url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if parts.scheme == "https" else 9200)
+        self.path_prefix = parts.path.rstrip("/")
         self.timeout_s = timeout_s
-        auth: dict[str, str] = {}
+        self.headers = {
+            "Content-Type": "application/x-ndjson",
+            "Accept": "application/json",
+        }
         if api_key:
-            auth["Authorization"] = f"ApiKey {api_key}"
+            self.headers["Authorization"] = f"ApiKey {api_key}"
         elif username:
             token = base64.b64encode(f"{username}:{password}".encode()).decode()
-            auth["Authorization"] = f"Basic {token}"
-        self.headers = {"Content-Type": "application/x-ndjson", "Accept": "application/json"}
-        self.headers.update(auth)
+            self.headers["Authorization"] = f"Basic {token}"
         self._tls: ssl.SSLContext | None = None
-        if any(u.startswith("https") for u in urls):
+        if parts.scheme == "https":
             self._tls = ssl.create_default_context(cafile=ca_certs or None)
             if not verify_certs:
                 self._tls.check_hostname = False
                 self._tls.verify_mode = ssl.CERT_NONE
-        self._idle: dict[NodeConfig, list[http.client.HTTPConnection]] = {}
-        self.nodes = EsNodes(
-            urls,
-            sniff=sniff,
-            headers=auth,
-            ca_certs=ca_certs,
-            verify_certs=verify_certs,
-            randomize=randomize_nodes,
-        )
+        self._idle: list[http.client.HTTPConnection] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpBulkTransport:
         return cls(
-            settings.es_urls,
+            settings.es_url,
             timeout_s=settings.es_request_timeout,
             api_key=settings.es_api_key,
             username=settings.es_username,
             password=settings.es_password,
             ca_certs=settings.es_ca_certs,
             verify_certs=settings.es_verify_certs,
-            sniff=settings.es_sniff,
         )
 
-    def _connect(self, node: NodeConfig) -> http.client.HTTPConnection:
-        if node.scheme == "https":
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._tls is not None:
             return http.client.HTTPSConnection(
-                node.host, node.port, timeout=self.timeout_s, context=self._tls
+                self.host, self.port, timeout=self.timeout_s, context=self._tls
             )
-        return http.client.HTTPConnection(node.host, node.port, timeout=self.timeout_s)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
 
     def start(self, body: bytes, filter_path: str) -> PendingResponse:
-        """Write ``POST /_bulk`` with ``body`` to the next live node; never raises (errors
-        come from ``wait``). A node that refuses the connection is set aside and the next
-        one is tried, each node once at most."""
-        error: BaseException | None = None
-        for _ in range(len(self.nodes)):
-            node = self.nodes.pick()
-            try:
-                connection = self._write(node.config, body, filter_path)
-            except (OSError, http.client.HTTPException) as exc:
-                self.node_failed(node, exc)
-                error = exc
-                continue
-            return PendingResponse(self, connection, node=node)
-        return PendingResponse(self, None, error)
+        """Write ``POST /_bulk`` with ``body``; never raises (errors come from ``wait``).
 
-    def _write(self, node: NodeConfig, body: bytes, filter_path: str) -> http.client.HTTPConnection:
-        """The connection ``POST /_bulk`` was written on. A kept-alive connection that the
-        server closed while idle is replaced once, before anything was answered."""
-        path = f"{node.path_prefix}/_bulk?filter_path={filter_path}"
-        idle = self._idle.get(node)
-        reused = bool(idle)
-        connection = idle.pop() if idle else self._connect(node)
+        A kept-alive connection that the server closed while idle is replaced once,
+        before anything of this request was answered.
+        """
+        path = f"{self.path_prefix}/_bulk?filter_path={filter_path}"
+        reused = bool(self._idle)
+        connection = self._idle.pop() if reused else self._connect()
         for attempt in (1, 2):
             try:
                 connection.request("POST", path, body, self.headers)
-                return connection
-            except (OSError, http.client.HTTPException):
+                return PendingResponse(self, connection)
+            except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 if not (reused and attempt == 1):
-                    raise
-                connection = self._connect(node)
+                    return PendingResponse(self, None, exc)
+                connection = self._connect()
         raise AssertionError("unreachable")
 
-    def node_failed(self, node: BaseNode, error: BaseException) -> None:
-        """Set ``node`` aside and drop its kept-alive connections (they died with it)."""
-        for connection in self._idle.pop(node.config, []):
-            connection.close()
-        self.nodes.failed(node, error)
-
-    def give_back(self, node: NodeConfig, connection: http.client.HTTPConnection) -> None:
-        self._idle.setdefault(node, []).append(connection)
-
-    def idle_connections(self) -> list[http.client.HTTPConnection]:
-        return [connection for idle in self._idle.values() for connection in idle]
+    def give_back(self, connection: http.client.HTTPConnection) -> None:
+        self._idle.append(connection)
 
     def close(self) -> None:
-        for idle in self._idle.values():
-            while idle:
-                idle.pop().close()
+        while self._idle:
+            self._idle.pop().close()

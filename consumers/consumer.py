@@ -25,7 +25,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from reqtrail.consumers.bulk_http import HttpBulkTransport
-from reqtrail.consumers.clients import indexer_consumer, reliable_producer
+from reqtrail.consumers.clients import indexer_bulk_client, indexer_consumer, reliable_producer
 from reqtrail.consumers.dlq import DeadLetterWriter
 from reqtrail.consumers.documents import DocumentBuilder, bulk_body
 from reqtrail.consumers.errors import DeadLetterError
@@ -124,7 +124,12 @@ class IndexerConsumer:
 
     def run(self) -> None:
         settings = self.settings
-        es = self._es or HttpBulkTransport.from_settings(settings)
+        es: BulkClient | HttpBulkTransport
+        owned = None  # the bulk client this run made, and closes
+        if self._es is None:
+            es = owned = indexer_bulk_client(settings)
+        else:
+            es = self._es
         self._sender = BulkSender(es, on_outcome=self.stats.record_bulk)
         producer = self._until_connected(lambda: reliable_producer(settings, "dlq"))
         consumer = self._until_connected(
@@ -167,8 +172,8 @@ class IndexerConsumer:
             log.warning("stopping with unfinished records (%s); they will be redelivered", exc)
             self._commit()
         finally:
-            if isinstance(es, HttpBulkTransport):
-                es.close()
+            if owned is not None:
+                owned.close()
             reporter.report()
             reporter.close()
             self._close_quietly(consumer.close, autocommit=False)

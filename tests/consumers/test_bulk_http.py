@@ -11,7 +11,6 @@ import pytest
 from reqtrail.consumers.bulk_http import HttpBulkTransport
 from reqtrail.consumers.errors import EsUnavailableError
 from reqtrail.consumers.indexer import BULK_FILTER_PATH, BulkSender
-from reqtrail.consumers.node_pool import http_addresses
 from reqtrail.consumers.setup import ensure_index_template, remove_all
 from reqtrail.es import es_client
 from reqtrail.settings import Settings
@@ -36,10 +35,10 @@ def test_bulk_is_answered_after_the_caller_moved_on(settings: Settings) -> None:
             assert time.monotonic() < deadline, "no answer within 30 s"
             time.sleep(0.001)
         assert bulk.result().indexed == documents[:200]
-        assert len(transport.idle_connections()) == 1
-        connection = transport.idle_connections()[0]
+        assert len(transport._idle) == 1
+        connection = transport._idle[0]
         assert sender.send(documents[200:]).indexed == documents[200:]
-        assert transport.idle_connections() == [connection]
+        assert transport._idle == [connection]
         assert count_docs(es, settings.index_prefix) == 300
     finally:
         transport.close()
@@ -55,7 +54,7 @@ def test_a_connection_closed_while_idle_is_replaced(settings: Settings) -> None:
     try:
         documents = make_documents(20, prefix=settings.index_prefix)
         assert sender.send(documents[:10]).indexed == documents[:10]
-        idle = transport.idle_connections()[0]
+        idle = transport._idle[0]
         assert idle.sock is not None
         idle.sock.shutdown(socket.SHUT_RDWR)  # as if the server had closed it
         outcome = sender.send(documents[10:])
@@ -67,7 +66,10 @@ def test_a_connection_closed_while_idle_is_replaced(settings: Settings) -> None:
 
 def test_unreachable_node_becomes_a_retriable_outcome() -> None:
     """A refused connection never raises from ``start``; every document waits for a retry."""
-    transport = HttpBulkTransport(f"http://127.0.0.1:{closed_port()}", timeout_s=2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe is closed
+    transport = HttpBulkTransport(f"http://127.0.0.1:{port}", timeout_s=2)
     documents = make_documents(3)
     bulk = BulkSender(transport).start(documents)
     assert bulk.done()
@@ -91,56 +93,8 @@ def test_credentials_become_the_authorization_header() -> None:
     """An API key wins over basic auth; basic auth is user:password in base64."""
     keyed = HttpBulkTransport("https://es.example:9243/proxy/", api_key="abc", username="u")
     assert keyed.headers["Authorization"] == "ApiKey abc"
-    (node,) = keyed.nodes.configs()
-    assert (node.host, node.port, node.path_prefix) == ("es.example", 9243, "/proxy")
-    assert node.headers["Authorization"] == "ApiKey abc"  # sniffing sends it too
+    assert (keyed.host, keyed.port, keyed.path_prefix) == ("es.example", 9243, "/proxy")
     basic = HttpBulkTransport("http://es.example", username="elastic", password="pw")
     expected = base64.b64encode(b"elastic:pw").decode()
     assert basic.headers["Authorization"] == f"Basic {expected}"
-    assert basic.nodes.urls() == ["http://es.example:9200"]
-
-
-def closed_port() -> int:
-    """A port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def test_a_node_refusing_connections_is_set_aside_and_tried_again_later(
-    settings: Settings,
-) -> None:
-    """With a dead URL first and the real node second, every bulk is indexed without a
-    retry: the dead node is tried once, set aside, and tried again only after its backoff."""
-    ensure_index_template(settings)
-    dead = f"http://127.0.0.1:{closed_port()}"
-    transport = HttpBulkTransport([dead, settings.es_url], randomize_nodes=False)
-    sender = BulkSender(transport)
-    try:
-        documents = make_documents(40, prefix=settings.index_prefix)
-        for start in range(0, 30, 10):
-            outcome = sender.send(documents[start : start + 10])
-            assert outcome.indexed == documents[start : start + 10] and not outcome.retry
-        assert transport.nodes.failures == {dead: 1}
-        assert transport.nodes.sent[dead] == 1 and transport.nodes.sent[settings.es_url] == 3
-        time.sleep(1.2)  # the first backoff (1 s) is over: the next bulk tries it again
-        assert sender.send(documents[30:]).indexed == documents[30:]
-        assert transport.nodes.failures == {dead: 2}
-    finally:
-        transport.close()
-        remove_all(settings)
-
-
-def test_sniffed_addresses_leave_out_dedicated_masters() -> None:
-    """``GET /_nodes/_all/http`` answers become (host, port): the hostname when published,
-    IPv6 without brackets, and nodes that are only master-eligible are left out."""
-    answer = {
-        "nodes": {
-            "a": {"roles": ["data", "ingest"], "http": {"publish_address": "10.0.0.1:9200"}},
-            "b": {"roles": ["master"], "http": {"publish_address": "10.0.0.2:9200"}},
-            "c": {"roles": ["data"], "http": {"publish_address": "es-3/10.0.0.3:9201"}},
-            "d": {"roles": ["data"], "http": {"publish_address": "[::1]:9202"}},
-            "e": {"roles": ["data"]},
-        }
-    }
-    assert http_addresses(answer) == [("10.0.0.1", 9200), ("es-3", 9201), ("::1", 9202)]
+    assert basic.port == 9200 and basic.path_prefix == ""
