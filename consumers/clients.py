@@ -66,13 +66,12 @@ def indexer_bulk_client(settings: Settings) -> HttpBulkTransport | Elasticsearch
 
     One URL (a node, or a load balancer in front of a cluster): the split-phase transport
     (consumers.bulk_http), so that Elasticsearch indexes while the loop decodes the next
-    batch; on one node it indexed 1.19x as fast as elasticsearch-py (median of 15 paired
-    rounds of bench/bench_cluster.py). Several URLs, or REQTRAIL_ES_SNIFF: elasticsearch-py's
-    client, whose node pool spreads the bulks over the nodes, sets a node that fails aside
-    and sends a request that could not reach its node to another one. On a 3-node cluster
-    the split-phase transport was no faster (0.98, median of 18 paired rounds), so there the
-    library's node handling wins. HTTP statuses are never retried by the client: the
-    indexer retries them with its own backoff (consumers.indexer).
+    batch. Several URLs, or REQTRAIL_ES_SNIFF: elasticsearch-py's client, whose node pool
+    spreads the bulks over the nodes, sets a node that fails aside and sends a request that
+    could not reach its node to another one. The split-phase transport was faster on one
+    node and no faster on a 3-node cluster (bench/bench_cluster.py, docs/scaling.md), so a
+    cluster gets the library's node handling. HTTP statuses are never retried by the
+    client: the indexer retries them with its own backoff (consumers.indexer).
     """
     if len(settings.es_urls) == 1 and not settings.es_sniff:
         return HttpBulkTransport.from_settings(settings)

@@ -62,8 +62,8 @@ class Settings:
         "http://127.0.0.1:9200",
     )
     es_sniff: bool = _doc(
-        "The indexer also finds the cluster's other HTTP nodes from REQTRAIL_ES_URL "
-        "(sniffing), at start and after a node fails.",
+        "Also ask the cluster for its other HTTP nodes (sniffing), at start and after a node "
+        "fails; the indexer then spreads its bulk requests over all of them.",
         False,
     )
     es_username: str = _doc("Basic-auth user for Elasticsearch (empty: none).", "")
