@@ -26,7 +26,9 @@ def bulk_client_requests(url: str) -> int:
     (node,) = stats["nodes"].values()
     clients = node["http"]["clients"]
     return sum(
-        c.get("request_count", 0) for c in clients if c["agent"].startswith("elasticsearch-py")
+        c.get("request_count", 0)
+        for c in clients
+        if c.get("agent", "").startswith("elasticsearch-py")
     )
 
 
