@@ -11,7 +11,7 @@
     offsets_committed     debug
     readiness_changed     info/warning, from the probes: ready, reasons
 
-They go through ``consumers.logs`` (JSON lines by default off a terminal).
+They go through ``reqtrail.consumers.logs`` (JSON lines by default off a terminal).
 """
 
 from __future__ import annotations

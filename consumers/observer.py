@@ -1,7 +1,7 @@
 """What the indexer loop tells an observer (metrics, probes, structured events).
 
 The loop calls these hooks at fixed points; ``NullObserver`` ignores them, and
-``consumers.metrics.IndexerMetrics`` turns them into Prometheus metrics, the probes'
+``reqtrail.consumers.metrics.IndexerMetrics`` turns them into Prometheus metrics, the probes'
 state and JSON log events. Each hook is called once per poll, bulk answer, settled
 batch, dead-letter write, commit or rebalance (never once per record), so an observer
 costs the loop nothing per record unless it gives a ``request_series``.
