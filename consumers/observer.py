@@ -43,11 +43,11 @@ class IndexerObserver(Protocol):
     def committed(self) -> None:
         """Offsets were committed to Kafka."""
 
-    def partitions_assigned(self, partitions: Sequence[int]) -> None:
-        """The group gave this member these partitions (in addition to its others)."""
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        """The group gave this member ``partitions``; it now owns ``owned`` in all."""
 
-    def partitions_revoked(self, partitions: Sequence[int]) -> None:
-        """These partitions were taken away (revoked or lost)."""
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        """``partitions`` were taken away (revoked or lost); the member keeps ``owned``."""
 
 
 class NullObserver:
@@ -70,10 +70,10 @@ class NullObserver:
     def committed(self) -> None:
         pass
 
-    def partitions_assigned(self, partitions: Sequence[int]) -> None:
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
         pass
 
-    def partitions_revoked(self, partitions: Sequence[int]) -> None:
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
         pass
 
 
@@ -105,10 +105,10 @@ class Observers:
         for observer in self.observers:
             observer.committed()
 
-    def partitions_assigned(self, partitions: Sequence[int]) -> None:
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
         for observer in self.observers:
-            observer.partitions_assigned(partitions)
+            observer.partitions_assigned(partitions, owned)
 
-    def partitions_revoked(self, partitions: Sequence[int]) -> None:
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
         for observer in self.observers:
-            observer.partitions_revoked(partitions)
+            observer.partitions_revoked(partitions, owned)

@@ -85,18 +85,6 @@ def dashboard(
     os.execv(command[0], command)  # become streamlit: signals reach it directly
 
 
-def parse_when(text: str, *, now: datetime) -> datetime:
-    """``now``, a duration back from now (``24h``, ``7d``) or an ISO 8601 time."""
-    from reqtrail.dashboards.queries.filters import FilterError, parse_duration, parse_time
-
-    if text.strip().lower() == "now":
-        return now
-    try:
-        return now - parse_duration(text)
-    except FilterError:
-        return parse_time(text)
-
-
 def export(
     user: str = typer.Option(..., "--user", help="Exact user ID."),
     since: str = typer.Option("24h", help="Start: ISO time, or a duration back from now (24h)."),
@@ -108,7 +96,7 @@ def export(
     """Write a user's requests in a time range as one JSON document (oldest first)."""
     from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
     from reqtrail.dashboards.queries.export import write_export
-    from reqtrail.dashboards.queries.filters import FilterError, TimeRange
+    from reqtrail.dashboards.queries.filters import FilterError, TimeRange, parse_when
 
     settings = load_settings(role=DashboardSettings)
     moment = datetime.now(UTC)

@@ -186,17 +186,23 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     return f"t-{base}-{uuid.uuid4().hex[:6]}"
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str, es_url: str, unique_name: str) -> Settings:
-    """Settings pointing at the real services, with names isolated to this test."""
+def isolated_settings(kafka_bootstrap: str, es_url: str, name: str) -> Settings:
+    """Settings pointing at the real services, with topics, consumer group and index
+    prefix named after ``name`` (and so apart from every other test's)."""
     return load_settings(environ={}).replace(
         kafka_bootstrap=kafka_bootstrap,
         es_url=es_url,
-        topic=f"{unique_name}.requests",
-        dlq_topic=f"{unique_name}.requests.dlq",
-        consumer_group=f"{unique_name}-indexer",
-        index_prefix=unique_name,
+        topic=f"{name}.requests",
+        dlq_topic=f"{name}.requests.dlq",
+        consumer_group=f"{name}-indexer",
+        index_prefix=name,
     )
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, es_url: str, unique_name: str) -> Settings:
+    """Settings pointing at the real services, with names isolated to this test."""
+    return isolated_settings(kafka_bootstrap, es_url, unique_name)
 
 
 # ---- dedicated services for fault tests ----------------------------------------------------
@@ -390,3 +396,16 @@ def cluster(local_cluster: LocalCluster, pytestconfig: pytest.Config) -> LocalCl
         report = _reporter(pytestconfig)
         report(f"restarted {', '.join(result.started)} in {result.total_s:.0f} s")
     return local_cluster
+
+
+# ---- browser tests -------------------------------------------------------------------------
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``browser`` skip, naming what is missing, without Chromium and its driver."""
+    if item.get_closest_marker("browser") is None:
+        return
+    from reqtrail.screenshots import browser_available
+
+    if problem := browser_available():
+        pytest.skip(f"headless browser unavailable ({problem}); `./dev test` installs it")
