@@ -51,8 +51,8 @@ from reqtrail.dashboards.queries.filters import Cohort, TimeRange  # noqa: E402
 from reqtrail.dashboards.queries.gate_rules import GateRules  # noqa: E402
 from reqtrail.dashboards.queries.latency import compare_cohorts  # noqa: E402
 from reqtrail.dashboards.queries.verdicts import Verdict  # noqa: E402
-from reqtrail.dashboards.seed import count, delete_prefix, print_progress, seed  # noqa: E402
 from reqtrail.schemas.samples import RouteProfile, sample_record  # noqa: E402
+from reqtrail.seed import count, delete_prefix, print_progress, seed  # noqa: E402
 from reqtrail.settings import load_settings  # noqa: E402
 
 OLD, NEW = "1.41.0", "1.42.0"

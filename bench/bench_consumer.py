@@ -44,6 +44,7 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch
 
 from bench.cpu import CpuMeter, CpuUse, wait_until_idle
+from reqtrail.consumers.bulk_http import BulkTransport
 from reqtrail.consumers.documents import DocumentBuilder, bulk_body
 from reqtrail.consumers.indexer_loop import IndexerConsumer, tune_gc_for_throughput
 from reqtrail.consumers.setup import (
@@ -182,7 +183,7 @@ class NoOpBulkTransport:
 
 
 def consumer_run(
-    settings: Settings, records: int, transport: NoOpBulkTransport | None = None
+    settings: Settings, records: int, transport: BulkTransport | None = None
 ) -> Measured:
     """Documents per second of a new indexer reading ``settings.topic`` (which holds
     ``records`` records) from the start, from the moment it has partitions to the last

@@ -36,7 +36,7 @@ from reqtrail.dashboards.queries.filters import Cohort, SearchFilter, TimeRange 
 from reqtrail.dashboards.queries.latency import compare_cohorts, latency_trend  # noqa: E402
 from reqtrail.dashboards.queries.search import get_request, search_requests  # noqa: E402
 from reqtrail.dashboards.queries.traffic import traffic  # noqa: E402
-from reqtrail.dashboards.seed import count, delete_prefix  # noqa: E402
+from reqtrail.seed import count, delete_prefix  # noqa: E402
 from reqtrail.settings import load_settings  # noqa: E402
 
 USERS = 10_000

@@ -3,7 +3,8 @@
 On a small shared machine the services and the benchmark compete for the same cores, so a
 throughput figure means more next to the CPU seconds each party spent on it. The service
 processes are found by the ports they listen on (local services only; a remote or
-invisible one is reported as unknown).
+invisible one is reported as unknown). With several ES URLs or Kafka brokers in the
+settings, each service's figure is the sum over its nodes.
 """
 
 from __future__ import annotations
@@ -38,14 +39,17 @@ class CpuMeter:
     """``start()`` then ``stop()``: the CPU each party used in between."""
 
     def __init__(self, settings: Settings) -> None:
-        self.es_pid = listening_pid(settings.es_port)
-        self.kafka_pid = listening_pid(settings.kafka_port)
+        self.es_pids = [listening_pid(port) for port in settings.es_ports]
+        self.kafka_pids = [listening_pid(port) for port in settings.kafka_ports]
         self._began: tuple[float, float | None, float | None, float] | None = None
 
     def _now(self) -> tuple[float, float | None, float | None, float]:
-        es = cpu_seconds(self.es_pid) if self.es_pid else None
-        kafka = cpu_seconds(self.kafka_pid) if self.kafka_pid else None
-        return time.perf_counter(), es, kafka, time.process_time()
+        return (
+            time.perf_counter(),
+            total_cpu_seconds(self.es_pids),
+            total_cpu_seconds(self.kafka_pids),
+            time.process_time(),
+        )
 
     def start(self) -> None:
         self._began = self._now()
@@ -62,6 +66,12 @@ class CpuMeter:
         )
 
 
+def total_cpu_seconds(pids: list[int | None]) -> float | None:
+    """CPU seconds of all ``pids`` together (None when one of them is not visible)."""
+    seconds = [cpu_seconds(pid) if pid else None for pid in pids]
+    return None if any(s is None for s in seconds) else sum(s for s in seconds if s)
+
+
 def wait_until_idle(
     settings: Settings,
     *,
@@ -70,21 +80,22 @@ def wait_until_idle(
     timeout_s: float = 30.0,
     on_wait: Callable[[float, float], None] | None = None,
 ) -> float:
-    """Wait until Elasticsearch uses less than ``busy_below`` of a core over ``window_s``.
+    """Wait until Elasticsearch (all its nodes) uses less than ``busy_below`` of a core over
+    ``window_s``.
 
     Merges and flushes of the previous run's indices go on for seconds after it; a timed
     run that starts meanwhile pays for them. Returns the seconds waited (``timeout_s`` at
     most; an invisible ES process is not waited for). ``on_wait(waited_s, cores)`` is
     called after every busy window.
     """
-    pid = listening_pid(settings.es_port)
+    pids: list[int | None] = [listening_pid(port) for port in settings.es_ports]
     began = time.perf_counter()
-    if pid is None:
+    if None in pids:
         return 0.0
     while True:
-        before = cpu_seconds(pid)
+        before = total_cpu_seconds(pids)
         time.sleep(window_s)
-        after = cpu_seconds(pid)
+        after = total_cpu_seconds(pids)
         waited = time.perf_counter() - began
         if before is None or after is None:
             return waited

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from elasticsearch import Elasticsearch
 
-from reqtrail.dashboards.seed import put_template, record_index
 from reqtrail.schemas.samples import sample_records
+from reqtrail.seed import put_template, record_index
 
 CHUNK = 5000
 RETRIES = 8

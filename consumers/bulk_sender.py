@@ -73,7 +73,7 @@ class BulkSender:
     """Sends one batch as a ``_bulk`` request and sorts the answer; never raises for ES.
 
     ``start`` returns as soon as the request is written; ``InFlightBulk.result()`` reads
-    the answer (``consumers.bulk_http``).
+    the answer (``reqtrail.consumers.bulk_http``).
     """
 
     def __init__(

@@ -45,8 +45,8 @@ def setup() -> None:
     created = ", ".join(result["topics_created"]) or "none (they exist)"
     typer.echo(f"topics created: {created}")
     typer.echo(
-        f"index template {result['template']} installed; index {result['index']} "
-        f"(read alias {settings.read_alias})"
+        f"index template {result['template']} installed ({result['index_replicas']} "
+        f"replicas); index {result['index']} (read alias {settings.read_alias})"
     )
     for warning in result["warnings"]:
         typer.echo(f"warning: {warning}", err=True)

@@ -1,7 +1,8 @@
-"""Thin adapters: Kafka clients configured from IndexerSettings (ES bulk: consumers.bulk_http).
+"""Thin adapters: the Kafka clients and the indexer's Elasticsearch bulk transport,
+configured from the indexer's settings.
 
-None of them creates a topic: a misspelled one would be created with broker defaults
-(one partition) and read from, or written to, in silence (see consumers.preflight).
+None of the Kafka clients creates a topic: a misspelled one would be created with broker
+defaults (one partition) and read from, or written to, in silence (see consumers.preflight).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from reqtrail.consumers.bulk_client import ClientBulkTransport
+from reqtrail.consumers.bulk_http import BulkTransport, HttpBulkTransport
 from reqtrail.consumers.kafka_records import install_fast_unpacking
+from reqtrail.es import es_client
 from reqtrail.settings import IndexerSettings
 
 log = logging.getLogger("reqtrail.consumer")
@@ -81,3 +85,16 @@ def forbid_topic_creation(client: Any) -> Any:
     else:
         log.warning("kafka-python changed: cannot forbid topic creation for %r", client)
     return client
+
+
+def indexer_bulk_transport(settings: IndexerSettings) -> BulkTransport:
+    """What the indexer sends its ``_bulk`` requests through.
+
+    One URL (a node, or a load balancer in front of a cluster): the split-phase transport
+    (consumers.bulk_http), so that Elasticsearch indexes while the loop decodes the next
+    batch. Several URLs, or REQTRAIL_ES_SNIFF: elasticsearch-py's client and its node pool
+    (consumers.bulk_client).
+    """
+    if len(settings.es_urls) == 1 and not settings.es_sniff:
+        return HttpBulkTransport.from_settings(settings)
+    return ClientBulkTransport(es_client(settings, retry_on_status=()))

@@ -11,12 +11,11 @@
     offsets_committed     debug
     readiness_changed     info/warning, from the probes: ready, reasons
 
-They go through ``consumers.logs`` (JSON lines by default off a terminal).
+They go through ``reqtrail.consumers.logs`` (JSON lines by default off a terminal).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -47,8 +46,6 @@ class EventLog:
         self._bulks = 0
         self._documents = 0
         self._latency_max_s = 0.0
-        self._owned: set[int] = set()
-        self._owned_lock = threading.Lock()
 
     def polled(self, records: int) -> None:
         now = self.clock()
@@ -96,14 +93,8 @@ class EventLog:
     def committed(self) -> None:
         self.log.debug("offsets_committed")
 
-    def partitions_assigned(self, partitions: Sequence[int]) -> None:
-        with self._owned_lock:
-            self._owned.update(partitions)
-            owned = len(self._owned)
-        self.log.info("partitions_assigned", partitions=sorted(partitions), owned=owned)
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        self.log.info("partitions_assigned", partitions=sorted(partitions), owned=len(owned))
 
-    def partitions_revoked(self, partitions: Sequence[int]) -> None:
-        with self._owned_lock:
-            self._owned.difference_update(partitions)
-            owned = len(self._owned)
-        self.log.info("partitions_revoked", partitions=sorted(partitions), owned=owned)
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        self.log.info("partitions_revoked", partitions=sorted(partitions), owned=len(owned))

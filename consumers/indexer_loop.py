@@ -22,7 +22,7 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from reqtrail.consumers.bulk_http import BulkTransport, HttpBulkTransport
+from reqtrail.consumers.bulk_http import BulkTransport
 from reqtrail.consumers.bulk_sender import (
     Backoff,
     BulkSender,
@@ -30,7 +30,11 @@ from reqtrail.consumers.bulk_sender import (
     RetriesAbandoned,
     retry_until_settled,
 )
-from reqtrail.consumers.clients import indexer_consumer, reliable_producer
+from reqtrail.consumers.clients import (
+    indexer_bulk_transport,
+    indexer_consumer,
+    reliable_producer,
+)
 from reqtrail.consumers.dlq import DeadLetterWriter
 from reqtrail.consumers.documents import DocumentBuilder, bulk_body
 from reqtrail.consumers.errors import DeadLetterError, StartupError
@@ -113,7 +117,7 @@ class IndexerConsumer(GroupMember):
             if alias_exists is None:
                 return
         self._backoff.reset()
-        transport = self._transport or HttpBulkTransport.from_settings(settings)
+        transport = self._transport or indexer_bulk_transport(settings)
         self._sender = BulkSender(transport, on_outcome=self._bulk_answered)
         broker_lag = BrokerLag(settings, lambda: self.owned)
         topics = self._until_connected(broker_lag.topics)

@@ -84,6 +84,11 @@ class GroupMember:
         return False
 
     # -- rebalances --------------------------------------------------------------------------
+    @property
+    def owned_partitions(self) -> frozenset[int]:
+        """The partitions of the records topic this member owns."""
+        return frozenset(tp.partition for tp in self.owned)
+
     async def _on_revoked(self, revoked: list[Any], *, commit: bool) -> None:
         """Before partitions go: finish the in-flight bulks' indexed records, commit them.
 
@@ -106,7 +111,9 @@ class GroupMember:
             self.owned = self.owned.difference(revoked)
         if revoked:
             log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
-            self.observer.partitions_revoked([tp.partition for tp in revoked])  # observer
+            self.observer.partitions_revoked(  # observer
+                [tp.partition for tp in revoked], self.owned_partitions
+            )
 
     def _finish_in_flight(self) -> None:
         for bulk in list(self._in_flight):
@@ -152,7 +159,9 @@ class GroupMember:
                 self.assigned_at = time.perf_counter()
             self.assigned.set()
             log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
-            self.observer.partitions_assigned([tp.partition for tp in assigned])  # observer
+            self.observer.partitions_assigned(  # observer
+                [tp.partition for tp in assigned], self.owned_partitions
+            )
 
     def lag(self) -> dict[int, int]:
         """Per partition, as this member sees it: highwater - commit position (no request;

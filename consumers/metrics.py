@@ -24,7 +24,6 @@ Kafka consumer.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -117,8 +116,7 @@ class IndexerMetrics:
         self.last_commit_at: float | None = None
         self.lag: Mapping[int, int] = {}
         self.in_flight = 0
-        self._owned: set[int] = set()
-        self._owned_lock = threading.Lock()
+        self.owned: frozenset[int] = frozenset()  # partitions, replaced whole
         self._lag_source: Callable[[], Mapping[int, int]] = dict
         self._in_flight_source: Callable[[], int] = int
         self._next_sample = 0.0
@@ -127,11 +125,6 @@ class IndexerMetrics:
         """Where the loop's lag (per partition) and records in flight are read (loop thread)."""
         self._lag_source = lag
         self._in_flight_source = in_flight
-
-    @property
-    def owned(self) -> frozenset[int]:
-        with self._owned_lock:
-            return frozenset(self._owned)
 
     # -- IndexerObserver ---------------------------------------------------------------------
     @property
@@ -174,13 +167,11 @@ class IndexerMetrics:
         self.last_commit_at = self.clock()
         self.commits.inc()
 
-    def partitions_assigned(self, partitions: Sequence[int]) -> None:
-        with self._owned_lock:
-            self._owned.update(partitions)
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        self.owned = owned
 
-    def partitions_revoked(self, partitions: Sequence[int]) -> None:
-        with self._owned_lock:
-            self._owned.difference_update(partitions)
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        self.owned = owned
 
     # -- derived -----------------------------------------------------------------------------
     def seconds_since(self, moment: float | None) -> float:

@@ -1,7 +1,7 @@
 """What the indexer loop tells an observer (metrics, probes, structured events).
 
 The loop calls these hooks at fixed points; ``NullObserver`` ignores them, and
-``consumers.metrics.IndexerMetrics`` turns them into Prometheus metrics, the probes'
+``reqtrail.consumers.metrics.IndexerMetrics`` turns them into Prometheus metrics, the probes'
 state and JSON log events. Each hook is called once per poll, bulk answer, settled
 batch, dead-letter write, commit or rebalance (never once per record), so an observer
 costs the loop nothing per record unless it gives a ``request_series``.
@@ -43,11 +43,11 @@ class IndexerObserver(Protocol):
     def committed(self) -> None:
         """Offsets were committed to Kafka."""
 
-    def partitions_assigned(self, partitions: Sequence[int]) -> None:
-        """The group gave this member these partitions (in addition to its others)."""
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        """The group gave this member ``partitions``; it now owns ``owned`` in all."""
 
-    def partitions_revoked(self, partitions: Sequence[int]) -> None:
-        """These partitions were taken away (revoked or lost)."""
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        """``partitions`` were taken away (revoked or lost); the member keeps ``owned``."""
 
 
 class NullObserver:
@@ -70,10 +70,10 @@ class NullObserver:
     def committed(self) -> None:
         pass
 
-    def partitions_assigned(self, partitions: Sequence[int]) -> None:
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
         pass
 
-    def partitions_revoked(self, partitions: Sequence[int]) -> None:
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
         pass
 
 
@@ -105,10 +105,10 @@ class Observers:
         for observer in self.observers:
             observer.committed()
 
-    def partitions_assigned(self, partitions: Sequence[int]) -> None:
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
         for observer in self.observers:
-            observer.partitions_assigned(partitions)
+            observer.partitions_assigned(partitions, owned)
 
-    def partitions_revoked(self, partitions: Sequence[int]) -> None:
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
         for observer in self.observers:
-            observer.partitions_revoked(partitions)
+            observer.partitions_revoked(partitions, owned)

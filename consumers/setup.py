@@ -51,23 +51,40 @@ def _admin(settings: IndexerSettings, timeout_s: float) -> Iterator[KafkaAdminCl
         admin.close()
 
 
+def topic_replication(brokers: int) -> tuple[int, dict[str, str]]:
+    """Replication factor and topic configs for a cluster of ``brokers``: up to 3 copies, and
+    2 in-sync ones required once there are 3 (with 2 copies, requiring both would stop
+    acks=all writes whenever either broker is down)."""
+    replicas = max(1, min(3, brokers))
+    return replicas, ({"min.insync.replicas": "2"} if replicas >= 3 else {})
+
+
 def _create_topics(
     admin: KafkaAdminClient, settings: IndexerSettings, timeout_s: float
 ) -> list[str]:
     existing = set(admin.list_topics())
+    replicas, configs = topic_replication(len(admin.describe_cluster()["brokers"]))
     created: list[str] = []
     for name in (settings.topic, settings.dlq_topic):
         if name in existing:
             continue
-        # replication_factor -1: the broker's default.replication.factor
-        spec = {name: {"num_partitions": settings.topic_partitions, "replication_factor": -1}}
+        spec = {
+            name: {
+                "num_partitions": settings.topic_partitions,
+                "replication_factor": replicas,
+                "configs": configs,
+            }
+        }
         try:
             admin.create_topics(spec, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
             created.append(name)
         except TopicAlreadyExistsError:
             pass
     if created:
-        log.info("created topics %s (%d partitions)", created, settings.topic_partitions)
+        log.info(
+            "created topics %s (%d partitions, %d replicas)",
+            created, settings.topic_partitions, replicas,
+        )  # fmt: skip
     return created
 
 
@@ -86,11 +103,18 @@ def short_topics(admin: KafkaAdminClient, settings: IndexerSettings) -> list[str
     return warnings
 
 
-def index_options(settings: IndexerSettings) -> IndexOptions:
+def index_replicas(settings: IndexerSettings, es: Elasticsearch) -> int:
+    """REQTRAIL_INDEX_REPLICAS, or with -1: 1 when the cluster has more than one data node."""
+    if settings.index_replicas >= 0:
+        return settings.index_replicas
+    return 1 if int(es.cluster.health()["number_of_data_nodes"]) > 1 else 0
+
+
+def index_options(settings: IndexerSettings, replicas: int | None = None) -> IndexOptions:
     return IndexOptions(
         prefix=settings.index_prefix,
         refresh_interval=settings.index_refresh_interval,
-        replicas=settings.index_replicas,
+        replicas=max(0, settings.index_replicas) if replicas is None else replicas,
         shards=settings.index_shards,
     )
 
@@ -100,7 +124,7 @@ def ensure_index_template(
 ) -> dict[str, Any]:
     """Install (or update) the ``<prefix>`` index template; returns its body."""
     client = es or es_client(settings)
-    body = index_template(index_options(settings))
+    body = index_template(index_options(settings, index_replicas(settings, client)))
     client.indices.put_index_template(name=settings.index_prefix, **body)
     return body
 
@@ -123,12 +147,13 @@ def setup_all(settings: IndexerSettings) -> dict[str, Any]:
         created = _create_topics(admin, settings, 30.0)
         warnings = short_topics(admin, settings)
     es = es_client(settings)
-    ensure_index_template(settings, es)
+    template = ensure_index_template(settings, es)
     index = ensure_index(settings, es=es)
     return {
         "topics_created": created,
         "template": settings.index_prefix,
         "index": index,
+        "index_replicas": template["template"]["settings"]["index"]["number_of_replicas"],
         "warnings": warnings,
     }
 

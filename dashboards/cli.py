@@ -1,4 +1,4 @@
-"""Subcommands of the dashboard stage: ``dashboard``, ``export`` and ``seed``."""
+"""Subcommands of the dashboard stage: ``dashboard`` and ``export``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ipaddress
 import os
 import socket
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -85,18 +85,6 @@ def dashboard(
     os.execv(command[0], command)  # become streamlit: signals reach it directly
 
 
-def parse_when(text: str, *, now: datetime) -> datetime:
-    """``now``, a duration back from now (``24h``, ``7d``) or an ISO 8601 time."""
-    from reqtrail.dashboards.queries.filters import FilterError, parse_duration, parse_time
-
-    if text.strip().lower() == "now":
-        return now
-    try:
-        return now - parse_duration(text)
-    except FilterError:
-        return parse_time(text)
-
-
 def export(
     user: str = typer.Option(..., "--user", help="Exact user ID."),
     since: str = typer.Option("24h", help="Start: ISO time, or a duration back from now (24h)."),
@@ -108,7 +96,7 @@ def export(
     """Write a user's requests in a time range as one JSON document (oldest first)."""
     from reqtrail.dashboards.queries.es_client import DataUnavailable, make_client
     from reqtrail.dashboards.queries.export import write_export
-    from reqtrail.dashboards.queries.filters import FilterError, TimeRange
+    from reqtrail.dashboards.queries.filters import FilterError, TimeRange, parse_when
 
     settings = load_settings(role=DashboardSettings)
     moment = datetime.now(UTC)
@@ -132,41 +120,7 @@ def export(
     typer.echo(f"exported {count:,} requests of {user!r} to {target}", err=True)
 
 
-def seed(
-    count: int = typer.Option(10_000, min=1, help="How many synthetic records."),
-    hours: float = typer.Option(24.0, min=0.01, help="They span this many hours up to now."),
-    users: int = typer.Option(1000, min=1, help="Distinct player IDs."),
-    prefix: str = typer.Option("", help="Index prefix (default: REQTRAIL_INDEX_PREFIX)."),
-    threads: int = typer.Option(2, min=1, help="Parallel bulk requests."),
-    random_seed: int = typer.Option(7, "--seed", help="Random seed of the generator."),
-) -> None:
-    """Bulk-index synthetic records straight into ES (no Kafka), e.g. to try the dashboard."""
-    from reqtrail.dashboards.queries.es_client import make_client
-    from reqtrail.dashboards.seed import print_progress
-    from reqtrail.dashboards.seed import seed as seed_records
-    from reqtrail.schemas.samples import sample_records
-
-    settings = load_settings(role=DashboardSettings)
-    target = prefix or settings.index_prefix
-    records = sample_records(count, seed=random_seed, span=timedelta(hours=hours), users=users)
-    result = seed_records(
-        make_client(settings, max_retries=3),
-        target,
-        records,
-        total=count,
-        chunk_size=5000,
-        threads=threads,
-        fast=count >= 100_000,
-        progress=print_progress(f"seeding {target}"),
-    )
-    typer.echo(
-        f"indexed {result.indexed:,} records into {len(result.indices)} indices "
-        f"in {result.seconds:,.1f}s ({result.docs_per_second:,.0f}/s); read alias {target}"
-    )
-
-
 def register(app: typer.Typer) -> None:
     """Add this stage's subcommands to ``app``."""
     app.command("dashboard")(dashboard)
     app.command("export")(export)
-    app.command("seed")(seed)

@@ -116,18 +116,6 @@ def resend_spill(
         raise typer.Exit(1)
 
 
-def demo_server(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-) -> None:
-    """Run the demo game server (Starlette + uvicorn) that logs every request to Kafka."""
-    from reqtrail.producers.demo.app import serve
-
-    typer.echo(f"demo game server on http://{host}:{port} (Ctrl-C to stop)")
-    serve(host=host, port=port)
-
-
 def register(app: typer.Typer) -> None:
     """Add this stage's subcommands to ``app``."""
     app.command("resend-spill")(resend_spill)
-    app.command("demo-server")(demo_server)

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from reqtrail.settings import ProducerSettings
@@ -35,8 +35,6 @@ TROUBLE_LOGGERS = ("kafka.net", "kafka.conn", "kafka.client", "kafka.cluster", "
 CONNECTION_TROUBLE = re.compile(
     r"connect|socket|ECONN|Errno|NoBrokersAvailable|timed out|Timeout", re.IGNORECASE
 )
-
-Trouble = Callable[[str], bool]
 
 
 class KafkaLogFolder(logging.Filter):
@@ -131,10 +129,6 @@ class OutageReport:
         self._folded_before = 0
         # A sink dropped while it reported an outage must not keep the lines folded.
         weakref.finalize(self, folder.release, id(self))
-
-    @property
-    def active(self) -> bool:
-        return self._since is not None
 
     def begin(self, detail: str) -> bool:
         """Report an outage (once: later calls only return True)."""

@@ -97,6 +97,7 @@ def make_kafka_producer(settings: ProducerSettings) -> KafkaProducer:
         bootstrap_servers=[s.strip() for s in settings.kafka_bootstrap.split(",")],
         client_id=f"reqtrail-{settings.service}",
         acks="all",
+        enable_idempotence=True,  # the default, said: a leader change must not double a record
         compression_type=compression_type(settings),
         linger_ms=settings.kafka_linger_ms,
         batch_size=256 * 1024,  # few, large batches: fewer wake-ups, better compression

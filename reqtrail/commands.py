@@ -28,7 +28,15 @@ def _root(
     """reqtrail: request logs from game servers -> Kafka -> Elasticsearch -> dashboard."""
 
 
+_registered = False
+
+
 def register_all() -> None:
+    """Add every stage's subcommands to ``app`` (once per process)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from reqtrail.consumers.cli import register as register_consumers
     from reqtrail.dashboards.cli import register as register_dashboards
     from reqtrail.demo_cli import register as register_demo

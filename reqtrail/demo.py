@@ -26,7 +26,7 @@ from typing import Any
 from reqtrail.consumers.setup import setup_all
 from reqtrail.dashboards.queries.es_client import make_client
 from reqtrail.demo_examples import Example, find_examples
-from reqtrail.producers.demo import LOCUSTFILE
+from reqtrail.demo_server import LOCUSTFILE
 from reqtrail.services import LocalStack
 from reqtrail.services.ports import port_is_free, port_owner
 from reqtrail.settings import Settings

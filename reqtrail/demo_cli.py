@@ -1,7 +1,9 @@
-"""`reqtrail demo`: run the whole pipeline locally with simulated players."""
+"""`reqtrail demo` (the whole pipeline locally, with simulated players), `reqtrail demo-server`
+and `reqtrail seed` (synthetic records for the dashboard)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -57,6 +59,53 @@ def demo(
         raise typer.Exit(1)
 
 
+def demo_server(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the demo game server (Starlette + uvicorn) that logs every request to Kafka."""
+    from reqtrail.demo_server.app import serve
+
+    typer.echo(f"demo game server on http://{host}:{port} (Ctrl-C to stop)")
+    serve(host=host, port=port)
+
+
+def seed(
+    count: int = typer.Option(10_000, min=1, help="How many synthetic records."),
+    hours: float = typer.Option(24.0, min=0.01, help="They span this many hours up to now."),
+    users: int = typer.Option(1000, min=1, help="Distinct player IDs."),
+    prefix: str = typer.Option("", help="Index prefix (default: REQTRAIL_INDEX_PREFIX)."),
+    threads: int = typer.Option(2, min=1, help="Parallel bulk requests."),
+    random_seed: int = typer.Option(7, "--seed", help="Random seed of the generator."),
+) -> None:
+    """Bulk-index synthetic records straight into ES (no Kafka), e.g. to try the dashboard."""
+    from reqtrail.dashboards.queries.es_client import make_client
+    from reqtrail.schemas.samples import sample_records
+    from reqtrail.seed import print_progress
+    from reqtrail.seed import seed as seed_records
+    from reqtrail.settings import DashboardSettings, load_settings
+
+    settings = load_settings(role=DashboardSettings)
+    target = prefix or settings.index_prefix
+    records = sample_records(count, seed=random_seed, span=timedelta(hours=hours), users=users)
+    result = seed_records(
+        make_client(settings, max_retries=3),
+        target,
+        records,
+        total=count,
+        chunk_size=5000,
+        threads=threads,
+        fast=count >= 100_000,
+        progress=print_progress(f"seeding {target}"),
+    )
+    typer.echo(
+        f"indexed {result.indexed:,} records into {len(result.indices)} indices "
+        f"in {result.seconds:,.1f}s ({result.docs_per_second:,.0f}/s); read alias {target}"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add `reqtrail demo`."""
+    """Add `reqtrail demo` and the demo's tools: `demo-server` and `seed`."""
     app.command("demo")(demo)
+    app.command("demo-server")(demo_server)
+    app.command("seed")(seed)

@@ -23,16 +23,29 @@ teardown::
         kafka = dedicated_kafka()
         local = settings.replace(kafka_bootstrap=kafka.bootstrap)
         ...; kafka.stop(); kafka.start()
+
+Cluster tests share one local cluster per session (3 Kafka brokers, 3 ES nodes), started
+by ``reqtrail services up --kafka-brokers 3 --es-nodes 3`` on free ports in a state
+directory of its own and stopped by ``services down`` at the end; ``cluster`` restarts any
+node an earlier test killed::
+
+    def test_survives_a_broker_loss(cluster, settings):
+        local = cluster.settings_for(settings)   # this test's names, the cluster's nodes
+        ...; cluster.stack().kafka_nodes[1].kill()
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +59,7 @@ from reqtrail.services import (
     ServiceError,
     UpResult,
 )
-from reqtrail.services.ports import free_ports
+from reqtrail.services.ports import free_port_base, free_ports
 from reqtrail.settings import Settings, load_settings
 
 SERVICES_MODE_ENV = "REQTRAIL_TEST_SERVICES"
@@ -173,17 +186,23 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     return f"t-{base}-{uuid.uuid4().hex[:6]}"
 
 
-@pytest.fixture
-def settings(kafka_bootstrap: str, es_url: str, unique_name: str) -> Settings:
-    """Settings pointing at the real services, with names isolated to this test."""
+def isolated_settings(kafka_bootstrap: str, es_url: str, name: str) -> Settings:
+    """Settings pointing at the real services, with topics, consumer group and index
+    prefix named after ``name`` (and so apart from every other test's)."""
     return load_settings(environ={}).replace(
         kafka_bootstrap=kafka_bootstrap,
         es_url=es_url,
-        topic=f"{unique_name}.requests",
-        dlq_topic=f"{unique_name}.requests.dlq",
-        consumer_group=f"{unique_name}-indexer",
-        index_prefix=unique_name,
+        topic=f"{name}.requests",
+        dlq_topic=f"{name}.requests.dlq",
+        consumer_group=f"{name}-indexer",
+        index_prefix=name,
     )
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, es_url: str, unique_name: str) -> Settings:
+    """Settings pointing at the real services, with names isolated to this test."""
+    return isolated_settings(kafka_bootstrap, es_url, unique_name)
 
 
 # ---- dedicated services for fault tests ----------------------------------------------------
@@ -272,3 +291,121 @@ def dedicated_es(dedicated_services: DedicatedServices) -> Callable[..., Elastic
 def dedicated_kafka(dedicated_services: DedicatedServices) -> Callable[..., KafkaService]:
     """``dedicated_kafka(extra_config=..., heap=..., start=True)`` -> a broker of its own."""
     return dedicated_services.kafka
+
+
+# ---- a shared local cluster for the cluster tests ------------------------------------------
+
+CLUSTER_DIR_ENV = "REQTRAIL_TEST_CLUSTER_DIR"  # reuse (and keep) a cluster a session made
+
+
+@dataclass
+class LocalCluster:
+    """3 Kafka brokers and 3 ES nodes started through ``reqtrail services up``."""
+
+    env: dict[str, str]  # the REQTRAIL_* environment of its `reqtrail services` commands
+    kafka_bootstrap: str  # every broker
+    es_url: str  # every node
+    up_output: str  # stdout of the `services up` that started it
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(environ=self.env)
+
+    def stack(self, report: Callable[[str], None] = lambda _line: None) -> LocalStack:
+        return LocalStack(self.settings, report=report)
+
+    def settings_for(self, settings: Settings) -> Settings:
+        """``settings`` (a test's own names) pointed at every node of the cluster."""
+        return settings.replace(kafka_bootstrap=self.kafka_bootstrap, es_url=self.es_url)
+
+    def services(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """``reqtrail services <args>`` on this cluster."""
+        return subprocess.run(
+            [sys.executable, "-m", "reqtrail.cli", "services", *args],
+            env={**_without_reqtrail(os.environ), **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+def _without_reqtrail(environ: Any) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if not k.startswith("REQTRAIL_")}
+
+
+def _new_cluster_env() -> dict[str, str]:
+    base = load_settings()
+    es_port = free_port_base([0, 1, 2, 100, 101, 102])  # HTTP and transport of 3 nodes
+    while True:
+        kafka_port = free_port_base(range(6))  # broker and controller of 3 nodes
+        if not {kafka_port + i for i in range(6)} & {es_port + i for i in (0, 1, 2, 100, 101)}:
+            break
+    state_dir = Path(base.state_dir) / "dedicated" / f"cluster-{uuid.uuid4().hex[:8]}"
+    return {
+        "REQTRAIL_STATE_DIR": str(state_dir),
+        "REQTRAIL_DOWNLOAD_DIR": base.download_dir or str(Path(base.state_dir) / "downloads"),
+        "REQTRAIL_ES_URL": f"http://127.0.0.1:{es_port}",
+        "REQTRAIL_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
+    }
+
+
+@pytest.fixture(scope="session")
+def local_cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
+    """The session's local cluster, started once on first use and stopped at the end.
+
+    With REQTRAIL_TEST_CLUSTER_DIR=<its state dir>, a cluster an earlier session kept (its
+    ``cluster-env.json``) is reused and kept running (for iterating on cluster tests).
+    """
+    report = _reporter(pytestconfig)
+    kept = os.environ.get(CLUSTER_DIR_ENV)
+    env = json.loads((Path(kept) / "cluster-env.json").read_text()) if kept else _new_cluster_env()
+    cluster = LocalCluster(env, "", "", "")
+    report(f"starting a local cluster (3 Kafka brokers, 3 ES nodes) in {env['REQTRAIL_STATE_DIR']}")
+    began = time.monotonic()
+    up = cluster.services("up", "--kafka-brokers", "3", "--es-nodes", "3")
+    Path(env["REQTRAIL_STATE_DIR"], "cluster-env.json").write_text(json.dumps(env))
+    stack = cluster.stack()
+    if up.returncode != 0:
+        if not kept:
+            for service in stack.services:
+                service.kill()
+        tail = "\n".join((up.stderr + up.stdout).splitlines()[-15:])
+        pytest.fail(f"the local cluster did not come up:\n{tail}", pytrace=False)
+    report(f"local cluster healthy in {time.monotonic() - began:.0f} s")
+    cluster.kafka_bootstrap, cluster.es_url = stack.kafka_bootstrap, stack.es_url
+    cluster.up_output = up.stdout
+    try:
+        yield cluster
+    finally:
+        if not kept:
+            down = cluster.services("down")
+            report(f"local cluster: {down.stdout.strip() or down.stderr.strip()}")
+            left = [service.name for service in stack.services if service.is_running()]
+            for service in stack.services:  # whatever `down` could not stop
+                service.kill()
+            shutil.rmtree(env["REQTRAIL_STATE_DIR"], ignore_errors=True)
+            assert down.returncode == 0 and not left, f"`services down` left {left} running"
+
+
+@pytest.fixture
+def cluster(local_cluster: LocalCluster, pytestconfig: pytest.Config) -> LocalCluster:
+    """The session's local cluster with every node running (an earlier test may have
+    killed one: only that one starts again)."""
+    result = local_cluster.stack(_reporter(pytestconfig)).up()
+    if result.started:
+        report = _reporter(pytestconfig)
+        report(f"restarted {', '.join(result.started)} in {result.total_s:.0f} s")
+    return local_cluster
+
+
+# ---- browser tests -------------------------------------------------------------------------
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``browser`` skip, naming what is missing, without Chromium and its driver."""
+    if item.get_closest_marker("browser") is None:
+        return
+    from reqtrail.screenshots import browser_available
+
+    if problem := browser_available():
+        pytest.skip(f"headless browser unavailable ({problem}); `./dev test` installs it")

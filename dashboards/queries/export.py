@@ -20,17 +20,11 @@ from elasticsearch import Elasticsearch
 
 from reqtrail.dashboards.queries.bodies import search_body
 from reqtrail.dashboards.queries.es_client import search
-from reqtrail.dashboards.queries.filters import SearchFilter, TimeRange
+from reqtrail.dashboards.queries.filters import SearchFilter, TimeRange, iso_millis
 from reqtrail.schemas.export_file import EXPORT_FORMAT, EXPORT_FORMAT_VERSION, read_export
 from reqtrail.schemas.record import SCHEMA_VERSION
 
 __all__ = ["iter_records", "iter_user_records", "read_export", "write_export"]
-
-
-def _iso(moment: datetime) -> str:
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
 
 
 def iter_records(
@@ -77,10 +71,10 @@ def write_export(
         "format": EXPORT_FORMAT,
         "format_version": EXPORT_FORMAT_VERSION,
         "schema_version": SCHEMA_VERSION,
-        "exported_at": _iso(datetime.now(UTC)),
+        "exported_at": iso_millis(datetime.now(UTC)),
         "user_id": user_id,
-        "since": _iso(time_range.start),
-        "until": _iso(time_range.end),
+        "since": iso_millis(time_range.start),
+        "until": iso_millis(time_range.end),
         "order": "@timestamp ascending, then request_id",
     }
     records = iter_user_records(es, index, user_id, time_range, page_size=page_size)

@@ -50,6 +50,12 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def iso_millis(moment: datetime) -> str:
+    """``2025-03-01T12:00:00.000Z``: ``moment`` in UTC to the millisecond, as exports write
+    their times (and ``--since``/``--until`` read them back)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def parse_time(text: str) -> datetime:
     """An ISO 8601 time (``Z`` or offset; naive means UTC) as aware UTC."""
     try:
@@ -68,6 +74,23 @@ def parse_duration(text: str) -> timedelta:
     if not match or int(match.group(1)) == 0:
         raise FilterError(f"not a duration like 15m, 24h or 7d: {text!r}")
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def parse_when(text: str, *, now: datetime) -> datetime:
+    """``now``, a duration back from now (``24h``) or an ISO 8601 time, as aware UTC."""
+    text = text.strip()
+    if text.lower() == "now":
+        return now
+    try:
+        return now - parse_duration(text)
+    except FilterError:
+        pass
+    try:
+        return parse_time(text)
+    except FilterError:
+        raise FilterError(
+            f"not a time: {text!r} (use now, a duration such as 24h, or an ISO 8601 time)"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -39,13 +39,10 @@ GRID: tuple[float, ...] = (
 )
 
 
-def _both(baseline: Cohort, candidate: Cohort, extra: Sequence[Query]) -> Query:
-    return {
-        "bool": {
-            "should": [cohort_filter(baseline, extra), cohort_filter(candidate, extra)],
-            "minimum_should_match": 1,
-        }
-    }
+def _any_cohort(cohorts: Sequence[Cohort], extra: Sequence[Query]) -> Query:
+    """Requests of any of ``cohorts``, each with the ``extra`` clauses."""
+    should = [cohort_filter(cohort, extra) for cohort in cohorts]
+    return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
 def shape_body(baseline: Cohort, candidate: Cohort, extra: Sequence[Query] = ()) -> Query:
@@ -66,7 +63,7 @@ def shape_body(baseline: Cohort, candidate: Cohort, extra: Sequence[Query] = ())
     }
     return {
         "size": 0,
-        "query": _both(baseline, candidate, extra),
+        "query": _any_cohort((baseline, candidate), extra),
         "aggs": {
             "cohorts": {
                 "filters": {
@@ -117,31 +114,30 @@ def _routes(side: BurstSide) -> Query:
     return {"bool": {"should": [term("route", route) for route, _ in side.thresholds]}}
 
 
+def _per_route_and_block(side: BurstSide, counts: Query) -> Query:
+    """Aggregation ``routes``: the side's judged routes, each in its ``BLOCKS`` stretches
+    of time, each stretch with the ``counts`` sub-aggregations."""
+    return {
+        "routes": {
+            "terms": {"field": "route", "size": max(len(side.thresholds), 1)},
+            "aggs": {"blocks": {"date_histogram": _blocks(side), "aggs": counts}},
+        }
+    }
+
+
 def counts_body(sides: Sequence[BurstSide], extra: Sequence[Query] = ()) -> Query:
     """Aggregation ``"0"``, ``"1"``... per side: per route and block, requests and 5xx."""
+    server_errors = {"5xx": {"filter": {"range": {"status": {"gte": 500, "lte": 599}}}}}
     aggs: Query = {
         str(key): {
             "filter": cohort_filter(side.cohort, [*extra, _routes(side)]),
-            "aggs": {
-                "routes": {
-                    "terms": {"field": "route", "size": max(len(side.thresholds), 1)},
-                    "aggs": {
-                        "blocks": {
-                            "date_histogram": _blocks(side),
-                            "aggs": {
-                                "5xx": {"filter": {"range": {"status": {"gte": 500, "lte": 599}}}}
-                            },
-                        }
-                    },
-                }
-            },
+            "aggs": _per_route_and_block(side, server_errors),
         }
         for key, side in enumerate(sides)
     }
-    cohorts = [cohort_filter(side.cohort, extra) for side in sides]
     return {
         "size": 0,
-        "query": {"bool": {"should": cohorts, "minimum_should_match": 1}},
+        "query": _any_cohort([side.cohort for side in sides], extra),
         "aggs": aggs,
     }
 
@@ -174,19 +170,7 @@ def tail_body(side: BurstSide, extra: Sequence[Query] = ()) -> Query:
     return {
         "size": 0,
         "query": cohort_filter(side.cohort, [*extra, _slower_than(side, lowest)]),
-        "aggs": {
-            "routes": {
-                "terms": {"field": "route", "size": max(len(side.thresholds), 1)},
-                "aggs": {
-                    "blocks": {
-                        "date_histogram": _blocks(side),
-                        "aggs": {
-                            f"p{p}": {"filter": _slower_than(side, p)}
-                            for p in levels
-                            if p != lowest
-                        },
-                    }
-                },
-            }
-        },
+        "aggs": _per_route_and_block(
+            side, {f"p{p}": {"filter": _slower_than(side, p)} for p in levels if p != lowest}
+        ),
     }

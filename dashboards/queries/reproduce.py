@@ -21,10 +21,9 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
-from reqtrail.dashboards.queries.filters import SearchFilter
+from reqtrail.dashboards.queries.filters import SearchFilter, iso_millis
 
 # The placeholder reqtrail.producers.redaction writes for a secret value.
 REDACTED = "[REDACTED]"
@@ -150,10 +149,6 @@ def export_file_name(user_id: str) -> str:
     return f"reqtrail-{cleaned[:64]}.json"
 
 
-def _iso(moment: Any) -> str:
-    return str(moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
-
-
 @dataclass(frozen=True)
 class ReproduceCommands:
     """The shell commands that reproduce a search in dev, and the filters they cannot carry."""
@@ -175,7 +170,7 @@ def reproduce_commands(f: SearchFilter, target: str = DEFAULT_TARGET) -> Reprodu
     """
     if f.user_id is None:
         return None
-    window = ["--since", _iso(f.time_range.start), "--until", _iso(f.time_range.end)]
+    window = ["--since", iso_millis(f.time_range.start), "--until", iso_millis(f.time_range.end)]
     file_name = export_file_name(f.user_id)
     export = ["reqtrail", "export", "--user", f.user_id, *window, "-o", file_name]
     replay = ["reqtrail", "replay", file_name, "--target", target]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from reqtrail.dashboards.queries.gate_rules import Limits
 from reqtrail.dashboards.queries.gate_stats import (
@@ -39,19 +38,6 @@ class SideStats:
     p99: float | None = None
     errors_4xx: int = 0
     errors_5xx: int = 0
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any] | None) -> SideStats:
-        if row is None:
-            return cls()
-        return cls(
-            requests=int(row["requests"]),
-            p50=row["p50"],
-            p95=row["p95"],
-            p99=row["p99"],
-            errors_4xx=int(row["errors_4xx"]),
-            errors_5xx=int(row["errors_5xx"]),
-        )
 
     @property
     def rate_4xx_pct(self) -> float | None:
@@ -92,6 +78,10 @@ class RouteComparison:
 
 def _pct(value: float) -> str:
     return f"{value:+.0f}%" if abs(value) != float("inf") else "unbounded"
+
+
+def _pp(value: float) -> str:
+    return f"{value:+.1f} pp"
 
 
 def judge(
@@ -135,25 +125,18 @@ def judge(
     sure = f"at {confidence:.0%} confidence"
     worse: list[str] = []
     better: list[str] = []
-    for name, change, limit in (
-        ("p95", p95, limits.max_p95_increase_pct),
-        ("p99", p99, limits.max_p99_increase_pct),
+    for name, change, limit, show, unit in (
+        ("p95", p95, limits.max_p95_increase_pct, _pct, "%"),
+        ("p99", p99, limits.max_p99_increase_pct, _pct, "%"),
+        ("5xx rate", errors, limits.max_5xx_increase_pp, _pp, " pp"),
     ):
         if change.low > limit:
             worse.append(
-                f"{name} {_pct(change.estimate)}: at least {_pct(change.low)} {sure}, "
-                f"limit +{limit:g}%"
+                f"{name} {show(change.estimate)}: at least {show(change.low)} {sure}, "
+                f"limit +{limit:g}{unit}"
             )
         elif change.high < -limit:
-            better.append(f"{name} {_pct(change.estimate)}: at most {_pct(change.high)} {sure}")
-    limit = limits.max_5xx_increase_pp
-    if errors.low > limit:
-        worse.append(
-            f"5xx rate {errors.estimate:+.1f} pp: at least {errors.low:+.1f} pp {sure}, "
-            f"limit +{limit:g} pp"
-        )
-    elif errors.high < -limit:
-        better.append(f"5xx rate {errors.estimate:+.1f} pp: at most {errors.high:+.1f} pp {sure}")
+            better.append(f"{name} {show(change.estimate)}: at most {show(change.high)} {sure}")
     verdict = Verdict.REGRESSED if worse else Verdict.IMPROVED if better else Verdict.OK
     return RouteComparison(
         route,

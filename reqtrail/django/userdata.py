@@ -225,16 +225,21 @@ def serialize_row(row: models.Model, owned_labels: frozenset[str], config: Userd
     return data
 
 
+def get_user(user_model: ModelType, pk: str, using: str, hint: str = "") -> models.Model:
+    """The user with primary key ``pk`` in database ``using``; when there is none,
+    ``UserdataError`` in one line, ending in ``hint`` if given."""
+    try:
+        return user_model._base_manager.using(using).get(pk=pk)
+    except (user_model.DoesNotExist, ValueError):
+        missing = f"no {user_model._meta.label} with pk {pk!r} in database {using!r}"
+        raise UserdataError(f"{missing}: {hint}" if hint else missing) from None
+
+
 def export_document(user_pk: str, using: str, config: UserdataConfig) -> dict[str, Any]:
     """The player's data as one JSON-ready document."""
     owned = owned_models(config)
     user_model = owned.user_model
-    try:
-        user = user_model._base_manager.using(using).get(pk=user_pk)
-    except (user_model.DoesNotExist, ValueError):
-        raise UserdataError(
-            f"no {user_model._meta.label} with pk {user_pk!r} in database {using!r}"
-        ) from None
+    user = get_user(user_model, user_pk, using)
     collected = collect_rows(owned, user, using)
     objects = [serialize_row(row, owned.labels, config) for _m, rows in collected for row in rows]
     return {

@@ -26,6 +26,7 @@ from reqtrail.django.userdata import (
     UserdataConfig,
     UserdataError,
     collect_rows,
+    get_user,
     label,
     owned_models,
 )
@@ -122,13 +123,7 @@ def import_document(
         raise UserdataError(f"the export names a model this project does not have: {exc}") from None
     owned = owned_models(config, only={label(m) for m in exported})
     user_model = owned.user_model
-    try:
-        dev_user = user_model._base_manager.using(using).get(pk=dev_pk)
-    except (user_model.DoesNotExist, ValueError):
-        raise UserdataError(
-            f"no {user_model._meta.label} with pk {dev_pk!r} in database {using!r}: "
-            "create the dev user first"
-        ) from None
+    dev_user = get_user(user_model, dev_pk, using, hint="create the dev user first")
     keys = KeyMap(label(user_model), document.get("user_pk"), dev_user.pk)
     summary = ImportSummary()
     with transaction.atomic(using=using):

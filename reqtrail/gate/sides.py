@@ -16,25 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from reqtrail.dashboards.queries.filters import Cohort, FilterError, TimeRange, parse_duration
-from reqtrail.dashboards.queries.filters import parse_time as parse_iso
-
-
-def parse_when(text: str, *, now: datetime) -> datetime:
-    """``now``, a duration back from now (``24h``) or an ISO 8601 time, as aware UTC."""
-    text = text.strip()
-    if text.lower() == "now":
-        return now
-    try:
-        return now - parse_duration(text)
-    except FilterError:
-        pass
-    try:
-        return parse_iso(text)
-    except FilterError:
-        raise FilterError(
-            f"not a time: {text!r} (use now, a duration such as 24h, or an ISO 8601 time)"
-        ) from None
+from reqtrail.dashboards.queries.filters import Cohort, FilterError, TimeRange, parse_when
 
 
 def parse_window(text: str, *, now: datetime) -> TimeRange:

@@ -11,7 +11,6 @@ import typer
 
 from reqtrail.settings import load_settings
 
-HELP_EXIT = "Exit 0: every response matched; 1: some diverged; 2: the replay could not run."
 DEFAULT_SINCE = "24h"  # when reading from Elasticsearch without --since
 
 
@@ -81,8 +80,7 @@ def replay_command(
     3. reqtrail export --user ID --since T --until T -o player.json
     4. reqtrail replay player.json --target DEV_URL --as-user DEV_PK
     """
-    from reqtrail.dashboards.cli import parse_when
-    from reqtrail.dashboards.queries.filters import FilterError, TimeRange
+    from reqtrail.dashboards.queries.filters import FilterError, TimeRange, parse_when
     from reqtrail.replay.jsondiff import IgnoreRules, PathError
     from reqtrail.replay.outcome import Outcome, Verdict
     from reqtrail.replay.report import outcome_line, summary_table, write_json_report, write_junit

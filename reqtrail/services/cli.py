@@ -25,6 +25,17 @@ services_app = typer.Typer(
 DockerFlag = Annotated[
     bool, typer.Option("--docker", help="Delegate to `docker compose` (docker-compose.yml).")
 ]
+KafkaBrokers = Annotated[
+    int | None,
+    typer.Option(
+        "--kafka-brokers",
+        help="Kafka nodes (KRaft, broker + controller each); default: as the last `up`, else 1.",
+    ),
+]
+EsNodes = Annotated[
+    int | None,
+    typer.Option("--es-nodes", help="Elasticsearch nodes; default: as the last `up`, else 1."),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -75,32 +86,43 @@ def up(
     timeout: Annotated[
         float | None, typer.Option(help="Seconds to wait for health (default: settings).")
     ] = None,
+    kafka_brokers: KafkaBrokers = None,
+    es_nodes: EsNodes = None,
 ) -> None:
-    """Start Kafka and Elasticsearch (downloading them once) and wait until both are healthy."""
+    """Start Kafka and Elasticsearch (downloading them once) and wait until all are healthy;
+    with --kafka-brokers 3 --es-nodes 3, a cluster of each on 127.0.0.1."""
     settings = load_settings(role=LocalStackSettings)
     began = time.monotonic()
     with one_line_errors():
+        stack = LocalStack(settings, report=say, kafka_brokers=kafka_brokers, es_nodes=es_nodes)
         if use_docker:
-            docker.compose(settings, "up", "-d", "--wait")
+            docker.compose(settings, *docker.up_arguments(stack.shape))
         else:
-            result = LocalStack(settings, report=say).up(timeout)
+            result = stack.up(timeout)
             if not result.started:
                 say("already running, nothing to do")
-    stack = LocalStack(settings, report=say)
     rows = stack.status()
     typer.echo(format_status(rows))
+    for line in stack.cluster_health():
+        typer.echo(f"cluster {line}")
     if not all(row.healthy for row in rows):
         raise typer.Exit(1)
-    typer.echo(f"both healthy {time.monotonic() - began:.1f} s after `services up` began")
+    took = f"{time.monotonic() - began:.1f} s after `services up` began"
+    if stack.shape.is_cluster:
+        typer.echo(f"all {len(rows)} nodes healthy {took}; clients use:")
+        typer.echo(f"  export REQTRAIL_KAFKA_BOOTSTRAP={stack.kafka_bootstrap}")
+        typer.echo(f"  export REQTRAIL_ES_URL={stack.es_url}")
+    else:
+        typer.echo(f"both healthy {took}")
 
 
 @services_app.command("down")
 def down(use_docker: DockerFlag = False) -> None:
-    """Stop what `services up` started (nothing else); no process is left behind."""
+    """Stop what `services up` started (every node; nothing else); no process is left behind."""
     settings = load_settings(role=LocalStackSettings)
     with one_line_errors():
         if use_docker:
-            docker.compose(settings, "down")
+            docker.compose(settings, *docker.DOWN_ARGUMENTS)
             return
         stopped = LocalStack(settings, report=say).down()
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
@@ -108,9 +130,14 @@ def down(use_docker: DockerFlag = False) -> None:
 
 @services_app.command("status")
 def status() -> None:
-    """Show each service, its address, pid, health and version; exit 1 if one is down."""
-    rows = LocalStack(load_settings(role=LocalStackSettings), report=say).status()
+    """Show each node, its address, pid, health and version, and each cluster's health;
+    exit 1 if a node is down."""
+    with one_line_errors():
+        stack = LocalStack(load_settings(role=LocalStackSettings), report=say)
+    rows = stack.status()
     typer.echo(format_status(rows))
+    for line in stack.cluster_health():
+        typer.echo(f"cluster {line}")
     if not all(row.healthy for row in rows):
         typer.echo("run `reqtrail services up` to start what is down", err=True)
         raise typer.Exit(1)
@@ -119,7 +146,8 @@ def status() -> None:
 @services_app.command("logs")
 def logs(
     service: Annotated[
-        str | None, typer.Argument(help="elasticsearch or kafka (default: both).")
+        str | None,
+        typer.Argument(help="elasticsearch, kafka, kafka-2, ... (default: every node)."),
     ] = None,
     lines: Annotated[int, typer.Option("--lines", "-n", help="Lines of each log.")] = 40,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,

@@ -1,17 +1,22 @@
-"""A local single-node Elasticsearch from the Maven Central integ-test-zip distribution.
+"""A local Elasticsearch node from the Maven Central integ-test-zip distribution, alone or
+one node of a cluster.
 
 The unzipped distribution in the download cache is shared read-only by every instance;
 each instance has its own ``ES_PATH_CONF`` (``<state_dir>/<name>/config``), data, logs
 and temp directory.  Security is off and it listens on 127.0.0.1 only (development mode,
 so no production bootstrap checks).  As root it runs as ``REQTRAIL_SERVICE_USER``.
-The transport port is ``REQTRAIL_ES_TRANSPORT_PORT``, else the HTTP port + 100.
+Node ``i`` (0-based) of a cluster serves HTTP on the ``i``-th port of ``REQTRAIL_ES_URL``,
+else on the first one + ``i``; its transport port is ``REQTRAIL_ES_TRANSPORT_PORT`` + ``i``,
+else its HTTP port + 100.  The nodes of a cluster find each other through their transport
+ports (``discovery.seed_hosts``) and bootstrap the cluster together on their first start
+(``cluster.initial_master_nodes``, left out once a node has data).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reqtrail.services import probes, processes
@@ -21,7 +26,7 @@ from reqtrail.services.jdk import Jdk
 from reqtrail.services.ports import PortUse
 from reqtrail.settings import LocalStackSettings, env_name
 
-ConfigValue = str | int | float | bool
+ConfigValue = str | int | float | bool | list[str]
 
 
 def derived_transport_port(http_port: int) -> int:
@@ -29,12 +34,17 @@ def derived_transport_port(http_port: int) -> int:
     return http_port + 100 if http_port + 100 <= 65535 else http_port - 100
 
 
+def node_name(index: int) -> str:
+    """``elasticsearch``, ``elasticsearch-2``, ...: the name of a cluster's node ``index``."""
+    return "elasticsearch" if index == 0 else f"elasticsearch-{index + 1}"
+
+
 def render_config_value(value: ConfigValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value)  # a double-quoted YAML scalar
+    return json.dumps(value)  # a double-quoted YAML scalar, or a flow sequence of them
 
 
 def render_es_config(
@@ -46,12 +56,21 @@ def render_es_config(
     data_dir: Path,
     logs_dir: Path,
     extra: Mapping[str, ConfigValue] | None = None,
+    seed_hosts: Sequence[str] = (),
+    initial_master_nodes: Sequence[str] = (),
 ) -> str:
-    """The whole elasticsearch.yml of a local single-node development instance."""
+    """The whole elasticsearch.yml of a local development node: a single node, or with
+    ``seed_hosts`` (transport addresses) one node of a cluster, which bootstraps with
+    ``initial_master_nodes`` on its first start."""
+    discovery: dict[str, ConfigValue] = {"discovery.type": "single-node"}
+    if seed_hosts:
+        discovery = {"discovery.seed_hosts": list(seed_hosts)}
+        if initial_master_nodes:
+            discovery["cluster.initial_master_nodes"] = list(initial_master_nodes)
     settings: dict[str, ConfigValue] = {
         "cluster.name": cluster_name,
         "node.name": node_name,
-        "discovery.type": "single-node",
+        **discovery,
         "network.host": "127.0.0.1",
         "http.port": http_port,
         "transport.port": transport_port,
@@ -75,6 +94,9 @@ class ElasticsearchService(LocalService):
     es.start()            # waits until /_cluster/health is green or yellow
     es.kill(); es.start() # data survives
     es.stop()
+
+    Node ``index`` of a cluster takes its ports from the settings; ``seed_nodes`` (set by
+    LocalStack) lists every node of its cluster.
     """
 
     kind = "elasticsearch"
@@ -90,14 +112,31 @@ class ElasticsearchService(LocalService):
         transport_port: int | None = None,
         heap: str | None = None,
         extra_config: Mapping[str, ConfigValue] | None = None,
+        index: int = 0,
     ) -> None:
+        name = name or node_name(index)
         super().__init__(settings, name=name, download_dir=download_dir, report=report)
-        self.http_port = http_port or settings.es_port
-        self.transport_port = (
-            transport_port or settings.es_transport_port or derived_transport_port(self.http_port)
-        )
-        self._transport_derived = not (transport_port or settings.es_transport_port)
-        self.heap = heap or settings.es_heap
+        listed = settings.es_ports
+        self._http_note = ""
+        if http_port:
+            self.http_port = http_port
+        elif index < len(listed):
+            self.http_port = listed[index]
+        else:
+            self.http_port = listed[0] + index
+            self._http_note = f"first HTTP port + {index}"
+        self._transport_note = ""
+        if transport_port:
+            self.transport_port = transport_port
+        elif settings.es_transport_port:
+            self.transport_port = settings.es_transport_port + index
+            self._transport_note = f"first transport port + {index}" if index else ""
+        else:
+            self.transport_port = derived_transport_port(self.http_port)
+            sign = "+" if self.transport_port > self.http_port else "-"
+            self._transport_note = f"HTTP port {sign} 100"
+        self.heap = heap or settings.es_heap or "1g"
+        self.seed_nodes: list[ElasticsearchService] = [self]
         self.extra_config = dict(extra_config or {})
         self.config_dir = self.home / "config"
         self.data_dir = self.home / "data"
@@ -115,22 +154,21 @@ class ElasticsearchService(LocalService):
 
     @property
     def cluster_name(self) -> str:
-        return f"reqtrail-{self.name}"
+        return f"reqtrail-{self.seed_nodes[0].name}"
 
     @property
     def es_home(self) -> Path:
         return self.download_dir / f"elasticsearch-{self.settings.es_version}"
 
     def port_uses(self) -> list[PortUse]:
-        sign = "+" if self.transport_port > self.http_port else "-"
         return [
-            PortUse(self.name, "http", self.http_port, env_name("es_url")),
+            PortUse(self.name, "http", self.http_port, env_name("es_url"), self._http_note),
             PortUse(
                 self.name,
                 "transport",
                 self.transport_port,
                 env_name("es_transport_port"),
-                f"HTTP port {sign} 100" if self._transport_derived else "",
+                self._transport_note,
             ),
         ]
 
@@ -138,8 +176,10 @@ class ElasticsearchService(LocalService):
         ensure_elasticsearch(self.download_dir, self.settings.es_version, self.report)
 
     def prepare(self, jdk: Jdk) -> None:
+        bootstrapped = self.data_dir.is_dir() and any(self.data_dir.iterdir())
         self.make_dirs(self.config_dir, self.data_dir, self.logs_dir, self.tmp_dir)
         self._copy_default_config(self.es_home / "config", self.config_dir)
+        cluster = len(self.seed_nodes) > 1
         text = render_es_config(
             cluster_name=self.cluster_name,
             node_name=self.name,
@@ -148,6 +188,12 @@ class ElasticsearchService(LocalService):
             data_dir=self.data_dir,
             logs_dir=self.logs_dir,
             extra=self.extra_config,
+            seed_hosts=[f"127.0.0.1:{node.transport_port}" for node in self.seed_nodes]
+            if cluster
+            else (),
+            initial_master_nodes=[]
+            if bootstrapped or not cluster
+            else [node.name for node in self.seed_nodes],
         )
         self.write_owned(self.config_dir / "elasticsearch.yml", text)
         self.server_pid_file.unlink(missing_ok=True)

@@ -65,6 +65,22 @@ def free_ports(count: int, host: str = LOCALHOST) -> list[int]:
     raise OSError(f"no {count} free ports found between {low} and {high}")
 
 
+def free_port_base(offsets: Iterable[int], host: str = LOCALHOST) -> int:
+    """A port ``base`` such that ``base + offset`` is free for every offset (outside the
+    ephemeral range, as ``free_ports``): room for a local cluster whose node ports follow
+    the first one."""
+    wanted = sorted(set(offsets))
+    ephemeral = ephemeral_port_range()
+    low, high = (20000, ephemeral.start) if ephemeral.start > 21000 else (1024, ephemeral.start)
+    high -= wanted[-1]
+    rng = random.SystemRandom()
+    for _ in range(5000):
+        base = rng.randrange(low, high)
+        if all(port_is_free(base + offset, host) for offset in wanted):
+            return base
+    raise OSError(f"no free ports at offsets {wanted} of any base between {low} and {high}")
+
+
 def listening_inodes(port: int, proc_net: Path = Path("/proc/net")) -> set[str]:
     """Socket inodes listening on ``port`` according to /proc/net/tcp and tcp6."""
     inodes: set[str] = set()

@@ -64,6 +64,15 @@ def is_url(value: str) -> str | None:
     return None
 
 
+def are_urls(value: str) -> str | None:
+    """One URL, or several comma separated."""
+    for url in value.split(","):
+        problem = is_url(url.strip())
+        if problem is not None:
+            return problem + (f" (in {value!r})" if url.strip() != value else "")
+    return None
+
+
 def is_host_ports(value: str) -> str | None:
     for hostport in value.split(","):
         host, _, port = hostport.strip().rpartition(":")
@@ -86,6 +95,10 @@ def is_fraction(value: float) -> str | None:
 
 def is_port_or_zero(value: int) -> str | None:
     return None if 0 <= value <= 65535 else f"must be a port (1-65535, 0: derived): {value}"
+
+
+def at_least_minus_one(value: int) -> str | None:
+    return None if value >= -1 else f"must be -1 (automatic) or more: {value}"
 
 
 def at_least(minimum: int, unit: str) -> Check:

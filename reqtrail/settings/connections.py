@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from reqtrail.settings.base import SettingsBase, is_host_ports, is_url, setting
+from reqtrail.settings.base import SettingsBase, are_urls, is_host_ports, setting
 
 
 @dataclass(frozen=True)
@@ -18,15 +18,29 @@ class KafkaConnection(SettingsBase):
     topic: str = setting("Topic that request records are produced to.", "reqtrail.requests")
 
     @property
+    def kafka_ports(self) -> tuple[int, ...]:
+        return tuple(int(hp.rpartition(":")[2]) for hp in self.kafka_bootstrap.split(","))
+
+    @property
     def kafka_port(self) -> int:
-        return int(self.kafka_bootstrap.split(",")[0].rpartition(":")[2])
+        return self.kafka_ports[0]
 
 
 @dataclass(frozen=True)
 class ElasticsearchConnection(SettingsBase):
     """Where the records are searched: the node and the indices (indexer, dashboard)."""
 
-    es_url: str = setting("Elasticsearch URL.", "http://127.0.0.1:9200", check=is_url)
+    es_url: str = setting(
+        "Elasticsearch URL, or the URLs of several nodes of one cluster (comma separated): "
+        "the indexer spreads its bulk requests over them.",
+        "http://127.0.0.1:9200",
+        check=are_urls,
+    )
+    es_sniff: bool = setting(
+        "Also ask the cluster for its other HTTP nodes (sniffing), at start and after a node "
+        "fails; the indexer then spreads its bulk requests over all of them.",
+        False,
+    )
     es_username: str = setting("Basic-auth user for Elasticsearch (empty: none).", "")
     es_password: str = setting("Basic-auth password for Elasticsearch.", "")
     es_api_key: str = setting("API key for Elasticsearch (takes precedence over basic auth).", "")
@@ -38,8 +52,17 @@ class ElasticsearchConnection(SettingsBase):
     )
 
     @property
+    def es_urls(self) -> tuple[str, ...]:
+        """Every URL of REQTRAIL_ES_URL, in the order given."""
+        return tuple(url.strip() for url in self.es_url.split(","))
+
+    @property
+    def es_ports(self) -> tuple[int, ...]:
+        return tuple(urlparse(url).port or 9200 for url in self.es_urls)
+
+    @property
     def es_port(self) -> int:
-        return urlparse(self.es_url).port or 9200
+        return self.es_ports[0]
 
     @property
     def read_alias(self) -> str:

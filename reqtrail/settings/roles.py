@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from reqtrail.settings.base import (
     at_least,
+    at_least_minus_one,
     is_fraction,
     is_not_negative,
     is_port_or_zero,
@@ -131,7 +132,12 @@ class IndexerSettings(KafkaConnection, ElasticsearchConnection):
     )
     consumer_group: str = setting("Consumer group of the indexer.", "reqtrail-indexer")
     index_refresh_interval: str = setting("index.refresh_interval of new daily indices.", "1s")
-    index_replicas: int = setting("index.number_of_replicas of new daily indices.", 0)
+    index_replicas: int = setting(
+        "index.number_of_replicas of new daily indices (-1: 1 when the cluster has more than "
+        "one data node, else 0).",
+        -1,
+        check=at_least_minus_one,
+    )
     index_shards: int = setting("index.number_of_shards of new daily indices.", 1)
     batch_size: int = setting("Records per bulk request at most.", 1000, check=is_positive)
     batch_max_bytes: int = setting(
@@ -258,17 +264,27 @@ class LocalStackSettings(KafkaConnection, ElasticsearchConnection):
     es_version: str = setting("Elasticsearch version `reqtrail services` runs.", "9.5.0")
     kafka_version: str = setting("Kafka version `reqtrail services` runs.", "4.1.1")
     es_transport_port: int = setting(
-        "Transport port of the local Elasticsearch (0: the REQTRAIL_ES_URL port + 100).",
+        "Transport port of the local Elasticsearch (0: its HTTP port + 100); node i of a "
+        "local cluster (`services up --es-nodes N`) uses this + i, and HTTP port i of "
+        "REQTRAIL_ES_URL, else the first one + i.",
         0,
         check=is_port_or_zero,
     )
     kafka_controller_port: int = setting(
-        "KRaft controller port of the local Kafka (0: the REQTRAIL_KAFKA_BOOTSTRAP port + 1).",
+        "KRaft controller port of the local Kafka (0: its broker port + 1); node i of a "
+        "local cluster (`services up --kafka-brokers N`) uses this + i, and broker port i of "
+        "REQTRAIL_KAFKA_BOOTSTRAP, else the first one + 2i.",
         0,
         check=is_port_or_zero,
     )
-    es_heap: str = setting("Heap of the local Elasticsearch (-Xms/-Xmx).", "1g")
-    kafka_heap: str = setting("Heap of the local Kafka broker.", "512m")
+    es_heap: str = setting(
+        "Heap of each local Elasticsearch node (-Xms/-Xmx; empty: 1g alone, 512m per node "
+        "of a cluster).",
+        "",
+    )
+    kafka_heap: str = setting(
+        "Heap of each local Kafka broker (empty: 512m alone, 384m per broker of a cluster).", ""
+    )
     service_user: str = setting(
         "Unprivileged user that runs Elasticsearch and Kafka when invoked as root.", "reqtrail"
     )

@@ -17,6 +17,7 @@ from kafka.admin import KafkaAdminClient
 from reqtrail.consumers.setup import remove_indices
 from reqtrail.es import es_client
 from reqtrail.settings import Settings
+from tests.conftest import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +77,38 @@ def test_bench_consumer_prints_its_tables_and_removes_what_it_made(settings: Set
     assert "throughput target (median paired ratio >= 0.9): " in out
     assert "CPU seconds per 10k documents" in out
     assert bench_leftovers(settings) <= before
+
+
+@pytest.mark.slow
+def test_bench_cluster_prints_its_tables_and_removes_what_it_made(
+    settings: Settings, cluster: LocalCluster
+) -> None:
+    """The cluster bench, on the shared node and the session's 3-node cluster, prints every
+    (target, run) row and the ratios, and leaves no index or topic behind on either."""
+    on_cluster = settings.replace(es_url=cluster.es_url)
+
+    def leftovers() -> set[str]:  # only this bench's names (others may run benches meanwhile)
+        found = bench_leftovers(settings) | bench_leftovers(on_cluster)
+        mine = ("bench-source-", "bench-raw-", "bench-idx-", "bench-warmup-")
+        return {name for name in found if name.split()[1].startswith(mine)}
+
+    before = leftovers()
+    args = ["--records", "2000", "--rounds", "1", "--warmup", "500"]
+    targets = ["--single-url", settings.es_url, "--cluster-urls", cluster.es_url]
+    done = run_bench("bench.bench_cluster", settings, *args, *targets)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "indexer on a 3-node ES cluster vs one node: 2,000 records" in out
+    for target in ("1 node", "3 nodes, 1 replica", "3 nodes, no replica"):
+        for run in (
+            "raw _bulk loop (ceiling)",
+            "indexer, split-phase",
+            "indexer, elasticsearch-py",
+        ):
+            assert any(line.startswith(target) and run in line for line in out.splitlines()), out
+    assert "split-phase / elasticsearch-py on 3 nodes, 1 replica" in out
+    assert "3 nodes, 1 replica / 1 node, indexer, split-phase" in out
+    assert leftovers() <= before
 
 
 def test_bench_queries_prints_its_table(settings: Settings) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+import typer
 from elasticsearch import ApiError, Elasticsearch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -42,10 +43,27 @@ def record_values(count: int, seed: int = 11) -> list[bytes]:
     return [orjson.dumps(r) for r in sample_records(count, seed=seed)]
 
 
-def produce(settings: Settings, values: Iterable[bytes], topic: str | None = None) -> int:
+def consumers_app() -> typer.Typer:
+    """An app holding only the indexer's commands (setup, consume, dlq, ...)."""
+    from reqtrail.consumers.cli import register
+
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def produce(
+    settings: Settings,
+    values: Iterable[bytes],
+    topic: str | None = None,
+    partition: int | None = None,
+) -> int:
+    """Straight to the topic (``partition``: all in that one), acknowledged by the broker."""
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
     try:
-        futures = [producer.send(topic or settings.topic, value) for value in values]
+        futures = [
+            producer.send(topic or settings.topic, value, partition=partition) for value in values
+        ]
         producer.flush(timeout=30)
         for future in futures:
             future.get(timeout=0)

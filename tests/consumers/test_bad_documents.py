@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-import typer
 from elasticsearch import Elasticsearch
-from kafka import KafkaProducer
 from typer.testing import CliRunner
 
 from reqtrail.consumers import documents
@@ -20,6 +18,7 @@ from reqtrail.schemas.samples import sample_records
 from reqtrail.settings import Settings
 from tests.consumers.conftest import (
     committed_total,
+    consumers_app,
     count_docs,
     dead_letters,
     produce,
@@ -31,26 +30,6 @@ from tests.consumers.conftest import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def consumers_app() -> typer.Typer:
-    from reqtrail.consumers.cli import register
-
-    app = typer.Typer()
-    register(app)
-    return app
-
-
-def produce_to_partition_0(settings: Settings, values: list[bytes]) -> None:
-    """Straight to the topic, all in one partition (one bulk)."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
-    try:
-        futures = [producer.send(settings.topic, value, partition=0) for value in values]
-        producer.flush(timeout=30)
-        for future in futures:
-            future.get(timeout=0)
-    finally:
-        producer.close(timeout=5)
 
 
 def test_one_bad_document_among_1000_is_the_only_dead_letter(
@@ -81,7 +60,7 @@ def test_one_bad_document_among_1000_is_the_only_dead_letter(
         return decoded
 
     monkeypatch.setattr(documents, "decode_record", decode_with_oversized_id)
-    produce_to_partition_0(settings, [orjson.dumps(r) for r in records])
+    produce(settings, [orjson.dumps(r) for r in records], partition=0)  # one bulk
     with (
         caplog.at_level(logging.WARNING, logger="reqtrail.indexer"),
         running_indexer(settings) as indexer,

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-import typer
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
@@ -14,6 +13,7 @@ from reqtrail.schemas.samples import sample_records
 from reqtrail.settings import Settings
 from tests.consumers.conftest import (
     committed_total,
+    consumers_app,
     count_docs,
     dead_letters,
     produce,
@@ -25,14 +25,6 @@ from tests.consumers.conftest import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def consumers_app() -> typer.Typer:
-    from reqtrail.consumers.cli import register
-
-    app = typer.Typer()
-    register(app)
-    return app
 
 
 def test_n_records_become_exactly_n_documents(pipeline: Settings, es: Elasticsearch) -> None:

@@ -18,9 +18,9 @@ from elasticsearch import Elasticsearch
 from reqtrail.consumers.importer import import_file
 from reqtrail.dashboards.queries.export import write_export
 from reqtrail.dashboards.queries.filters import TimeRange
-from reqtrail.dashboards.seed import count, delete_prefix, seed
 from reqtrail.es import es_client
 from reqtrail.schemas.samples import sample_records
+from reqtrail.seed import count, delete_prefix, seed
 from reqtrail.settings import Settings
 
 pytestmark = pytest.mark.integration

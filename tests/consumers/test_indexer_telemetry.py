@@ -67,7 +67,7 @@ def test_hooks_become_the_pipeline_metrics() -> None:
     clock = Clock()
     metrics = IndexerMetrics("reqs", request_metrics=False, clock=clock)
     metrics.watch(lambda: {0: 7, 2: 0}, lambda: 12)
-    metrics.partitions_assigned([0, 2])
+    metrics.partitions_assigned([0, 2], frozenset({0, 2}))
     metrics.polled(30)
     documents = make_documents(20)
     metrics.bulk_answered(BulkOutcome(indexed=documents, latency_s=0.03))
@@ -94,7 +94,7 @@ def test_hooks_become_the_pipeline_metrics() -> None:
     assert got[("reqtrail_indexer_partitions_assigned", ())] == 2
     assert got[("reqtrail_indexer_seconds_since_last_commit", ())] == 2
     assert got[("reqtrail_indexer_seconds_since_last_successful_bulk", ())] == 7
-    metrics.partitions_revoked([2])
+    metrics.partitions_revoked([2], frozenset({0}))
     got = scrape(metrics)
     assert got[("reqtrail_indexer_partitions_assigned", ())] == 1
 
@@ -111,7 +111,7 @@ def test_readiness_names_each_reason_and_liveness_follows_the_polls() -> None:
     assert "connecting" in probes.readiness().body()
     metrics.polled(0)
     assert probes.readiness().reasons == ("no partitions assigned to this process",)
-    metrics.partitions_assigned([1])
+    metrics.partitions_assigned([1], frozenset({1}))
     assert probes.readiness().ok
     es_down[0] = "Elasticsearch at http://x (REQTRAIL_ES_URL) unreachable: refused"
     verdict = probes.readiness()
@@ -140,7 +140,7 @@ def test_event_log_names_its_events_and_gives_counts_as_fields() -> None:
     log = RecordingLogger()
     events_ = EventLog(10, logger=log, clock=clock)
     observer = Observers(events_)
-    observer.partitions_assigned([3, 1])
+    observer.partitions_assigned([3, 1], frozenset({1, 3}))
     documents = make_documents(5)
     observer.bulk_answered(BulkOutcome(indexed=documents, latency_s=0.042))
     observer.indexed(documents)
@@ -149,7 +149,7 @@ def test_event_log_names_its_events_and_gives_counts_as_fields() -> None:
     observer.polled(0)  # not due yet
     clock.now += 10
     observer.polled(0)
-    observer.partitions_revoked([1])
+    observer.partitions_revoked([1], frozenset({3}))
     assert [(level, name) for level, name, _ in log.calls] == [
         ("info", "partitions_assigned"),
         ("warning", "retrying"),
@@ -235,7 +235,7 @@ def test_the_endpoint_serves_metrics_and_both_probes() -> None:
     base = f"http://127.0.0.1:{server.port}"
     try:
         metrics.polled(5)
-        metrics.partitions_assigned([0])
+        metrics.partitions_assigned([0], frozenset({0}))
         status, text = get(base + "/metrics")
         assert status == 200
         assert "reqtrail_indexer_records_consumed_total 5.0" in text

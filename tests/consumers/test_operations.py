@@ -13,7 +13,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-import typer
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
@@ -24,6 +23,7 @@ from reqtrail.settings import Settings
 from tests.consumers.conftest import (
     cleanup,
     committed_total,
+    consumers_app,
     count_docs,
     dead_letters,
     produce,
@@ -70,14 +70,10 @@ def test_write_blocked_index_is_reported_and_recovers_by_itself(
 
 def test_setup_creates_topics_template_and_first_index(settings: Settings) -> None:
     """`reqtrail setup` creates both topics and a template with refresh_interval set."""
-    from reqtrail.consumers.cli import register
-
-    app = typer.Typer()
-    register(app)
     settings = settings.replace(topic_partitions=2, index_refresh_interval="2s")
     env = settings_env(settings) | {"REQTRAIL_INDEX_REFRESH_INTERVAL": "2s"}
     try:
-        result = CliRunner().invoke(app, ["setup"], env=env)
+        result = CliRunner().invoke(consumers_app(), ["setup"], env=env)
         assert result.exit_code == 0, result.output
         assert settings.topic in result.output
         es = es_client(settings)

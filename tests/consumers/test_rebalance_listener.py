@@ -4,6 +4,7 @@ never commits lost partitions, and never raises (kafka-python would re-raise it 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 
 from reqtrail.consumers.indexer_loop import IndexerConsumer, _Rebalance
+from reqtrail.consumers.observer import NullObserver
+from reqtrail.consumers.polling import BatchPoller
 from reqtrail.settings import load_settings
 
 TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
@@ -85,3 +88,34 @@ def test_a_partition_given_straight_back_is_read_again_from_its_lowest_unfinishe
     asyncio.run(_Rebalance(indexer).on_partitions_revoked({TP0}))  # nothing in flight now
     asyncio.run(_Rebalance(indexer).on_partitions_assigned({TP0, TP1}))
     assert consumer.seeks == [(TP0, 5)]  # TP1 went elsewhere meanwhile: no stale seek
+
+
+class PartitionHooks(NullObserver):
+    """An observer that records what the partition hooks were told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int], frozenset[int]]] = []
+
+    def partitions_assigned(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        self.calls.append(("assigned", sorted(partitions), owned))
+
+    def partitions_revoked(self, partitions: Sequence[int], owned: frozenset[int]) -> None:
+        self.calls.append(("revoked", sorted(partitions), owned))
+
+
+def test_observers_hear_each_partition_change_and_what_the_member_then_owns() -> None:
+    """Assigned 0 and 1, 0 revoked, 0 given back: each hook names the change and the
+    partitions owned after it."""
+    hooks = PartitionHooks()
+    indexer = IndexerConsumer(load_settings(), observer=hooks)
+    consumer = FakeConsumer()
+    indexer._consumer = consumer
+    indexer._poller = BatchPoller(consumer, indexer._tracker, indexer.settings, lambda: False)
+    asyncio.run(_Rebalance(indexer).on_partitions_assigned({TP0, TP1}))
+    asyncio.run(_Rebalance(indexer).on_partitions_revoked({TP0}))
+    asyncio.run(_Rebalance(indexer).on_partitions_assigned({TP0}))
+    assert hooks.calls == [
+        ("assigned", [0, 1], frozenset({0, 1})),
+        ("revoked", [0], frozenset({1})),
+        ("assigned", [0], frozenset({0, 1})),
+    ]

@@ -11,23 +11,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import typer
 from kafka.admin import KafkaAdminClient
 from typer.testing import CliRunner
 
 from reqtrail.consumers.setup import ensure_index_template, ensure_topics, remove_all
 from reqtrail.settings import Settings
-from tests.consumers.conftest import settings_env
+from tests.consumers.conftest import consumers_app, settings_env
 
 pytestmark = pytest.mark.integration
-
-
-def consumers_app() -> typer.Typer:
-    from reqtrail.consumers.cli import register
-
-    app = typer.Typer()
-    register(app)
-    return app
 
 
 def broker_topics(settings: Settings) -> set[str]:

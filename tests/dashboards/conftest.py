@@ -18,9 +18,9 @@ from elasticsearch import Elasticsearch
 
 from reqtrail.dashboards.queries.es_client import make_client
 from reqtrail.dashboards.queries.filters import TimeRange
-from reqtrail.dashboards.seed import delete_prefix, seed
 from reqtrail.schemas import is_valid
 from reqtrail.schemas.samples import ROUTES, sample_record, sample_records
+from reqtrail.seed import delete_prefix, seed
 from reqtrail.settings import Settings, load_settings
 
 ALICE = "alice-e2e"

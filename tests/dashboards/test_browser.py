@@ -9,53 +9,34 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from reqtrail.dashboards.screenshots import (
-    browser_available,
+from reqtrail.screenshots import (
     capture_detail,
     capture_pages,
     chromium,
-    running_dashboard,
     save_small_png,
     wait_for_element,
-    wait_for_page,
     wait_until,
 )
-from reqtrail.services.ports import free_ports
+from tests.browser import ROOT, SHOTS, dashboard, search_user
 from tests.dashboards.conftest import ALICE, Seeded
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def dashboard_url(seeded: Seeded) -> Iterator[str]:
     """``streamlit run`` of the dashboard on a free port, reading the seeded index."""
-    if problem := browser_available():
-        pytest.skip(f"headless browser unavailable ({problem}); `./dev test` installs it")
-    (port,) = free_ports(1)
-    env = {
-        "REQTRAIL_ES_URL": seeded.settings.es_url,
-        "REQTRAIL_INDEX_PREFIX": seeded.prefix,
-        "REQTRAIL_DASHBOARD_PASSWORD": "",
-    }
-    with running_dashboard(port, env, ROOT / "artifacts" / "logs" / "streamlit.log") as url:
+    with dashboard(seeded.settings.es_url, seeded.prefix, "streamlit.log") as url:
         yield url
 
 
 def test_browser_search_by_user_shows_the_results_table(dashboard_url: str) -> None:
     """Typing a seeded user ID and pressing Search shows their requests in the table."""
     with chromium() as driver:
-        driver.get(f"{dashboard_url}/")
-        wait_for_page(driver, "Search requests", timeout=60)
-        wait_for_element(driver, 'input[aria-label="User ID"]', timeout=60).send_keys(ALICE)
-        wait_for_element(driver, '[data-testid="stBaseButton-primaryFormSubmit"]').click()
-        wait_for_page(driver, "12 requests", timeout=60)
+        search_user(driver, dashboard_url, ALICE, 12)
         wait_until(lambda: f"user={ALICE}" in driver.current_url, 10, "the URL to hold the user")
         grid = wait_for_element(driver, '[data-testid="stDataFrame"]', timeout=30)
         wait_until(lambda: grid.size["height"] > 200, 10, "the table to show its rows")

@@ -9,29 +9,24 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from reqtrail.dashboards.queries.es_client import make_client
-from reqtrail.dashboards.screenshots import (
-    browser_available,
+from reqtrail.schemas.samples import ROUTES, sample_record
+from reqtrail.screenshots import (
     chromium,
-    running_dashboard,
     save_small_png,
     wait_for_element,
     wait_for_page,
     wait_until,
 )
-from reqtrail.dashboards.seed import delete_prefix, seed
-from reqtrail.schemas.samples import ROUTES, sample_record
-from reqtrail.services.ports import free_ports
+from reqtrail.seed import delete_prefix, seed
 from reqtrail.settings import load_settings
+from tests.browser import SHOTS, dashboard
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
 PREFIX = "/api/v2/guilds/{guild_id}/members/{member_id}/inventory/items/{item_id}/"
 ACTIONS = ("upgrade", "sell", "equip", "unequip", "enchant", "repair", "salvage", "lock")
 LONG_ROUTES = [PREFIX + action for action in (*ACTIONS, "unlock", "inspect")]
@@ -40,8 +35,6 @@ LONG_ROUTES = [PREFIX + action for action in (*ACTIONS, "unlock", "inspect")]
 @pytest.fixture(scope="module")
 def long_routes_dashboard(es_url: str) -> Iterator[str]:
     """A dashboard on a prefix holding 90 seconds of requests to the ten long routes."""
-    if problem := browser_available():
-        pytest.skip(f"headless browser unavailable ({problem}); `./dev test` installs it")
     prefix = f"t-routes-{uuid.uuid4().hex[:8]}"
     es = make_client(load_settings(environ={}).replace(es_url=es_url))
     now = datetime.now(UTC).replace(microsecond=0)
@@ -52,13 +45,8 @@ def long_routes_dashboard(es_url: str) -> Iterator[str]:
         record["route"] = LONG_ROUTES[i % len(LONG_ROUTES)]
         records.append(record)
     seed(es, prefix, records)
-    (port,) = free_ports(1)
-    env = {"REQTRAIL_ES_URL": es_url, "REQTRAIL_INDEX_PREFIX": prefix}
-    env["REQTRAIL_DASHBOARD_PASSWORD"] = ""
     try:
-        with running_dashboard(
-            port, env, ROOT / "artifacts" / "logs" / "streamlit-routes.log"
-        ) as url:
+        with dashboard(es_url, prefix, "streamlit-routes.log") as url:
             yield url
     finally:
         delete_prefix(es, prefix)

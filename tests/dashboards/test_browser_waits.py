@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reqtrail.dashboards.screenshots import browser_available, chromium, wait_for_element
+from reqtrail.screenshots import chromium, wait_for_element
 
 pytestmark = [pytest.mark.browser]
-
-
-@pytest.fixture(autouse=True)
-def _need_browser() -> None:
-    if problem := browser_available():
-        pytest.skip(f"headless browser unavailable ({problem}); `./dev test` installs it")
 
 
 def test_wait_for_element_waits_for_an_element_drawn_later() -> None:

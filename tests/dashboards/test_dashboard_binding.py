@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reqtrail.dashboards.cli import is_loopback
-from reqtrail.dashboards.screenshots import wait_until
+from reqtrail.screenshots import wait_until
 from reqtrail.services.ports import free_ports
 
 LISTEN = "0A"  # TCP state in /proc/net/tcp

@@ -39,7 +39,7 @@ def indexer_endpoint() -> Iterator[tuple[str, IndexerMetrics]]:
     metrics.watch(lambda: {0: 40, 1: 2}, lambda: 5)
     metrics.polled(0)
     metrics.sample()
-    metrics.partitions_assigned([0, 1])
+    metrics.partitions_assigned([0, 1], frozenset({0, 1}))
     probes = Probes(metrics, lambda: None, logger=QuietLog())
     server = HealthServer(metrics.registry, probes, "127.0.0.1", 0).start()
     try:

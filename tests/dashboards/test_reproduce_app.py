@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 import reqtrail.dashboards
 from reqtrail.dashboards.queries.replays import replays_of
-from reqtrail.dashboards.seed import delete_prefix, seed
 from reqtrail.es import es_client
 from reqtrail.schemas.samples import sample_record
+from reqtrail.seed import delete_prefix, seed
 from reqtrail.settings import load_settings
 from tests.dashboards.conftest import ALICE, Seeded
 

@@ -20,9 +20,9 @@ from reqtrail.dashboards.queries.filters import SearchFilter, TimeRange
 from reqtrail.dashboards.queries.latency import field_values, latency_trend, route_stats
 from reqtrail.dashboards.queries.search import search_requests
 from reqtrail.dashboards.queries.traffic import traffic
-from reqtrail.dashboards.seed import delete_prefix, seed
 from reqtrail.schemas.record import UNMATCHED_ROUTE
 from reqtrail.schemas.samples import ROUTES, sample_record
+from reqtrail.seed import delete_prefix, seed
 from reqtrail.settings import load_settings
 
 pytestmark = pytest.mark.integration

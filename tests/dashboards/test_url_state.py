@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from reqtrail.dashboards.cli import parse_when, streamlit_command
-from reqtrail.dashboards.queries.filters import FilterError, StatusClass, TimeRange
+from reqtrail.dashboards.cli import streamlit_command
+from reqtrail.dashboards.queries.filters import FilterError, StatusClass, TimeRange, parse_when
 from reqtrail.dashboards.ui.links import sentry_event_url, sentry_request_search_url
 from reqtrail.dashboards.ui.url_state import (
     CUSTOM_RANGE,

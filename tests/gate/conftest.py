@@ -10,7 +10,7 @@ import pytest
 
 from reqtrail.dashboards.queries.es_client import make_client
 from reqtrail.dashboards.queries.filters import TimeRange
-from reqtrail.dashboards.seed import delete_prefix, seed
+from reqtrail.seed import delete_prefix, seed
 from reqtrail.settings import load_settings
 from tests.gate.data import GateData, gate_records
 

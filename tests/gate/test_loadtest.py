@@ -27,12 +27,13 @@ from elasticsearch import Elasticsearch
 from junitparser import Failure, JUnitXml
 
 from reqtrail.consumers.setup import remove_all, setup_all
+from reqtrail.demo_server import LOCUSTFILE
 from reqtrail.services.ports import free_ports
-from reqtrail.settings import Settings, load_settings
+from reqtrail.settings import Settings
+from tests.conftest import isolated_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO / "producers" / "demo" / "locustfile.py"
 A, B = "1.4.2", "1.4.3"
 A_RUNS = 5  # every pair of them is one A/A comparison: 10
 LOAD = ["--users", "70", "--spawn-rate", "35", "--warmup", "5s", "--duration", "20s"]
@@ -87,14 +88,7 @@ def stack(
 ) -> Iterator[Stack]:
     """Topics, index template, an indexer and the demo server, for this module only."""
     name = f"t-gate-lt-{uuid.uuid4().hex[:6]}"
-    settings = load_settings(environ={}).replace(
-        kafka_bootstrap=service_endpoints[0],
-        es_url=service_endpoints[1],
-        topic=f"{name}.requests",
-        dlq_topic=f"{name}.requests.dlq",
-        consumer_group=f"{name}-indexer",
-        index_prefix=name,
-    )
+    settings = isolated_settings(*service_endpoints, name)
     setup_all(settings)
     env = {
         **os.environ,

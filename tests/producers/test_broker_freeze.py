@@ -24,11 +24,10 @@ from typing import Any
 
 import orjson
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from reqtrail.commands import app, register_all
 from reqtrail.consumers.setup import ensure_topics
-from reqtrail.producers.cli import register
 from reqtrail.producers.pipeline import RecordPipeline
 from reqtrail.services import processes
 from reqtrail.settings import Settings
@@ -98,8 +97,7 @@ def outage_run(kafka: Any, local: Settings) -> dict[str, Any]:
 def resend(local: Settings, spill: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("REQTRAIL_KAFKA_BOOTSTRAP", local.kafka_bootstrap)
     monkeypatch.setenv("REQTRAIL_TOPIC", local.topic)
-    app = typer.Typer()
-    register(app)
+    register_all()
     result = CliRunner().invoke(app, ["resend-spill", "--path", str(spill)])
     assert result.exit_code == 0, result.output
     return result.output

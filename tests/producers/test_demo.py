@@ -14,7 +14,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-import reqtrail.producers.demo.app as demo
+import reqtrail.demo_server.app as demo
 from reqtrail.consumers.setup import ensure_topics
 from reqtrail.schemas import is_valid, record_errors
 from reqtrail.settings import Settings, load_settings
@@ -128,8 +128,8 @@ def test_health_and_stats_are_served_but_not_logged(fast_demo: None) -> None:
 
 
 def test_locustfile_path_is_exported_without_importing_locust() -> None:
-    """reqtrail.producers.demo.LOCUSTFILE names the locustfile (for `locust -f`)."""
-    from reqtrail.producers.demo import LOCUSTFILE
+    """reqtrail.demo_server.LOCUSTFILE names the locustfile (for `locust -f`)."""
+    from reqtrail.demo_server import LOCUSTFILE
 
     assert LOCUSTFILE.name == "locustfile.py" and LOCUSTFILE.is_file()
 
@@ -137,7 +137,7 @@ def test_locustfile_path_is_exported_without_importing_locust() -> None:
 def test_locustfile_parses_release_weights() -> None:
     """REQTRAIL_DEMO_APP_VERSIONS is 'version:weight,...'; a missing weight means 1."""
     code = (
-        "from producers.demo.locustfile import parse_versions as p;"
+        "from reqtrail.demo_server.locustfile import parse_versions as p;"
         "print(p('1.4.2:0.7, 1.5.0:0.3'), p('2.0.0'))"
     )
     out = subprocess.run(  # locust monkey-patches with gevent: keep it out of pytest's process
@@ -197,7 +197,7 @@ def test_locust_players_drive_the_demo_server_into_kafka(settings: Settings) -> 
                 "5s",
                 "--only-summary",
                 "-f",
-                "producers/demo/locustfile.py",
+                "reqtrail/demo_server/locustfile.py",
                 "--host",
                 f"http://127.0.0.1:{port}",
             ],

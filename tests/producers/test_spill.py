@@ -6,11 +6,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from reqtrail.commands import app, register_all
 from reqtrail.consumers.setup import ensure_topics
-from reqtrail.producers.cli import ProgressLine, register, summary
+from reqtrail.producers.cli import ProgressLine, summary
 from reqtrail.producers.spill import ResendResult, SpillFile, resend_spill
 from reqtrail.settings import Settings
 from tests.producers.helpers import read_topic
@@ -61,8 +61,7 @@ def test_resend_spill_command_puts_the_records_on_the_topic(
     SpillFile(path).append(spilled_records(7))
     monkeypatch.setenv("REQTRAIL_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
     monkeypatch.setenv("REQTRAIL_TOPIC", settings.topic)
-    app = typer.Typer()
-    register(app)
+    register_all()
     result = CliRunner().invoke(app, ["resend-spill", "--path", str(path)])
     assert result.exit_code == 0, result.output
     assert "resent 7 records" in result.output

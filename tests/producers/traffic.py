@@ -50,10 +50,6 @@ class Traffic:
         self._running.set()
         self._thread.join(10.0)
 
-    @property
-    def all_ids(self) -> list[str]:
-        return [rid for ids in self.ids.values() for rid in ids]
-
     def _loop(self) -> None:
         n = 0
         next_at = time.monotonic()

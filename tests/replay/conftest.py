@@ -21,7 +21,8 @@ import pytest
 from reqtrail.consumers.setup import ensure_index_template, ensure_topics, remove_all
 from reqtrail.es import es_client
 from reqtrail.schemas.export_file import read_export_file
-from reqtrail.settings import Settings, load_settings
+from reqtrail.settings import Settings
+from tests.conftest import isolated_settings
 from tests.consumers.conftest import running_indexer, wait_for_docs
 from tests.producers.helpers import read_topic
 from tests.replay.servers import game_server_command, pipeline_env, reqtrail, running_server
@@ -65,15 +66,7 @@ def game_session(
 ) -> Iterator[GameSession]:
     """``SESSION`` recorded by the deterministic game server, indexed, and exported."""
     name = f"t-replay-{uuid.uuid4().hex[:6]}"
-    settings = load_settings(environ={}).replace(
-        kafka_bootstrap=kafka_bootstrap,
-        es_url=es_url,
-        topic=f"{name}.requests",
-        dlq_topic=f"{name}.requests.dlq",
-        consumer_group=f"{name}-indexer",
-        index_prefix=name,
-        topic_partitions=1,
-    )
+    settings = isolated_settings(kafka_bootstrap, es_url, name).replace(topic_partitions=1)
     ensure_topics(settings)
     ensure_index_template(settings)
     tmp = tmp_path_factory.mktemp("replay")

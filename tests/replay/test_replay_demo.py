@@ -15,17 +15,17 @@ import pytest
 
 from reqtrail.consumers.setup import ensure_index_template, ensure_topics, remove_all
 from reqtrail.dashboards.queries.replays import replays_of
-from reqtrail.dashboards.seed import count, delete_prefix
 from reqtrail.es import es_client
 from reqtrail.schemas import is_valid
 from reqtrail.schemas.export_file import read_export_file
+from reqtrail.seed import count, delete_prefix
 from reqtrail.settings import Settings
 from tests.consumers.conftest import running_indexer, wait_for_docs
 from tests.replay.servers import demo_server_command, pipeline_env, reqtrail, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PLAYER = "player-crash"
-CRASH = "reqtrail.producers.demo.app.RewardCalculationError"
+CRASH = "reqtrail.demo_server.app.RewardCalculationError"
 SESSION = [
     ("POST", "/login", {"user_id": PLAYER, "password": "hunter2"}, 200),
     ("GET", "/home", None, 200),

@@ -9,21 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from reqtrail.dashboards.screenshots import (
-    browser_available,
-    chromium,
-    running_dashboard,
-    save_small_png,
-    wait_for_element,
-    wait_for_page,
-    wait_until,
-)
-from reqtrail.services.ports import free_ports
+from reqtrail.screenshots import chromium, save_small_png, wait_until
+from tests.browser import SHOTS, dashboard, search_user
 from tests.replay.conftest import PLAYER, SESSION, GameSession, received, target_topic
-from tests.replay.servers import ROOT, game_server_command, pipeline_env, running_server
+from tests.replay.servers import game_server_command, pipeline_env, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
-SHOTS = ROOT / "artifacts" / "screenshots"
 
 
 def test_reproduce_command_from_the_browser_runs_as_shown(
@@ -31,28 +22,19 @@ def test_reproduce_command_from_the_browser_runs_as_shown(
 ) -> None:
     """Search the player, open "Reproduce in dev", copy the commands, run them in a shell:
     the export is written and the replay matches on the dev server (exit 0)."""
-    if problem := browser_available():
-        pytest.skip(f"headless browser unavailable ({problem}); `./dev test` installs it")
     from selenium.webdriver.common.by import By
 
-    (port,) = free_ports(1)
     with target_topic(game_session) as target:
         log = game_session.logs / "browser-target.log"
         with running_server(game_server_command(), pipeline_env(target), log) as dev_server:
-            env = {
-                "REQTRAIL_ES_URL": game_session.settings.es_url,
-                "REQTRAIL_INDEX_PREFIX": game_session.settings.index_prefix,
-                "REQTRAIL_REPLAY_TARGET": dev_server,
-                "REQTRAIL_DASHBOARD_PASSWORD": "",
-            }
-            streamlit_log = ROOT / "artifacts" / "logs" / "streamlit-reproduce.log"
-            with running_dashboard(port, env, streamlit_log) as url, chromium() as driver:
-                driver.get(f"{url}/")
-                wait_for_page(driver, "Search requests", timeout=60)
-                field = wait_for_element(driver, 'input[aria-label="User ID"]', timeout=60)
-                field.send_keys(PLAYER)
-                wait_for_element(driver, '[data-testid="stBaseButton-primaryFormSubmit"]').click()
-                wait_for_page(driver, f"{len(SESSION)} requests", timeout=60)
+            streamlit = dashboard(
+                game_session.settings.es_url,
+                game_session.settings.index_prefix,
+                "streamlit-reproduce.log",
+                REQTRAIL_REPLAY_TARGET=dev_server,
+            )
+            with streamlit as url, chromium() as driver:
+                search_user(driver, url, PLAYER, len(SESSION))
                 reproduce = "//details[summary[contains(., 'Reproduce in dev')]]"
                 wait_until(
                     lambda: bool(driver.find_elements(By.XPATH, reproduce)), 30, "the expander"

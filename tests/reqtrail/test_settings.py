@@ -156,3 +156,23 @@ def test_gate_table_is_left_to_its_command(tmp_path: Path) -> None:
     config.write_text("gate = 3\n")
     with pytest.raises(SettingsError, match=r"\[gate\] in .* must be a table"):
         config_section("gate", environ=environ)
+
+
+def test_es_url_may_list_the_nodes_of_a_cluster() -> None:
+    """Comma-separated URLs are the cluster's nodes (first one's port for the local stack);
+    a bad one is named with the whole value."""
+    settings = load_settings(
+        environ={"REQTRAIL_ES_URL": "http://127.0.0.1:9200, http://127.0.0.1:9201"}
+    )
+    assert settings.es_urls == ("http://127.0.0.1:9200", "http://127.0.0.1:9201")
+    assert settings.es_ports == (9200, 9201) and settings.es_port == 9200
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"REQTRAIL_ES_URL": "http://a:9200,b:9201"})
+    assert str(info.value) == ("REQTRAIL_ES_URL is not a URL: 'b:9201' (in 'http://a:9200,b:9201')")
+
+
+def test_index_replicas_are_automatic_or_a_count() -> None:
+    """-1 (the default) means automatic; below that is refused, naming the variable."""
+    assert load_settings(environ={}).index_replicas == -1
+    with pytest.raises(SettingsError, match="REQTRAIL_INDEX_REPLICAS must be -1"):
+        load_settings(environ={"REQTRAIL_INDEX_REPLICAS": "-2"})

@@ -315,7 +315,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     uvicorn.run(
-        "reqtrail.producers.demo.app:create_app",
+        "reqtrail.demo_server.app:create_app",
         factory=True,
         host=host,
         port=port,

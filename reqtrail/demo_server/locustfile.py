@@ -9,7 +9,7 @@ request as, drawn per player from ``REQTRAIL_DEMO_APP_VERSIONS`` (under ``reqtra
 the candidate version instead). Players derive from ``reqtrail.locust.ReqtrailUser``, so each
 request also carries its own ``X-Request-ID``.
 
-    locust --headless -u 50 -r 10 --run-time 60s -f producers/demo/locustfile.py \\
+    locust --headless -u 50 -r 10 --run-time 60s -f reqtrail/demo_server/locustfile.py \\
         --host http://127.0.0.1:8000
 
 Environment:

@@ -2,7 +2,7 @@
 
 Used by the browser test (artifacts/screenshots/) and for the README's pictures::
 
-    python -m reqtrail.dashboards.screenshots --out docs/screenshots   # seeds a demo prefix first
+    python -m reqtrail.screenshots --out docs/screenshots   # seeds a demo prefix first
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` test dependency.
 """
@@ -225,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     from reqtrail.dashboards.queries.es_client import make_client
     from reqtrail.dashboards.queries.filters import SearchFilter, StatusClass, TimeRange
     from reqtrail.dashboards.queries.search import search_requests
-    from reqtrail.dashboards.seed import count, print_progress, seed
     from reqtrail.schemas.samples import sample_records
+    from reqtrail.seed import count, print_progress, seed
     from reqtrail.services.ports import free_ports
     from reqtrail.settings import load_settings
 
