@@ -154,12 +154,6 @@ def build_processors(settings: ProducerSettings, sampler: Sampler) -> list[Proce
     return chain
 
 
-# The processors that need the request itself: its context variables, and the sampling
-# decision (a record that is not kept is never queued).  The rest of the chain needs only
-# the event, so a sink that can (``KafkaSink.put_event``) runs it on its own thread.
-REQUEST_PROCESSORS = 2
-
-
 class RecordPipeline:
     """Turns finished-request events into Kafka records; never raises into the caller."""
 
@@ -179,8 +173,12 @@ class RecordPipeline:
         self._put_event: Callable[[dict[str, Any], Any], bool] | None = (
             put_event if callable(put_event) else None
         )
-        self._on_request = tuple(processors[:REQUEST_PROCESSORS])
-        self._on_sender = tuple(processors[REQUEST_PROCESSORS:])
+        # The processors that need the request itself (its context variables, and the
+        # sampling decision: a record not kept is never queued) run on the request thread;
+        # the rest needs only the event, so a sink that can runs it on its own thread.
+        on_request = processors.index(self.sampler) + 1
+        self._on_request = tuple(processors[:on_request])
+        self._on_sender = tuple(processors[on_request:])
 
     def emit(self, event: dict[str, Any]) -> None:
         """Run ``event`` through the chain into the sink (errors are swallowed and counted).

@@ -121,14 +121,10 @@ class KafkaSink:
     def _enqueue(self, first: Any, second: Any) -> bool:
         with self._lock:
             self._ledger.produced += 1
-            if self._closed:
-                self._ledger.drop(accounting.SHUTDOWN, [first])
-                self._ledger.write_spill()  # no thread will do it any more
-                return False
+            full = len(self._queue) + len(self._pending) >= self.capacity
+            if self._closed or full:
+                return self._refuse(first, second, accounting.SHUTDOWN if self._closed else None)
             queue = self._queue
-            if len(queue) + len(self._pending) >= self.capacity:
-                self._ledger.drop(accounting.BUFFER_FULL, [first])
-                return False
             if not queue:
                 self._since = time.monotonic()
             queue.append((first, second))
@@ -139,6 +135,23 @@ class KafkaSink:
         elif backlog:
             self._wakeup.set()
         return True
+
+    def _refuse(self, first: Any, second: Any, reason: str | None) -> bool:
+        """Count a record that cannot be queued as dropped (the lock held).  An event the
+        request thread found room for, gone by the time it took the lock, is rendered here
+        (one that fails to render was never a record)."""
+        if type(first) is dict:
+            try:
+                first = second(first)[0]
+            except (Exception, DropEvent):  # DropEvent is a BaseException
+                self._ledger.produced -= 1
+                return False
+        if reason is None:
+            self._ledger.drop(accounting.BUFFER_FULL, [first])
+        else:
+            self._ledger.drop(reason, [first])
+            self._ledger.write_spill()  # no thread will do it any more
+        return False
 
     def _start(self) -> None:
         with self._lock:
@@ -231,7 +244,7 @@ class KafkaSink:
                 if type(first) is dict:  # an event: rendered here, off the request thread
                     try:
                         first, second = second(first)
-                    except Exception as exc:
+                    except (Exception, DropEvent) as exc:  # DropEvent is a BaseException
                         self._never_produced(exc)
                         continue
                 try:
@@ -243,7 +256,7 @@ class KafkaSink:
                     return
                 time.sleep(YIELD_S)  # let a request thread have the GIL between turns
 
-    def _never_produced(self, exc: Exception) -> None:
+    def _never_produced(self, exc: BaseException) -> None:
         """An event that failed to render was never a record: it is not counted at all."""
         with self._lock:
             self._ledger.produced -= 1
@@ -258,7 +271,7 @@ class KafkaSink:
             if type(first) is dict:
                 try:
                     first, _key = second(first)
-                except Exception as exc:
+                except (Exception, DropEvent) as exc:
                     self._never_produced(exc)
                     continue
             out.append(first)
