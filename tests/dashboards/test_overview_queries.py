@@ -52,7 +52,7 @@ def test_latency_trend_samples_a_large_range_and_scales_counts_back(seeded: Seed
     assert sampled.equals(again)
     total = sampled["requests"].sum()
     assert abs(total - len(seeded.records)) <= 0.3 * len(seeded.records), total
-    assert 0.05 * len(exact) < len(sampled) < len(exact)
+    assert 0 < (sampled["requests"] > 0).sum() < (exact["requests"] > 0).sum()  # a share read
 
 
 def test_route_stats_match_the_records(seeded: Seeded) -> None:
