@@ -96,7 +96,6 @@ def child(frameworks: list[str], requests: int, bootstrap: str) -> int:
     settings = load_settings(role=ProducerSettings).replace(
         kafka_bootstrap=bootstrap, topic=f"bench-instructions-{uuid.uuid4().hex[:8]}"
     )
-    topics = []
     _control("-i", "on")
     _control("-d", "calibration")  # what a dump itself costs: subtracted below
     _control("-d", "calibration")
@@ -104,7 +103,6 @@ def child(frameworks: list[str], requests: int, bootstrap: str) -> int:
         bare = _bare(framework)
         discarding = _wrapped(framework, RecordPipeline(settings, sink=DiscardingSink()))
         kafka_pipeline = RecordPipeline(settings)
-        topics.append(settings.topic)
         kafka = _wrapped(framework, kafka_pipeline)
         kafka_pipeline.sink.put(b'{"warmup": true}', None)
         deadline = time.monotonic() + 120
@@ -128,7 +126,7 @@ def child(frameworks: list[str], requests: int, bootstrap: str) -> int:
             f"dropped={stats['dropped']}",
             file=sys.stderr,
         )
-    _delete_topics(bootstrap, topics)
+    _delete_topics(bootstrap, [settings.topic])  # one topic for every framework
     return 0
 
 
