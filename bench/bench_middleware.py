@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bench.middleware_contenders import CONTENDERS, FRAMEWORKS, LABELS, build
+from bench.middleware_contenders import BASELINE, CONTENDERS, FRAMEWORKS, LABELS, build
 
 BLOCK = 200
 TARGET_ADDED_P50_US = 45.0
@@ -94,6 +94,11 @@ class Result:
     def added_p99(self) -> float:
         return statistics.median(r["w99"] - r["b99"] for r in self.rounds)
 
+    def added_over(self, baseline: Result, q: str) -> float:
+        """Wrapped here minus the baseline process's bare app, round by round (median)."""
+        pairs = zip(self.rounds, baseline.rounds, strict=True)
+        return statistics.median(mine[f"w{q}"] - base[f"b{q}"] for mine, base in pairs)
+
 
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -106,6 +111,7 @@ def measure(
     """``{framework: {contender: Result}}`` and each contender's closing counters."""
     context = multiprocessing.get_context("spawn")
     procs: dict[str, tuple[Any, Connection]] = {}
+    contenders = [*contenders, BASELINE]
     for name in contenders:
         parent, child = context.Pipe()
         proc = context.Process(
@@ -164,9 +170,10 @@ def print_table(framework: str, results: dict[str, Result]) -> list[str]:
     """Prints one framework's table; returns the target lines it judged."""
     names = {"asgi": "ASGI (Starlette)", "wsgi": "WSGI (Flask)", "django": "Django (WSGI)"}
     ours = results.get("reqtrail")
+    base = results.pop(BASELINE)
     header = (
         f"{'middleware':32} {'bare p50':>9} {'added p50':>10} {'bare p99':>9} "
-        f"{'added p99':>10} {'reqtrail/it p50':>16} {'p99':>6}"
+        f"{'added p99':>10} {'reqtrail/it p50':>16} {'p99':>6} {'vs no-SDK p50':>14} {'p99':>6}"
     )
     print(f"\n{names[framework]}: µs per request")
     print(header)
@@ -178,8 +185,13 @@ def print_table(framework: str, results: dict[str, Result]) -> list[str]:
             ratio99 = _ratio(ours.added_p99, result.added_p99)
         print(
             f"{LABELS[name]:32} {result.figure('b50'):9.1f} {result.added_p50:10.1f} "
-            f"{result.figure('b99'):9.1f} {result.added_p99:10.1f} {ratio50:>16} {ratio99:>6}"
+            f"{result.figure('b99'):9.1f} {result.added_p99:10.1f} {ratio50:>16} {ratio99:>6} "
+            f"{result.added_over(base, '50'):14.1f} {result.added_over(base, '99'):6.1f}"
         )
+    print(
+        f"{'(no SDK in the process)':32} {base.figure('b50'):9.1f} {'':10} "
+        f"{base.figure('b99'):9.1f}"
+    )
     verdicts = []
     if framework == "asgi" and ours is not None:
         ok = ours.added_p50 <= TARGET_ADDED_P50_US and ours.added_p99 <= TARGET_ADDED_P99_US
@@ -219,8 +231,10 @@ def run(args: argparse.Namespace) -> int:
         f"before, {os.getloadavg()[0]:.1f} after ({time.monotonic() - started:.0f} s)"
     )
     print(
-        "each figure: median over rounds of that round's quantile; reqtrail/it: reqtrail's "
-        "added latency over the contender's"
+        "each figure: median over rounds of that round's quantile; added: wrapped minus the "
+        "bare app in the same process; reqtrail/it: reqtrail's added latency over the "
+        "contender's; vs no-SDK: wrapped minus the bare app in a process without any SDK "
+        "(background work that lands in a contender's own bare blocks counts here)"
     )
     verdicts: list[str] = []
     for framework, results in all_results.items():

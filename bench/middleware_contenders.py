@@ -239,8 +239,31 @@ def otel(frameworks: list[str]) -> Contender:
     return Contender(apps, settle=settle, close=close)
 
 
+# --- no middleware at all -------------------------------------------------------------------
+BASELINE = "baseline"
+
+
+def baseline(frameworks: list[str]) -> Contender:
+    """The bare apps in a process no SDK touched: what every contender's wrapped app is also
+    compared with, so that background work landing in a contender's own bare blocks (or
+    global patches slowing them) cannot make its middleware look cheaper."""
+    apps: dict[str, tuple[Call, Call]] = {}
+    for framework in frameworks:
+        if framework == "asgi":
+            app = starlette_app()
+        elif framework == "wsgi":
+            app = flask_app()
+        else:
+            app = django_app([])
+        call = _call(framework, app)
+        apps[framework] = (call, call)
+    return Contender(apps)
+
+
 def build(frameworks: list[str], contender: str, kafka_up: str) -> Contender:
     """The contender's apps for ``frameworks`` (in the calling process)."""
+    if contender == BASELINE:
+        return baseline(frameworks)
     if contender == "reqtrail":
         return reqtrail(frameworks, kafka_up)
     if contender == "reqtrail-down":

@@ -141,6 +141,7 @@ def test_bench_middleware_prints_its_table(settings: Settings) -> None:
         "OpenTelemetry, batch exporter",
     ):
         assert out.count(row) == 3, out
+    assert out.count("(no SDK in the process)") == 3, out
     assert "target ASGI added p50 <= 45 µs, p99 <= 150 µs: " in out
     assert "target ASGI reqtrail / sentry-sdk errors only (added p50) <= 0.2: " in out
     assert "  reqtrail: produced=" in out
