@@ -1,17 +1,21 @@
-"""Dashboard query latency at 1 M documents: the numbers behind "find any player in seconds".
+"""Dashboard query latency at 1 M or 10 M documents: "find any player in seconds".
 
-    python bench/bench_queries.py [--docs 1000000] [--prefix rtbench-1m] [--runs 40]
+    python -m bench.bench_queries [--docs 1000000] [--prefix rtbench-1m] [--runs 40]
+    python -m bench.bench_queries --docs 10000000 --prefix rtbench-10m
 
-Seeds ``--docs`` synthetic records over 24 h into ``--prefix`` once (reused when already
-there; progress is shown), then times the query layer's functions against ES. Every timed
-request differs a little (other user, window shifted by a second) so ES's request cache
-never answers instead of the index. Prints one table; targets: user search p95 <= 200 ms,
-per-route percentile trend over 24 h p95 <= 1 s.
+Seeds ``--docs`` synthetic records over 24 h into ``--prefix`` once, in parallel worker
+processes (``bench.query_seed``; progress is shown); later runs reuse them, so a seeded
+prefix is kept until ``--delete`` (or ``--fresh``, which seeds it again).  Then it times the
+query layer's functions against ES. Every timed request differs a little (other user,
+window shifted by a second) so ES's request cache never answers instead of the index.
+Prints the on-disk bytes per record and one table; targets (p95): user search <= 150 ms,
+request by ID <= 20 ms, per-route percentile trend over 24 h <= 1.5 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -25,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from elasticsearch import Elasticsearch  # noqa: E402
 
+from bench.query_seed import seed_parallel, store_report  # noqa: E402
 from reqtrail.dashboards.queries.errors import error_trend  # noqa: E402
 from reqtrail.dashboards.queries.es_client import make_client  # noqa: E402
 from reqtrail.dashboards.queries.filters import Cohort, SearchFilter, TimeRange  # noqa: E402
 from reqtrail.dashboards.queries.latency import compare_cohorts, latency_trend  # noqa: E402
 from reqtrail.dashboards.queries.search import get_request, search_requests  # noqa: E402
 from reqtrail.dashboards.queries.traffic import traffic  # noqa: E402
-from reqtrail.schemas.samples import sample_records  # noqa: E402
-from reqtrail.seed import count, print_progress, seed  # noqa: E402
+from reqtrail.seed import count, delete_prefix  # noqa: E402
 from reqtrail.settings import load_settings  # noqa: E402
 
 USERS = 10_000
@@ -45,26 +49,19 @@ class Case:
     run: Callable[[int], object]
 
 
-def ensure_seeded(es: Elasticsearch, prefix: str, docs: int) -> None:
+def ensure_seeded(es: Elasticsearch, prefix: str, docs: int, workers: int) -> None:
     have = count(es, prefix)
     if have >= docs:
         print(f"reusing {prefix}: {have:,} documents already indexed")
         return
     if have:
-        sys.exit(f"{prefix} holds {have:,} < {docs:,} documents; delete it or pick --prefix")
+        sys.exit(
+            f"{prefix} holds {have:,} < {docs:,} documents (an interrupted seeding?); "
+            "run again with --fresh, or pick another --prefix"
+        )
     print(f"seeding {docs:,} documents into {prefix} (once; later runs reuse them)")
-    records = sample_records(docs, seed=1, span=timedelta(hours=24), users=USERS)
-    result = seed(
-        es,
-        prefix,
-        records,
-        total=docs,
-        chunk_size=5000,
-        threads=2,
-        fast=True,
-        progress=print_progress(f"seeding {prefix}"),
-    )
-    print(f"seeded in {result.seconds:,.0f}s ({result.docs_per_second:,.0f} docs/s)")
+    seconds = seed_parallel(es, prefix, docs, USERS, workers)
+    print(f"seeded in {seconds:,.0f}s ({docs / seconds:,.0f} docs/s)")
 
 
 def data_end(es: Elasticsearch, prefix: str) -> datetime:
@@ -90,12 +87,12 @@ def cases(es: Elasticsearch, prefix: str, end: datetime, seed_value: int) -> lis
     return [
         Case(
             "search by user ID (24 h, newest 100)",
-            200,
+            150,
             lambda i: search_requests(es, prefix, SearchFilter(day(i), user_id=user(i))),
         ),
         Case(
             "per-route p50/p95/p99 trend (24 h, 15 min)",
-            1000,
+            1500,
             lambda i: latency_trend(es, prefix, day(i)),
         ),
         Case(
@@ -107,7 +104,7 @@ def cases(es: Elasticsearch, prefix: str, end: datetime, seed_value: int) -> lis
         ),
         Case(
             "request by ID (detail)",
-            None,
+            20,
             lambda i: get_request(es, prefix, request_ids[i % len(request_ids)]),
         ),
         Case("errors per route over time (24 h)", None, lambda i: error_trend(es, prefix, day(i))),
@@ -133,16 +130,24 @@ def main() -> int:
     parser.add_argument("--prefix", default="rtbench-1m")
     parser.add_argument("--runs", type=int, default=40, help="Timed runs per query.")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="seeding processes")
+    parser.add_argument("--fresh", action="store_true", help="delete the prefix and seed anew")
+    parser.add_argument("--delete", action="store_true", help="delete the prefix at the end")
     args = parser.parse_args()
     settings = load_settings().replace(index_prefix=args.prefix, es_request_timeout=120.0)
     es = make_client(settings, max_retries=3)
-    ensure_seeded(es, args.prefix, args.docs)
+    if args.fresh:
+        delete_prefix(es, args.prefix)
+    ensure_seeded(es, args.prefix, args.docs, args.workers)
     es.indices.refresh(index=args.prefix)
     end = data_end(es, args.prefix)
-    total = count(es, args.prefix)
+    total, store_bytes, segments = store_report(es, args.prefix)
+    load = os.getloadavg()[0]
     print(
         f"\n{total:,} documents, {USERS:,} users, 24 h ending {end:%Y-%m-%d %H:%M} UTC; "
-        f"{args.runs} timed runs per query after {args.warmup} warm-up runs\n"
+        f"on disk {store_bytes / 2**20:,.0f} MiB = {store_bytes / max(total, 1):,.0f} bytes per "
+        f"record ({segments} segments); {args.runs} timed runs per query after {args.warmup} "
+        f"warm-up runs; load average {load:.1f}\n"
     )
     header = f"{'query':<46} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'target':>8}  result"
     print(header)
@@ -168,6 +173,12 @@ def main() -> int:
             f"{case.name:<46} {statistics.median(timings):8.1f} {p95:8.1f} "
             f"{max(timings):8.1f} {target:>8}  {verdict}"
         )
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (started at {load:.1f})")
+    if args.delete:
+        delete_prefix(es, args.prefix)
+        print(f"deleted {args.prefix}")
+    else:
+        print(f"kept {args.prefix} for the next run (--delete removes it)")
     return 1 if failed else 0
 
 

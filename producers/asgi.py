@@ -21,7 +21,7 @@ from typing import Any
 
 from reqtrail.producers import shutdown
 from reqtrail.producers.cycle import RequestCycle
-from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.guard import capture_internal_exceptions, report_internal_error
 from reqtrail.producers.pipeline import REQUEST_ID_HEADER, RecordPipeline, resolve
 from reqtrail.producers.routes import starlette_route
 from reqtrail.producers.users import UserLike, starlette_user
@@ -48,6 +48,7 @@ class RequestTrailMiddleware:
     ) -> None:
         self.app = app
         self._pipeline = resolve(pipeline)
+        self._fixed_pipeline = pipeline
         self.user_id_getter = user_id_getter
         self.skip_paths = frozenset(skip_paths)  # e.g. load-balancer health checks
         with capture_internal_exceptions():
@@ -63,8 +64,10 @@ class RequestTrailMiddleware:
         cycle: RequestCycle | None = None
         root_path = scope.get("root_path", "")
         router_before = "router" in scope
-        with capture_internal_exceptions():
-            cycle = self._start(scope)
+        try:  # capture_internal_exceptions(), inline: this runs on every request
+            cycle = self._start(scope, root_path)
+        except Exception as exc:
+            report_internal_error(exc)
         if cycle is None:
             await self.app(scope, receive, send)
             return
@@ -72,7 +75,7 @@ class RequestTrailMiddleware:
         request_body = cycle.request_body
         response_body = cycle.response_body
         request_id = cycle.request_id.encode("latin-1")
-        wanted = cycle.pipeline.capture.raw_allowlist
+        names = cycle.pipeline.capture.raw_allowlist_names
 
         async def receive_capturing() -> Message:
             message = await receive()
@@ -85,8 +88,10 @@ class RequestTrailMiddleware:
             if kind == "http.response.body":
                 response_body.feed(message.get("body", b""))
             elif kind == "http.response.start":
-                with capture_internal_exceptions():
-                    message = _start_response(cycle, message, request_id, wanted)
+                try:
+                    message = _start_response(cycle, message, request_id, names)
+                except Exception as exc:
+                    report_internal_error(exc)
             await send(message)
 
         try:
@@ -96,25 +101,31 @@ class RequestTrailMiddleware:
                 cycle.fail(exc)
             raise
         finally:
-            with capture_internal_exceptions():
-                cycle.finish(starlette_route(scope, root_path, router_before))
+            try:
+                route = scope.get("route")
+                template = None
+                if route is not None and (router_before or scope.get("root_path") == root_path):
+                    template = getattr(route, "path_format", None)  # no Mount: the usual case
+                if type(template) is not str:
+                    template = starlette_route(scope, root_path, router_before)
+                cycle.finish(template)
+            except Exception as exc:
+                report_internal_error(exc)
 
-    def _start(self, scope: Scope) -> RequestCycle:
-        pipeline = self._pipeline()
-        wanted = pipeline.capture.raw_wanted
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in scope["headers"]
-            if name in wanted
-        }
+    def _start(self, scope: Scope, root_path: str) -> RequestCycle:
+        pipeline = self._fixed_pipeline or self._pipeline()
+        names = pipeline.capture.raw_wanted_names
+        headers = {}
+        for name, value in scope["headers"]:
+            key = names.get(name)
+            if key is not None:
+                headers[key] = value.decode("latin-1")
         client = scope.get("client")
-        path = scope.get("root_path", "") + scope["path"]
-        query = scope.get("query_string", b"").decode("latin-1")
         cycle = RequestCycle(
             pipeline,
             scope["method"],
-            path,
-            query,
+            root_path + scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
             headers,
             client[0] if client else None,
             mechanism="reqtrail.asgi",
@@ -142,20 +153,21 @@ class RequestTrailMiddleware:
 
 
 def _start_response(
-    cycle: RequestCycle, message: Message, request_id: bytes, wanted: frozenset[bytes]
+    cycle: RequestCycle, message: Message, request_id: bytes, names: dict[bytes, str]
 ) -> Message:
     cycle.status = int(message["status"])
     raw_headers = message.get("headers", ())
-    picked = {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in raw_headers
-        if value and name in wanted
-    }
+    picked = {}
+    for name, value in raw_headers:
+        key = names.get(name)
+        if key is not None and value:
+            picked[key] = value.decode("latin-1")
+    allow_listed = _REQUEST_ID_BYTES in names
     if REQUEST_ID_HEADER not in picked and (
-        _REQUEST_ID_BYTES in wanted  # allow-listed, so not in picked means not sent
+        allow_listed  # allow-listed, so not in picked means not sent
         or not any(name.lower() == _REQUEST_ID_BYTES for name, _value in raw_headers)
     ):
-        if _REQUEST_ID_BYTES in wanted:
+        if allow_listed:
             picked[REQUEST_ID_HEADER] = cycle.request_id
         message = {**message, "headers": [*raw_headers, (_REQUEST_ID_BYTES, request_id)]}
     cycle.set_response_headers(picked)

@@ -21,8 +21,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from reqtrail.producers.capture import BodyCapture
-from reqtrail.producers.guard import capture_internal_exceptions
-from reqtrail.producers.ids import request_id_from, usable_id
+from reqtrail.producers.guard import capture_internal_exceptions, report_internal_error
+from reqtrail.producers.ids import new_request_id, request_id_from, usable_id
 from reqtrail.producers.pipeline import (
     CLIENT_VERSION_HEADER,
     CONTENT_TYPE_HEADER,
@@ -35,13 +35,19 @@ from reqtrail.producers.pipeline import (
     RecordPipeline,
 )
 from reqtrail.producers.request_context import bind_user_id, bound_user_id, rebind_request_context
-from reqtrail.producers.sentry import open_request_scope
+from reqtrail.producers.sentry import INACTIVE_SCOPE, open_request_scope
 from reqtrail.producers.users import RequestUser, UserLike, as_user
 
 MAX_STACK_CHARS = 8192
 CLIENT_CLOSED_STATUS = 499
 
 _current_cycle: ContextVar[RequestCycle | None] = ContextVar("reqtrail_cycle", default=None)
+# Headers copied into record fields of their own when present (and not empty).
+_HEADER_FIELDS = (
+    (USER_AGENT_HEADER, "user_agent"),
+    (CLIENT_VERSION_HEADER, "client_version"),
+    (PLATFORM_HEADER, "platform"),
+)
 
 
 class RequestCycle:
@@ -80,36 +86,46 @@ class RequestCycle:
         self._t0 = time.perf_counter()
         capture = pipeline.capture
         self.pipeline = pipeline
-        request_id, original_id = request_id_from(headers.get(REQUEST_ID_HEADER))
+        get = headers.get
+        incoming = get(REQUEST_ID_HEADER)
+        if incoming is None:
+            request_id, original_id = new_request_id(), None
+        else:
+            request_id, original_id = request_id_from(incoming)
         self.request_id = request_id
         # The header's value; the very object bound below, so a value the app binds in its
         # place is told apart from it (settle_user).
-        self.user_id = user_id = headers.get(capture.user_id_header) or None
+        self.user_id = user_id = get(capture.user_id_header) or None
         self.app_user: RequestUser | None = None
         self.find_user: Callable[[], UserLike] | None = None
         self._user_settled = False
         self.mechanism = mechanism
-        device_id = headers.get(DEVICE_ID_HEADER) or None
-        session_id = headers.get(SESSION_ID_HEADER) or None
+        device_id = get(DEVICE_ID_HEADER) or None
+        session_id = get(SESSION_ID_HEADER) or None
         rebind_request_context(request_id, user_id, device_id, session_id)
         allow = capture.header_allowlist
-        self.event: dict[str, Any] = {
-            "started_at": started_at,
-            "method": method,
-            "path": path,
-            "query": query or None,
-            "request_headers": {k: v for k, v in headers.items() if v and k in allow},
-            "client_ip": client_ip,
-            "user_agent": headers.get(USER_AGENT_HEADER) or None,
-            "client_version": headers.get(CLIENT_VERSION_HEADER) or None,
-            "platform": headers.get(PLATFORM_HEADER) or None,
-            "_request_content_type": headers.get(CONTENT_TYPE_HEADER),
-            "replay_of": usable_id(headers.get(REPLAY_OF_HEADER)),
-        }
+        # Only fields with a value: the chain drops Nones, and skips that work when none came.
+        event: dict[str, Any] = {"started_at": started_at, "method": method, "path": path}
+        if query:
+            event["query"] = query
+        event["request_headers"] = {k: v for k, v in headers.items() if v and k in allow}
+        if client_ip is not None:
+            event["client_ip"] = client_ip
+        for name, field in _HEADER_FIELDS:
+            value = get(name)
+            if value:
+                event[field] = value
+        event["_request_content_type"] = get(CONTENT_TYPE_HEADER)
+        replay_of = get(REPLAY_OF_HEADER)
+        if replay_of is not None:
+            event["replay_of"] = usable_id(replay_of)
         if original_id is not None:
-            self.event["original_request_id"] = original_id
+            event["original_request_id"] = original_id
         if capture.app_version_header:
-            self.event["app_version"] = headers.get(capture.app_version_header)
+            app_version = get(capture.app_version_header)
+            if app_version is not None:
+                event["app_version"] = app_version
+        self.event = event
         self.request_body = BodyCapture(capture.body_max_bytes)
         self.response_body = BodyCapture(capture.body_max_bytes)
         self.status: int | None = None
@@ -137,8 +153,12 @@ class RequestCycle:
             if bound is not self.user_id and isinstance(bound, str | int) and bound != "":
                 user = as_user(bound)  # the app bound user_id in structlog's contextvars
         if user is None and self.find_user is not None:
-            with capture_internal_exceptions():  # a failing getter still leaves a record
-                user = as_user(self.find_user())
+            try:  # capture_internal_exceptions(): a failing getter still leaves a record
+                found = self.find_user()
+                if found is not None:
+                    user = as_user(found)
+            except Exception as exc:
+                report_internal_error(exc)
         if user is None:
             if self.user_id:
                 self.event["user_id"] = self.user_id
@@ -173,17 +193,26 @@ class RequestCycle:
         event = self.event
         event["latency_ms"] = round((time.perf_counter() - self._t0) * 1000.0, 3)
         _current_cycle.set(None)
-        self.sentry.exit()
+        if self.sentry is not INACTIVE_SCOPE:
+            self.sentry.exit()
         status = self.status
         if status is None:
             status = 500 if self.exception is not None else CLIENT_CLOSED_STATUS
         event["status"] = status
-        event["route"] = route
-        event["response_headers"] = self.response_headers
+        if route is not None:
+            event["route"] = route
+        if self.response_headers is not None:
+            event["response_headers"] = self.response_headers
         if self.error is not None:
             event["error"] = self.error
-        self.request_body.add_to(event, "request")
-        self.response_body.add_to(event, "response")
+        body = self.request_body
+        if body.size:
+            event["request_body"] = body.head
+            event["request_body_size"] = body.size
+        body = self.response_body
+        if body.size:
+            event["response_body"] = body.head
+            event["response_body_size"] = body.size
         self.pipeline.emit(event)
 
 

@@ -24,7 +24,7 @@ from structlog import BoundLoggerBase, DropEvent
 from structlog.typing import Processor
 
 from reqtrail.producers import shutdown
-from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.guard import report_internal_error
 from reqtrail.producers.processors import (
     BodyTruncator,
     ClientIpHasher,
@@ -70,7 +70,10 @@ class RecordLogger(BoundLoggerBase):
         except DropEvent:
             return
         args, kwargs = processed
-        logger.info(*args, **kwargs)
+        if kwargs:
+            logger.info(*args, **kwargs)
+        else:
+            logger.info(*args)
 
 
 class SinkLogger:
@@ -97,6 +100,9 @@ class CaptureConfig:
     # The same names as latin-1 bytes, for ASGI's raw header lists.
     raw_allowlist: frozenset[bytes]
     raw_wanted: frozenset[bytes]
+    # latin-1 bytes -> name, for picking headers out of ASGI's lists without decoding names.
+    raw_wanted_names: dict[bytes, str]
+    raw_allowlist_names: dict[bytes, str]
 
     @classmethod
     def from_settings(cls, settings: ProducerSettings) -> CaptureConfig:
@@ -124,6 +130,8 @@ class CaptureConfig:
             body_max_bytes=settings.body_max_bytes,
             raw_allowlist=frozenset(h.encode("latin-1") for h in allow),
             raw_wanted=frozenset(h.encode("latin-1") for h in wanted),
+            raw_wanted_names={h.encode("latin-1"): h for h in wanted},
+            raw_allowlist_names={h.encode("latin-1"): h for h in allow},
         )
 
 
@@ -154,17 +162,52 @@ class RecordPipeline:
         self.sink = KafkaSink(settings) if sink is None else sink
         self.capture = CaptureConfig.from_settings(settings)
         self.sampler = Sampler(settings.sample_rate, settings.slow_threshold_ms)
+        processors = build_processors(settings, self.sampler)
         self.logger = structlog.wrap_logger(
             SinkLogger(self.sink),
-            processors=build_processors(settings, self.sampler),
+            processors=processors,
             wrapper_class=RecordLogger,
             context_class=dict,
         ).bind()
+        put_event = getattr(self.sink, "put_event", None)
+        self._put_event: Callable[[dict[str, Any], Any], bool] | None = (
+            put_event if callable(put_event) else None
+        )
+        # The processors that need the request itself (its context variables, and the
+        # sampling decision: a record not kept is never queued) run on the request thread;
+        # the rest needs only the event, so a sink that can runs it on its own thread.
+        on_request = processors.index(self.sampler) + 1
+        self._on_request = tuple(processors[:on_request])
+        self._on_sender = tuple(processors[on_request:])
 
     def emit(self, event: dict[str, Any]) -> None:
-        """Run ``event`` through the chain into the sink (errors are swallowed and counted)."""
-        with capture_internal_exceptions():
-            self.logger.record(event)
+        """Run ``event`` through the chain into the sink (errors are swallowed and counted).
+
+        With a sink that renders on its own thread, only the processors that need the
+        request run here; the sink runs the rest (``render``) off the request thread.
+        """
+        try:  # capture_internal_exceptions(), without its two calls on every request
+            put_event = self._put_event
+            if put_event is None:
+                self.logger.record(event)
+                return
+            processed: Any = event
+            for processor in self._on_request:
+                processed = processor(None, "info", processed)
+            put_event(processed, self.render)
+        except DropEvent:
+            return
+        except Exception as exc:
+            report_internal_error(exc)
+
+    def render(self, event: dict[str, Any]) -> tuple[bytes, bytes | None]:
+        """The rest of the chain: ``event`` (already through the request's processors) as
+        the record's (payload, Kafka key); raises ``DropEvent`` to drop it."""
+        processed: Any = event
+        for processor in self._on_sender:
+            processed = processor(None, "info", processed)
+        (payload, key), _kwargs = processed
+        return payload, key
 
     def stats(self) -> dict[str, Any]:
         """Sink counters (produced, delivered, dropped, spilled, queued...) and sampled_out."""

@@ -78,7 +78,7 @@ class ServiceContext:
 
     def __call__(self, logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
         event.update(self.fields)
-        if event.get("app_version") is None:
+        if self.app_version is not None and event.get("app_version") is None:
             event["app_version"] = self.app_version
         return event
 
@@ -166,18 +166,19 @@ class SecretRedactor:
 
     def __call__(self, logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
         matcher = self.matcher
+        safe_keys = matcher.safe_keys
         for name in _HEADER_KEYS:
             headers = event.get(name)
-            if headers:
+            if headers and not safe_keys.issuperset(headers):
                 event[name] = redact_mapping(matcher, headers)
         query = event.get("query")
         request_body = event.get("request_body")
         response_body = event.get("response_body")
-        texts = [text for text in (query, request_body, response_body) if text]
         # One pre-check over all the texts joined by a newline (a word matching across two
         # of them would only lead to the exact checks below): most requests mention no
         # sensitive key anywhere and need nothing more.
-        if not texts or not matcher.mentions_secret("\n".join(texts)):
+        joined = "\n".join(filter(None, (query, request_body, response_body)))
+        if not joined or not matcher.mentions_secret(joined):
             return event
         if query:
             event["query"] = redact_query(matcher, query)
@@ -197,15 +198,22 @@ _REDACTED_BODY_KEYS = tuple(
 
 def keep_record_fields(logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
     """Drop everything that is not a record field (structlog's ``event``, hints) and Nones."""
-    # One pass building a new dict (same key order) beats a set difference plus deletions.
-    return {k: v for k, v in event.items() if v is not None and k in FIELD_NAMES}
+    # Set operations in C: most events hold only record fields besides two hints, and no None.
+    for key in event.keys() - FIELD_NAMES:
+        del event[key]
+    if None in event.values():
+        return {k: v for k, v in event.items() if v is not None}
+    return event
 
 
 def record_key(record: Any) -> bytes | None:
     """The Kafka key of a record: its user ID in UTF-8 (one player's records stay in one
     partition, in order), or None when it has none."""
-    user_id = record.get("user_id") if isinstance(record, Mapping) else None
-    return user_id.encode("utf-8") if isinstance(user_id, str) else None
+    if type(record) is dict or isinstance(record, Mapping):
+        user_id = record.get("user_id")
+        if isinstance(user_id, str):
+            return user_id.encode("utf-8")
+    return None
 
 
 class RecordRenderer:
@@ -226,7 +234,8 @@ class RecordRenderer:
         self, logger: WrappedLogger, method_name: str, event: EventDict
     ) -> tuple[tuple[bytes, bytes | None], dict[str, Any]]:
         payload = orjson.dumps(event, default=str)
-        key = record_key(event)
+        user_id = event.get("user_id")
+        key = user_id.encode("utf-8") if type(user_id) is str else record_key(event)
         if self.max_bytes is not None and len(payload) > self._safe:
             payload = fit_record(event, key, self.max_bytes)
         return (payload, key), {}

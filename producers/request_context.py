@@ -95,10 +95,13 @@ def _user_var() -> ContextVar[Any] | None:
 
 def bound_user_id() -> Any:
     """The ``user_id`` bound in structlog's contextvars now (``Ellipsis`` when unbound)."""
-    var = _user_var()
-    if var is None:  # pragma: no cover
+    registry = _REGISTRY
+    if registry is None:  # pragma: no cover
         return structlog_contextvars.get_contextvars().get("user_id", Ellipsis)
-    return var.get()
+    variables = _variables
+    if variables.seen != len(registry):
+        variables.refresh(registry)
+    return variables.request[1].get()
 
 
 def bind_user_id(user_id: str | None) -> None:

@@ -76,7 +76,7 @@ class SentryRequestScope:
             manager.__exit__(exc_type, exc, tb)
 
 
-_INACTIVE = SentryRequestScope()  # shared: enter() never ran on it, so it holds no state
+INACTIVE_SCOPE = SentryRequestScope()  # shared: enter() never ran on it, so it holds no state
 
 
 def open_request_scope(
@@ -84,7 +84,7 @@ def open_request_scope(
 ) -> SentryRequestScope:
     """An entered scope for this request, or a shared no-op one when Sentry is off."""
     if not HAVE_SENTRY or not sentry_sdk.get_client().is_active():
-        return _INACTIVE
+        return INACTIVE_SCOPE
     scope = SentryRequestScope()
     scope.enter(request_id, user_id, device_id)
     return scope

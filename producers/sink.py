@@ -1,9 +1,17 @@
 """The Kafka sink: a bounded in-memory queue drained by one background thread.
 
-The request thread only appends to a deque (``put``), which costs about a microsecond and
-never blocks.  The sender thread builds the kafka-python ``KafkaProducer`` lazily (so a
-dead broker never delays app startup), retries the connection with capped backoff, and calls
-``producer.send()`` (asynchronous, batched by ``linger_ms``, compressed, keyed by user ID).
+The request thread only appends to a deque, which never blocks: a rendered record
+(``put``), or the event with the function that renders it (``put_event``: the pipeline's
+context-free processors then run on the sender thread, not on the request's).  The sender
+thread builds the kafka-python ``KafkaProducer`` lazily (so a dead broker never delays app
+startup), retries the connection with capped backoff, and calls ``producer.send()``
+(asynchronous, batched by ``linger_ms``, compressed, keyed by user ID).
+
+The sender takes the GIL as seldom as it can: nobody wakes it per record.  It looks at the
+queue every ``SEND_INTERVAL_S`` and sends when the request threads have gone quiet (no
+record came in since its last look), a few records per turn, and stops as soon as a new
+record shows a request is running again.  A record that has waited ``MAX_HOLD_S``, a
+backlog of ``BACKLOG`` records, or a flush make it send regardless (a saturated server).
 
 It also keeps the producer honest: a ``ProducerWatchdog`` replaces a producer that stopped
 settling records (kafka-python 3.0 can wedge for good after an outage), counting and
@@ -24,9 +32,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from structlog import DropEvent
+
 from reqtrail.producers import accounting, shutdown
 from reqtrail.producers.accounting import Ledger, SinkStats, drop_reason
-from reqtrail.producers.guard import capture_internal_exceptions
+from reqtrail.producers.guard import capture_internal_exceptions, report_internal_error
 from reqtrail.producers.kafka_logs import OutageReport, folder
 from reqtrail.producers.kafka_producer import abandon as abandon_producer
 from reqtrail.producers.kafka_producer import compression_type, make_kafka_producer
@@ -38,16 +48,14 @@ __all__ = ["KafkaSink", "ProducerFactory", "SinkStats"]
 log = logging.getLogger("reqtrail.producers")
 
 ProducerFactory = Callable[[ProducerSettings], Any]
-# Records sent before the sender lets request threads have the GIL (each send() is ~20 µs
-# of Python, and each turn the sender takes is added to the request that was running).  One
-# record per turn keeps request latency flat; a long backlog (the server is saturated) gets
-# bigger bursts so that records are not all dropped.
-SEND_BURST = 1
-BACKLOG_BURST = 32
-BACKLOG = 256
+# Renders a queued event into (payload, key) on the sender thread; raises to drop it.
+Renderer = Callable[[dict[str, Any]], tuple[bytes, bytes | None]]
+SEND_INTERVAL_S = 0.02  # how often the sender looks at the queue while it holds anything
+MAX_HOLD_S = 0.1  # a record waits at most this long for the request threads to go quiet
+CHUNK = 8  # records sent (and rendered) per turn before the sender looks for new ones
+BACKLOG = 256  # this many queued records: the sender is woken and sends regardless
 YIELD_S = 0.00005  # a real sleep: a zero sleep does not reliably hand the GIL over
 IDLE_WAIT_S = 0.05
-SETTLE_WAIT_S = 0.005
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 THREAD_JOIN_S = 2.5  # the thread may be inside send(), which blocks up to max_block_ms
@@ -75,14 +83,18 @@ class KafkaSink:
             shutdown.register(self)
 
     def _reset_state(self) -> None:
-        self._queue: deque[tuple[bytes, bytes | None]] = deque()
+        # (payload, key), or (event, renderer) for an event still to be rendered.
+        self._queue: deque[tuple[Any, Any]] = deque()
         # Sent, not yet settled: (kafka-python future, payload, monotonic send time), oldest
         # first.  The sender polls ``future.is_done`` instead of registering callbacks, so
         # kafka-python's I/O thread never runs our code (and holds the GIL less).
         self._pending: deque[tuple[Any, bytes, float]] = deque()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
-        self._idle = False
+        self._puts = 0  # records queued so far: the sender tells a quiet spell by it
+        self._puts_seen = -1
+        self._since = 0.0  # when the oldest queued record came (the queue was empty then)
+        self._flushing = False
         self._thread: threading.Thread | None = None
         self._producer: Any = None
         self._watchdog = ProducerWatchdog(self.settings.kafka_delivery_timeout_ms / 1000.0)
@@ -93,21 +105,53 @@ class KafkaSink:
     # --- request thread ----------------------------------------------------------------
     def put(self, payload: bytes, key: bytes | None) -> bool:
         """Queue one record without blocking; False (and counted dropped) when full."""
+        return self._enqueue(payload, key)
+
+    def put_event(self, event: dict[str, Any], render: Renderer) -> bool:
+        """Queue an event that ``render`` turns into a record on the sender thread.
+
+        Counted as produced now, as ``put`` counts; one that cannot be queued (closed, or
+        the buffer full) is rendered here, so that it is spilled as a record.
+        """
+        if self._closed or len(self._queue) + len(self._pending) >= self.capacity:
+            payload, key = render(event)
+            return self._enqueue(payload, key)
+        return self._enqueue(event, render)
+
+    def _enqueue(self, first: Any, second: Any) -> bool:
         with self._lock:
             self._ledger.produced += 1
-            if self._closed:
-                self._ledger.drop(accounting.SHUTDOWN, [payload])
-                self._ledger.write_spill()  # no thread will do it any more
-                return False
-            if len(self._queue) + len(self._pending) >= self.capacity:
-                self._ledger.drop(accounting.BUFFER_FULL, [payload])
-                return False
-            self._queue.append((payload, key))
+            full = len(self._queue) + len(self._pending) >= self.capacity
+            if self._closed or full:
+                return self._refuse(first, second, accounting.SHUTDOWN if self._closed else None)
+            queue = self._queue
+            if not queue:
+                self._since = time.monotonic()
+            queue.append((first, second))
+            self._puts += 1
+            backlog = len(queue) == BACKLOG
         if self._thread is None:
             self._start()
-        elif self._idle:
+        elif backlog:
             self._wakeup.set()
         return True
+
+    def _refuse(self, first: Any, second: Any, reason: str | None) -> bool:
+        """Count a record that cannot be queued as dropped (the lock held).  An event the
+        request thread found room for, gone by the time it took the lock, is rendered here
+        (one that fails to render was never a record)."""
+        if type(first) is dict:
+            try:
+                first = second(first)[0]
+            except (Exception, DropEvent):  # DropEvent is a BaseException
+                self._ledger.produced -= 1
+                return False
+        if reason is None:
+            self._ledger.drop(accounting.BUFFER_FULL, [first])
+        else:
+            self._ledger.drop(reason, [first])
+            self._ledger.write_spill()  # no thread will do it any more
+        return False
 
     def _start(self) -> None:
         with self._lock:
@@ -156,17 +200,15 @@ class KafkaSink:
                 self._abandon(producer, 0.0)
                 return backoff
             self._producer = producer
-        if self._send_burst():
-            if self._queue:
-                time.sleep(YIELD_S)
-            return 0.0
-        if stopping.is_set():
-            return 0.0
-        self._idle = True
-        if not self._queue:
-            self._wakeup.wait(SETTLE_WAIT_S if self._pending else IDLE_WAIT_S)
+        queue = self._queue
+        if queue and not stopping.is_set():
+            puts = self._puts
+            pressed = self._flushing or len(queue) >= BACKLOG or now - self._since >= MAX_HOLD_S
+            if pressed or puts == self._puts_seen:  # nothing came since the last look: quiet
+                self._send_queued(puts, pressed)
+            self._puts_seen = self._puts
+        self._wakeup.wait(SEND_INTERVAL_S if queue or self._pending else IDLE_WAIT_S)
         self._wakeup.clear()
-        self._idle = False
         return 0.0
 
     def _connect(self) -> Any:
@@ -188,23 +230,52 @@ class KafkaSink:
         self._outage.end()
         return producer
 
-    def _send_burst(self) -> bool:
-        """Send a burst of queued records; False when there was nothing to send."""
+    def _send_queued(self, puts: int, pressed: bool) -> None:
+        """Send queued records, ``CHUNK`` per turn, until the queue is empty or, unless
+        ``pressed``, a new record shows that a request is running again."""
         queue, pending, producer, topic = self._queue, self._pending, self._producer, self.topic
-        sent = 0
-        burst = SEND_BURST if len(queue) < BACKLOG else BACKLOG_BURST
-        now = time.monotonic()
-        while sent < burst:
-            try:
-                payload, key = queue.popleft()
-            except IndexError:
-                break
-            sent += 1
-            try:
-                pending.append((producer.send(topic, value=payload, key=key), payload, now))
-            except Exception as exc:
-                self._ledger.drop(drop_reason(exc), [payload])
-        return sent > 0
+        while queue:
+            now = time.monotonic()
+            for _ in range(CHUNK):
+                try:
+                    first, second = queue.popleft()
+                except IndexError:
+                    break
+                if type(first) is dict:  # an event: rendered here, off the request thread
+                    try:
+                        first, second = second(first)
+                    except (Exception, DropEvent) as exc:  # DropEvent is a BaseException
+                        self._never_produced(exc)
+                        continue
+                try:
+                    pending.append((producer.send(topic, value=first, key=second), first, now))
+                except Exception as exc:
+                    self._ledger.drop(drop_reason(exc), [first])
+            if queue:
+                if not (pressed or self._flushing) and self._puts != puts:
+                    return
+                time.sleep(YIELD_S)  # let a request thread have the GIL between turns
+
+    def _never_produced(self, exc: BaseException) -> None:
+        """An event that failed to render was never a record: it is not counted at all."""
+        with self._lock:
+            self._ledger.produced -= 1
+        if not isinstance(exc, DropEvent):
+            report_internal_error(exc)
+
+    def _render_leftovers(self) -> list[bytes]:
+        """The queued records as payloads (events rendered), the queue emptied."""
+        out: list[bytes] = []
+        while self._queue:
+            first, second = self._queue.popleft()
+            if type(first) is dict:
+                try:
+                    first, _key = second(first)
+                except (Exception, DropEvent) as exc:
+                    self._never_produced(exc)
+                    continue
+            out.append(first)
+        return out
 
     def _settle(self) -> None:
         """Count finished sends, oldest first: acknowledged -> delivered, else dropped."""
@@ -283,11 +354,15 @@ class KafkaSink:
         # between the queue and the pending list, and a batch between the pending list and
         # the count, and a flush that returned then would break produced = delivered + dropped.
         deadline = time.monotonic() + timeout
-        while not self._ledger.settled() and self._thread is not None:
-            if time.monotonic() >= deadline:
-                break
-            self._wakeup.set()
-            time.sleep(0.005)
+        self._flushing = True
+        try:
+            while not self._ledger.settled() and self._thread is not None:
+                if time.monotonic() >= deadline:
+                    break
+                self._wakeup.set()
+                time.sleep(0.005)
+        finally:
+            self._flushing = False
         with capture_internal_exceptions():
             self._ledger.write_spill()
         return self._ledger.settled()
@@ -309,9 +384,7 @@ class KafkaSink:
         with capture_internal_exceptions():
             self._settle_abandoned(reason)
             self._ledger.write_spill()
-            leftover = []
-            while self._queue:
-                leftover.append(self._queue.popleft()[0])
+            leftover = self._render_leftovers()
             if leftover:
                 self._ledger.drop(reason, leftover)
             self._ledger.write_spill()
@@ -330,8 +403,7 @@ class KafkaSink:
         with self._lock:
             self._closed = True
             # A record put while the drain ran is still in the queue: it is dropped too.
-            leftover = [payload for payload, _key in self._queue]
-            self._queue.clear()
+            leftover = self._render_leftovers()
             if leftover:
                 self._ledger.drop(accounting.SHUTDOWN, leftover)
                 stats = self.stats()

@@ -67,8 +67,10 @@ def index_template(options: IndexOptions | None = None) -> dict[str, Any]:
         "number_of_shards": opts.shards,
         "number_of_replicas": opts.replicas,
         "refresh_interval": opts.refresh_interval,
-        "sort.field": "@timestamp",
-        "sort.order": "desc",
+        # Newest first, as every page lists records (@timestamp, then request_id to break
+        # ties): a page sorted this way stops reading a segment once it has its rows.
+        "sort.field": ["@timestamp", "request_id"],
+        "sort.order": ["desc", "desc"],
         "codec": "best_compression",
         **opts.extra_settings,
     }

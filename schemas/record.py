@@ -20,6 +20,9 @@ LONG_KEYWORD: dict[str, Any] = {"type": "keyword", "ignore_above": 4096}
 STORED_ONLY: dict[str, Any] = {"type": "keyword", "index": False, "doc_values": False}
 SEARCHABLE_BODY: dict[str, Any] = {"type": "text"}
 HEADERS: dict[str, Any] = {"type": "object", "dynamic": True}
+# Every page aggregates by route: its global ordinals are built when a refresh makes new
+# segments visible, not by the first query after it (a route has few distinct values).
+ROUTE_KEYWORD: dict[str, Any] = {**KEYWORD, "eager_global_ordinals": True}
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "route",
         _s(maxLength=512),
-        KEYWORD,
+        ROUTE_KEYWORD,
         "Route template of the framework, e.g. /units/{unit_id}; aggregates endpoints; "
         f"{UNMATCHED_ROUTE} when no route matched.",
     ),

@@ -46,6 +46,13 @@ def search(es: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str, Any
     return dict(response.body)
 
 
+def count(es: Elasticsearch, index: str, query: dict[str, Any]) -> int:
+    """How many records match ``query`` (errors as ``search`` raises them)."""
+    with translated_errors(es, index):
+        response = es.count(index=index, query=query)
+    return int(response["count"])
+
+
 @contextmanager
 def translated_errors(es: Elasticsearch, index: str) -> Iterator[None]:
     """Turn what goes wrong reading ``index`` into ``DataUnavailable`` with a sentence."""

@@ -154,6 +154,12 @@ def main() -> None:
                 f"The charts show the {MAX_CHART_ROUTES} busiest of "
                 f"{trend['route'].nunique()} routes; pick a route above for any other."
             )
+        share = trend.attrs.get("sample_probability", 1.0)
+        if share < 1.0:
+            st.caption(
+                f"Percentiles and counts over time from a random {share:.0%} of the requests "
+                "in this range (counts scaled up); the tables below read them all."
+            )
         st.altair_chart(latency_lines(trend, percentile), width="stretch")
         st.altair_chart(request_bars(trend), width="stretch")
         st.subheader("Slowest routes")

@@ -97,7 +97,9 @@ class ProducerSettings(KafkaConnection, PlayerHeader):
         "zstd",
     )
     kafka_linger_ms: int = setting(
-        "How long the producer waits to fill a batch (longer: fewer GIL-holding wake-ups).", 200
+        "How long the producer waits to fill a batch (the sink already hands records over in "
+        "bursts; longer: fewer wake-ups, later in Elasticsearch).",
+        50,
     )
     kafka_delivery_timeout_ms: int = setting(
         "A record not acknowledged by Kafka within this time counts as dropped (and spilled); "
@@ -141,7 +143,9 @@ class IndexerSettings(KafkaConnection, ElasticsearchConnection):
     batch_max_bytes: int = setting(
         "Bytes per bulk request at most.", 5 * 1024 * 1024, check=is_positive
     )
-    batch_max_wait_ms: int = setting("A partial batch is flushed after this long.", 500)
+    batch_max_wait_ms: int = setting(
+        "A partial batch is flushed after this long (a full one goes at once).", 200
+    )
     retry_backoff_ms: int = setting("First retry delay for 429/5xx/connection errors.", 200)
     retry_backoff_max_ms: int = setting("Cap of the exponential retry delay.", 10000)
     stats_interval_s: float = setting("Seconds between the consumer's one-line stats.", 10.0)

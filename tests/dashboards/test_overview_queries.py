@@ -39,6 +39,22 @@ def test_latency_trend_counts_every_request_once_per_route(seeded: Seeded) -> No
     assert (busy["p50"] <= busy["p95"]).all() and (busy["p95"] <= busy["p99"]).all()
 
 
+def test_latency_trend_samples_a_large_range_and_scales_counts_back(seeded: Seeded) -> None:
+    """Over more than twice ``sample`` requests the trend reads a random share of them
+    (the same share on every call) and scales the counts back up: per route, near the
+    exact count, and identical between two calls."""
+    exact = latency_trend(seeded.es, seeded.prefix, seeded.window)
+    assert exact.attrs["sample_probability"] == 1.0
+    sampled = latency_trend(seeded.es, seeded.prefix, seeded.window, sample=300)
+    share = sampled.attrs["sample_probability"]
+    assert share == pytest.approx(300 / len(seeded.records))
+    again = latency_trend(seeded.es, seeded.prefix, seeded.window, sample=300)
+    assert sampled.equals(again)
+    total = sampled["requests"].sum()
+    assert abs(total - len(seeded.records)) <= 0.3 * len(seeded.records), total
+    assert 0 < (sampled["requests"] > 0).sum() < (exact["requests"] > 0).sum()  # a share read
+
+
 def test_route_stats_match_the_records(seeded: Seeded) -> None:
     """Per route: count, 4xx, 5xx and max are exact; p95 within percentile accuracy."""
     stats = route_stats(seeded.es, seeded.prefix, seeded.window).set_index("route")

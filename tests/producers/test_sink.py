@@ -215,3 +215,86 @@ def test_unusable_compression_fails_at_startup(tmp_path: Path) -> None:
         KafkaSink(make_settings(tmp_path, kafka_compression="brotli"), register_atexit=False)
     for name in ("zstd", "gzip", "none"):
         KafkaSink(make_settings(tmp_path, kafka_compression=name), register_atexit=False)
+
+
+def rendering(calls: list[str]) -> Any:
+    """A renderer that notes the thread it runs on; events with "skip" are dropped."""
+    from structlog import DropEvent
+
+    def render(event: dict[str, Any]) -> tuple[bytes, bytes | None]:
+        calls.append(threading.current_thread().name)
+        if event.get("skip"):
+            raise DropEvent
+        return orjson.dumps(event), str(event["i"]).encode()
+
+    return render
+
+
+def test_events_are_rendered_on_the_sender_thread(tmp_path: Path) -> None:
+    """put_event hands the event over as it is; the sender renders and sends it, and an
+    event the renderer drops was never a record (not produced, not dropped)."""
+    producer = FakeProducer()
+    calls: list[str] = []
+    render = rendering(calls)
+    sink = KafkaSink(
+        make_settings(tmp_path, buffer_size=100), lambda settings: producer, register_atexit=False
+    )
+    for i in range(10):
+        assert sink.put_event({"i": i, "skip": i == 3}, render)
+    assert sink.flush(timeout=5)
+    stats = sink.close(timeout=1)
+    assert (stats.produced, stats.delivered, stats.dropped) == (9, 9, 0)
+    assert [orjson.loads(value)["i"] for _t, value, _k in producer.sent] == [
+        i for i in range(10) if i != 3
+    ]
+    assert threading.current_thread().name not in calls and len(calls) == 10
+
+
+def test_events_that_find_no_room_are_rendered_and_spilled(tmp_path: Path) -> None:
+    """An event refused (buffer full, or the sink closed) is spilled as its record."""
+    spill = tmp_path / "spill.ndjson"
+
+    def failing_factory(settings: Settings) -> Any:
+        raise ConnectionError("no broker")
+
+    sink = KafkaSink(
+        make_settings(tmp_path, spill_path=str(spill)), failing_factory, register_atexit=False
+    )
+    render = rendering([])
+    results = [sink.put_event({"i": i}, render) for i in range(5)]
+    assert results == [True, True, True, False, False]
+    sink.close(timeout=0.1)
+    assert sink.put_event({"i": 5}, render) is False
+    stats = sink.stats()
+    assert (stats.produced, stats.dropped, stats.spilled) == (6, 6, 6)
+    spilled = sorted(orjson.loads(line)["i"] for line in spill.read_bytes().splitlines())
+    assert spilled == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_record_held_for_quiet_is_sent_within_the_hold(tmp_path: Path) -> None:
+    """The sender waits for the request threads to go quiet, but never past MAX_HOLD_S:
+    with a record put every 5 ms for half a second, every record reaches the producer
+    within MAX_HOLD_S plus a look or two."""
+    producer = FakeProducer()
+    seen: dict[int, float] = {}
+
+    class Timing(FakeProducer):
+        def send(self, topic: str, value: bytes, key: bytes | None = None) -> FakeFuture:
+            seen[orjson.loads(value)["i"]] = time.monotonic()
+            return producer.send(topic, value, key)
+
+    sink = KafkaSink(
+        make_settings(tmp_path, buffer_size=1000), lambda settings: Timing(), register_atexit=False
+    )
+    put_at: dict[int, float] = {}
+    try:
+        for i in range(100):
+            put_at[i] = time.monotonic()
+            sink.put(record(i), None)
+            time.sleep(0.005)
+        assert sink.flush(timeout=5)
+    finally:
+        sink.close(timeout=1)
+    waits = sorted(seen[i] - put_at[i] for i in range(100))
+    limit = sink_module.MAX_HOLD_S + 3 * sink_module.SEND_INTERVAL_S
+    assert waits[94] <= limit, waits[-5:]

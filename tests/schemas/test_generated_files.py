@@ -63,7 +63,8 @@ def test_index_template_uses_prefix_alias_and_log_settings() -> None:
     assert body["template"]["aliases"] == {"acme": {}}
     index = body["template"]["settings"]["index"]
     assert index["refresh_interval"] == "2s" and index["number_of_replicas"] == 1
-    assert index["sort.field"] == "@timestamp" and index["sort.order"] == "desc"
+    assert index["sort.field"] == ["@timestamp", "request_id"]
+    assert index["sort.order"] == ["desc", "desc"]
     props = body["template"]["mappings"]["properties"]
     assert props["request_body"]["index"] is False
     assert index_template(IndexOptions(index_bodies=True))["template"]["mappings"]["properties"][
