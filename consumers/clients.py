@@ -47,10 +47,6 @@ def indexer_consumer(settings: IndexerSettings, **overrides: Any) -> Any:
         "request_timeout_ms": 30000,
         "reconnect_backoff_max_ms": 2000,
         "allow_auto_create_topics": False,
-        # A group joined before every broker knew the topic (just created, on a cluster)
-        # gets no partitions; kafka-python rejoins when its metadata next changes, which
-        # by default is up to 5 minutes away.  10 s bounds that wait for one small request.
-        "metadata_max_age_ms": 10000,
     }
     config.update(overrides)
     consumer = forbid_topic_creation(KafkaConsumer(**config))
