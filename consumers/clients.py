@@ -16,6 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from reqtrail.consumers.bulk_client import ClientBulkTransport
 from reqtrail.consumers.bulk_http import BulkTransport, HttpBulkTransport
+from reqtrail.consumers.group_join import finish_interrupted_joins
 from reqtrail.consumers.kafka_records import install_fast_unpacking
 from reqtrail.es import es_client
 from reqtrail.settings import IndexerSettings
@@ -29,7 +30,8 @@ def client_id(role: str) -> str:
 
 def indexer_consumer(settings: IndexerSettings, **overrides: Any) -> Any:
     """The indexer's group consumer: manual commits, batches of ``batch_size`` records,
-    record batches unpacked by consumers.kafka_records."""
+    record batches unpacked by consumers.kafka_records, group joins that a short poll
+    interrupted finished (consumers.group_join)."""
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap.split(","),
         "group_id": settings.consumer_group,
@@ -49,7 +51,7 @@ def indexer_consumer(settings: IndexerSettings, **overrides: Any) -> Any:
         "allow_auto_create_topics": False,
     }
     config.update(overrides)
-    consumer = forbid_topic_creation(KafkaConsumer(**config))
+    consumer = finish_interrupted_joins(forbid_topic_creation(KafkaConsumer(**config)))
     install_fast_unpacking(consumer)
     return consumer
 
