@@ -13,7 +13,10 @@ process's CPU time (every thread) from the indexer's start (group join included,
 for all three) to the last record indexed, divided by the records. The target is judged
 on the median over rounds of the paired ratio request / pipeline (what the request
 metrics add), which must stay <= 1.05; the ratio against no metrics at all is shown
-beside it.
+beside it. The same ratio is also shown for the indexer thread's own CPU time: every
+request-metrics step runs on that thread, while kafka-python's I/O thread, whose CPU time
+varies most on a busy machine, does the same work in all three variants. Leaving it out
+makes the ratio larger, never smaller, so that one is the stricter reading.
 
 On a busy shared machine those end-to-end rounds spread by +-20 %, more than the cost
 measured. So the per-record work the request metrics add (building the documents with
@@ -63,9 +66,10 @@ VARIANTS: list[Variant] = [
 
 def metered_run(
     settings: Settings, records: int, observer: IndexerMetrics | None
-) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of a new indexer reading the ``records`` records of
-    ``settings.topic`` into a no-op sink, from its start to the last record indexed."""
+) -> tuple[float, float, float]:
+    """(process CPU seconds, indexer thread CPU seconds, wall seconds) of a new indexer
+    reading the ``records`` records of ``settings.topic`` into a no-op sink, from its start
+    to the last record indexed."""
     ensure_index_template(settings)
     indexer = IndexerConsumer(settings, transport=NoOpBulkTransport(), observer=observer)
     if observer is not None:
@@ -73,18 +77,21 @@ def metered_run(
     thread = threading.Thread(target=indexer.run, name="indexer")
     cpu_began, began = time.process_time(), time.perf_counter()
     thread.start()
+    assert thread.ident is not None
+    thread_clock = time.pthread_getcpuclockid(thread.ident)
     try:
         while indexer.stats.indexed < records:
             if not thread.is_alive():
                 raise RuntimeError("the indexer stopped early")
             time.sleep(0.005)
         cpu, wall = time.process_time() - cpu_began, time.perf_counter() - began
+        thread_cpu = time.clock_gettime(thread_clock)
     finally:
         indexer.stop()
         thread.join()
     if indexer.stats.dead_lettered:
         raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
-    return cpu, wall
+    return cpu, thread_cpu, wall
 
 
 def in_process(values: list[bytes], pairs: int) -> tuple[list[float], list[float]]:
@@ -122,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     values = [orjson.dumps(r) for r in sample_records(args.records, seed=19)]
     source = isolated(base, "metrics-source")
     cpu: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
+    thread_cpu: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
     rates: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
     print("in-process: building documents with and without request metrics", file=sys.stderr)
     micro = in_process(values[:5_000], args.micro_pairs)
@@ -135,20 +143,22 @@ def run(args: argparse.Namespace) -> int:
                 settings = isolated(base, "metrics", source)
                 progress(f"{name} ...")
                 try:
-                    cpu_s, wall_s = metered_run(settings, len(values), make(settings))
+                    cpu_s, thread_s, wall_s = metered_run(settings, len(values), make(settings))
                 finally:
                     remove_indices(settings)
                 cpu[name].append(cpu_s / len(values) * 1e6)
+                thread_cpu[name].append(thread_s / len(values) * 1e6)
                 rates[name].append(len(values) / wall_s)
     finally:
         remove_all(source)
-    print_table(args, cpu, rates, micro)
+    print_table(args, cpu, thread_cpu, rates, micro)
     return 0
 
 
 def print_table(
     args: argparse.Namespace,
     cpu: dict[str, list[float]],
+    thread_cpu: dict[str, list[float]],
     rates: dict[str, list[float]],
     micro: tuple[list[float], list[float]],
 ) -> None:
@@ -156,10 +166,13 @@ def print_table(
     added = [r / p for r, p in zip(request, pipeline, strict=True)]
     overall = [r / n for r, n in zip(request, none, strict=True)]
     pipeline_only = [p / n for p, n in zip(pipeline, none, strict=True)]
+    _none, thread_pipeline, thread_request = (thread_cpu[name] for name, _ in VARIANTS)
+    thread_added = [r / p for r, p in zip(thread_request, thread_pipeline, strict=True)]
     rows = [
         [
             name,
             f"{statistics.median(cpu[name]):.2f} µs",
+            f"{statistics.median(thread_cpu[name]):.2f} µs",
             f"{statistics.median(rates[name]):,.0f} records/s",
             "rounds: " + ", ".join(f"{v:.2f}" for v in cpu[name]),
         ]
@@ -170,7 +183,7 @@ def print_table(
         f"indexer metrics cost: {args.records:,} records per run, no-op ES sink, "
         f"{args.rounds} round(s); CPU of this process per record, median of rounds"
     )
-    print_rows(["variant", "CPU / record", "throughput", "per round (µs)"], rows)
+    print_rows(["variant", "CPU / record", "indexer thread", "throughput", "per round (µs)"], rows)
     print()
     print_rows(
         ["paired ratio (median of rounds)", "value", "rounds"],
@@ -179,6 +192,11 @@ def print_table(
                 "request metrics added: (pipeline + request) / pipeline",
                 f"{statistics.median(added):.3f}",
                 ", ".join(f"{v:.3f}" for v in added),
+            ],
+            [
+                "  the same, indexer thread CPU only (stricter)",
+                f"{statistics.median(thread_added):.3f}",
+                ", ".join(f"{v:.3f}" for v in thread_added),
             ],
             [
                 "all metrics: (pipeline + request) / none",
@@ -207,6 +225,8 @@ def print_table(
     )
     verdict = "met" if statistics.median(added) <= TARGET else "MISSED"
     print(f"cost target (request metrics add <= 5% CPU per record): {verdict}")
+    strict = "met" if statistics.median(thread_added) <= TARGET else "MISSED"
+    print(f"  on the indexer thread's CPU alone (stricter): {strict}")
     steady = "met" if share <= TARGET - 1 else "MISSED"
     print(f"  in-process estimate (added µs / end-to-end µs <= 5%): {steady}")
 

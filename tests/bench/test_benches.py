@@ -160,10 +160,12 @@ def test_bench_metrics_prints_its_tables_and_removes_what_it_made(settings: Sett
         "pipeline metrics",
         "pipeline + request metrics",
         "request metrics added: (pipeline + request) / pipeline",
+        "the same, indexer thread CPU only (stricter)",
         "all metrics: (pipeline + request) / none",
     ):
         assert row in out, out
     assert "cost target (request metrics add <= 5% CPU per record): " in out
+    assert "on the indexer thread's CPU alone (stricter): " in out
     assert bench_leftovers(settings) <= before
 
 
