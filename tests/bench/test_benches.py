@@ -7,6 +7,7 @@ tests catch a bench that crashes, prints no table or leaves its throw-away data 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -166,6 +167,31 @@ def test_bench_metrics_prints_its_tables_and_removes_what_it_made(settings: Sett
         assert row in out, out
     assert "cost target (request metrics add <= 5% CPU per record): " in out
     assert "on the indexer thread's CPU alone (stricter): " in out
+    assert bench_leftovers(settings) <= before
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("valgrind") is None, reason="needs valgrind (./dev test installs it)"
+)
+def test_bench_metrics_instructions_counts_each_variant_and_removes_what_it_made(
+    settings: Settings,
+) -> None:
+    """The callgrind bench runs the three variants under valgrind at a tiny size, prints the
+    instructions per record of each and the ratios, and leaves no topic or index."""
+    before = bench_leftovers(settings)
+    args = ["--records", "6000", "--warmup", "2000", "--repeats", "1"]
+    done = run_bench("bench.bench_metrics_instructions", settings, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "indexer metrics cost in instructions (callgrind): 6,000 records per run" in out
+    variants = ("none", "pipeline metrics", "pipeline + request metrics")
+    rows = [line for line in out.splitlines() if line.split("|")[0].strip() in variants]
+    assert len(rows) == 3, out
+    for row in rows:  # a count, in the thousands per record
+        assert int(row.split("|")[1].strip().replace(",", "")) > 1000, row
+    assert "request metrics added: (pipeline + request) / pipeline" in out
+    assert "cost target (request metrics add <= 5% instructions per record): " in out
     assert bench_leftovers(settings) <= before
 
 
