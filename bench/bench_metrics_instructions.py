@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -52,6 +51,7 @@ from reqtrail.consumers.setup import (
     remove_all,
     remove_indices,
 )
+from reqtrail.consumers.stats import IndexerStats
 from reqtrail.schemas.samples import sample_records
 from reqtrail.settings import Settings, load_settings
 
@@ -63,15 +63,15 @@ class CountingSink(NoOpBulkTransport):
     ``warmup`` records are indexed and stops (one dump, ``label``) once ``until`` are, so
     the window holds whole batches and the records it covers are known exactly."""
 
-    def __init__(self, indexer_stats: Callable[[], int], warmup: int, until: int, label: str):
-        self.indexed = indexer_stats
+    def __init__(self, warmup: int, until: int, label: str) -> None:
         self.warmup, self.until, self.label = warmup, until, label
+        self.stats = IndexerStats()  # the indexer's, once it exists
         self.first: int | None = None
         self.last: int | None = None
 
     def start(self, body: bytes, filter_path: str) -> NoOpAnswer:
         if self.last is None:
-            indexed = self.indexed()
+            indexed = self.stats.indexed
             if self.first is None and indexed >= self.warmup:
                 _control("-i", "on")
                 self.first = indexed
@@ -88,10 +88,9 @@ def counted_run(settings: Settings, records: int, warmup: int, label: str, make:
     Returns the records indexed while counted."""
     observer = VARIANTS[make][1](settings)
     ensure_index_template(settings)
-    stats: list[IndexerConsumer] = []
-    sink = CountingSink(lambda: stats[0].stats.indexed, warmup, records - warmup, label)
+    sink = CountingSink(warmup, records - warmup, label)
     indexer = IndexerConsumer(settings, transport=sink, observer=observer)
-    stats.append(indexer)
+    sink.stats = indexer.stats
     if observer is not None:
         observer.watch(indexer.broker_lag, indexer.in_flight)
     thread = threading.Thread(target=indexer.run, name="indexer")
