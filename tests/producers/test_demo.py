@@ -86,12 +86,11 @@ def test_app_version_header_selects_the_release_and_its_bugs(
 
 
 def test_a_regressed_release_has_the_gate_demos_two_regressions(
-    monkeypatch: pytest.MonkeyPatch,
+    fast_demo: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Served as a release in REQTRAIL_DEMO_REGRESSED_RELEASES: slower battle starts, and a
     500 for upgrades with more than 15 materials; other releases unchanged."""
     monkeypatch.setattr(demo, "REGRESSED_RELEASES", frozenset({"1.4.3"}))
-    monkeypatch.setattr(demo, "TIME_SCALE", 1.0)
     pipeline, sink = memory_pipeline(demo.demo_settings(load_settings(environ={})))
     client = TestClient(demo.create_app(pipeline), raise_server_exceptions=False)
     many = {"materials": [{"item": "exp", "count": 16}]}
