@@ -36,11 +36,13 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import orjson
 
 from bench.bench_consumer import NoOpBulkTransport, isolated, print_rows, produce, progress
+from reqtrail.consumers.bulk_http import BulkTransport
 from reqtrail.consumers.documents import DocumentBuilder
 from reqtrail.consumers.indexer_loop import IndexerConsumer, tune_gc_for_throughput
 from reqtrail.consumers.metrics import IndexerMetrics
@@ -64,33 +66,57 @@ VARIANTS: list[Variant] = [
 ]
 
 
+@contextmanager
+def running(indexer: IndexerConsumer, settings: Settings) -> Iterator[threading.Thread]:
+    """``indexer`` running on a thread of its own for the block; then stopped, its indices
+    removed, and refused if it dead-lettered anything."""
+    thread = threading.Thread(target=indexer.run, name="indexer")
+    thread.start()
+    try:
+        yield thread
+    finally:
+        indexer.stop()
+        thread.join()
+        remove_indices(settings)
+    if indexer.stats.dead_lettered:
+        raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
+
+
+def new_indexer(
+    settings: Settings, observer: IndexerMetrics | None, transport: BulkTransport
+) -> IndexerConsumer:
+    """An indexer of ``settings.topic`` into ``transport``, watched by ``observer``."""
+    ensure_index_template(settings)
+    indexer = IndexerConsumer(settings, transport=transport, observer=observer)
+    if observer is not None:
+        observer.watch(indexer.broker_lag, indexer.in_flight)
+    return indexer
+
+
+def wait_indexed(
+    indexer: IndexerConsumer, thread: threading.Thread, records: int, poll_s: float = 0.005
+) -> None:
+    """Return once ``records`` are indexed (within ``poll_s``); raise if the indexer stops."""
+    while indexer.stats.indexed < records:
+        if not thread.is_alive():
+            raise RuntimeError("the indexer stopped early")
+        time.sleep(poll_s)
+
+
 def metered_run(
     settings: Settings, records: int, observer: IndexerMetrics | None
 ) -> tuple[float, float, float]:
     """(process CPU seconds, indexer thread CPU seconds, wall seconds) of a new indexer
     reading the ``records`` records of ``settings.topic`` into a no-op sink, from its start
     to the last record indexed."""
-    ensure_index_template(settings)
-    indexer = IndexerConsumer(settings, transport=NoOpBulkTransport(), observer=observer)
-    if observer is not None:
-        observer.watch(indexer.broker_lag, indexer.in_flight)
-    thread = threading.Thread(target=indexer.run, name="indexer")
+    indexer = new_indexer(settings, observer, NoOpBulkTransport())
     cpu_began, began = time.process_time(), time.perf_counter()
-    thread.start()
-    assert thread.ident is not None
-    thread_clock = time.pthread_getcpuclockid(thread.ident)
-    try:
-        while indexer.stats.indexed < records:
-            if not thread.is_alive():
-                raise RuntimeError("the indexer stopped early")
-            time.sleep(0.005)
+    with running(indexer, settings) as thread:
+        assert thread.ident is not None
+        thread_clock = time.pthread_getcpuclockid(thread.ident)
+        wait_indexed(indexer, thread, records)
         cpu, wall = time.process_time() - cpu_began, time.perf_counter() - began
         thread_cpu = time.clock_gettime(thread_clock)
-    finally:
-        indexer.stop()
-        thread.join()
-    if indexer.stats.dead_lettered:
-        raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
     return cpu, thread_cpu, wall
 
 

@@ -28,8 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import orjson
@@ -43,13 +41,11 @@ from bench.bench_consumer import (
     progress,
 )
 from bench.bench_instructions import _control, read_dumps
-from bench.bench_metrics import TARGET, VARIANTS
-from reqtrail.consumers.indexer_loop import IndexerConsumer, tune_gc_for_throughput
+from bench.bench_metrics import TARGET, VARIANTS, new_indexer, running, wait_indexed
+from reqtrail.consumers.indexer_loop import tune_gc_for_throughput
 from reqtrail.consumers.setup import (
-    ensure_index_template,
     ensure_topics,
     remove_all,
-    remove_indices,
 )
 from reqtrail.consumers.stats import IndexerStats
 from reqtrail.schemas.samples import sample_records
@@ -86,26 +82,11 @@ def counted_run(settings: Settings, records: int, warmup: int, label: str, make:
     """Index the topic's ``records`` records with variant ``make``; instructions are counted
     from ``warmup`` records indexed to ``records - warmup``, then dumped as ``label``.
     Returns the records indexed while counted."""
-    observer = VARIANTS[make][1](settings)
-    ensure_index_template(settings)
     sink = CountingSink(warmup, records - warmup, label)
-    indexer = IndexerConsumer(settings, transport=sink, observer=observer)
+    indexer = new_indexer(settings, VARIANTS[make][1](settings), sink)
     sink.stats = indexer.stats
-    if observer is not None:
-        observer.watch(indexer.broker_lag, indexer.in_flight)
-    thread = threading.Thread(target=indexer.run, name="indexer")
-    thread.start()
-    try:
-        while indexer.stats.indexed < records:
-            if not thread.is_alive():
-                raise RuntimeError("the indexer stopped early")
-            time.sleep(0.05)
-    finally:
-        indexer.stop()
-        thread.join()
-        remove_indices(settings)
-    if indexer.stats.dead_lettered:
-        raise RuntimeError(f"unexpected dead letters: {indexer.stats.dead_lettered}")
+    with running(indexer, settings) as thread:
+        wait_indexed(indexer, thread, records, poll_s=0.05)  # (this thread is counted too)
     if sink.first is None or sink.last is None:
         raise RuntimeError("the counting window never closed: raise --records or lower --warmup")
     return sink.last - sink.first

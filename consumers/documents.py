@@ -36,7 +36,7 @@ class DocumentBuilder:
         self.window = window
         # For request metrics: the series each record counts in, found by its labels.
         self.request_series = request_series
-        self._series_get = request_series.known.get if request_series is not None else None
+        self._known = request_series.known if request_series is not None else None
         # "YYYY-MM-DD" (as written in Z timestamps) -> (index name, action line head, day)
         self._heads: dict[str, tuple[str, bytes, date]] = {}
 
@@ -76,23 +76,22 @@ class DocumentBuilder:
         doc_id = record.request_id
         source = value if b"\n" not in value else orjson.dumps(orjson.loads(value))
         action = head[1] + orjson.dumps(doc_id) + b"}}\n"
-        document = Document(head[0], doc_id, action, source, message, progress)
-        series_get = self._series_get
-        if series_get is not None:
-            # Only a reference to the series and the latency stay with the document: the
-            # decoded record is freed here. (The validator's slow road decoded IDs only.)
-            r: Any = record
-            try:
-                labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
-            except AttributeError:  # ValidIds
-                r = request_fields(value)
-                labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
-            series = series_get(labels)
-            if series is None:
-                series = self.request_series.new(labels)  # type: ignore[union-attr]
-            document.request = series
-            document.latency_ms = r.latency_ms
-        return document
+        known = self._known
+        if known is None:
+            return Document(head[0], doc_id, action, source, message, progress)
+        # Only a reference to the series and the latency stay with the document: the
+        # decoded record is freed here. (The validator's slow road decoded IDs only.)
+        r: Any = record
+        try:
+            labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
+        except AttributeError:  # ValidIds
+            r = request_fields(value)
+            labels = (r.service, r.environment, r.route, r.method, r.status, r.app_version)
+        try:
+            series = known[hash(labels)]
+        except KeyError:
+            series = self.request_series.new(labels)  # type: ignore[union-attr]
+        return Document(head[0], doc_id, action, source, message, progress, series, r.latency_ms)
 
     def build_all(
         self, messages: Iterable[SourceMessage], progress: PartitionProgress | None = None

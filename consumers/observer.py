@@ -83,6 +83,8 @@ class Observers:
     def __init__(self, *observers: IndexerObserver) -> None:
         self.observers = observers
         given = [o.request_series for o in observers if o.request_series is not None]
+        if len(given) > 1:  # a document holds one series, counted by the observer it names
+            raise ValueError("only one indexer observer may count request metrics")
         self.request_series = given[0] if given else None
 
     def polled(self, records: int) -> None:

@@ -15,12 +15,13 @@ DeadLetterKind = Literal["undecodable", "schema", "timestamp", "rejected"]
 
 class RequestSeries(Protocol):
     """Where the DocumentBuilder finds a record's request-metrics series (an opaque object)
-    by the tuple (service, environment, route, method, status, app_version) as decoded:
-    ``known.get(labels)``, else ``new(labels)`` (see consumers.request_metrics). ``known``
-    is one mapping for the object's life: the builder keeps its ``get``."""
+    by the hash of the tuple (service, environment, route, method, status, app_version) as
+    decoded: ``known.get(hash(labels))``, else ``new(labels)`` (see
+    consumers.request_metrics). ``known`` is one mapping for the object's life: the
+    builder keeps its ``get``."""
 
     @property
-    def known(self) -> Mapping[tuple[object, ...], Any]: ...
+    def known(self) -> Mapping[int, Any]: ...
 
     def new(self, labels: tuple[object, ...]) -> Any: ...
 
@@ -78,6 +79,8 @@ class Document:
         source: bytes,
         message: SourceMessage,
         progress: PartitionProgress | None = None,
+        request: Any = None,
+        latency_ms: float = 0.0,
     ) -> None:
         self.index = index
         self.doc_id = doc_id
@@ -85,8 +88,8 @@ class Document:
         self.source = source
         self.message = message
         self.progress = progress
-        self.request: Any = None
-        self.latency_ms = 0.0
+        self.request = request
+        self.latency_ms = latency_ms
 
     @property
     def nbytes(self) -> int:

@@ -21,20 +21,21 @@ in order: ``reqtrail.set_user(...)`` or a bound structlog ``user_id``,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from reqtrail.producers import shutdown
 from reqtrail.producers.capture import CapturingReader
+from reqtrail.producers.closing import AsyncClosingResponse, ClosingResponse
 from reqtrail.producers.cycle import RequestCycle, pick_headers
 from reqtrail.producers.django_config import install_pipeline, user_id_getter
 from reqtrail.producers.guard import capture_internal_exceptions
 from reqtrail.producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
 from reqtrail.producers.routes import django_route
 from reqtrail.producers.users import UserLike, django_user
-from reqtrail.producers.wsgi import ClosingResponse, environ_keys
+from reqtrail.producers.wsgi import environ_keys
 from reqtrail.schemas.record import UNMATCHED_ROUTE
 from reqtrail.settings import SettingsError
 
@@ -177,31 +178,3 @@ class RequestTrailDjangoMiddleware:
         match = getattr(request, "resolver_match", None)
         route = getattr(match, "route", None)
         cycle.finish(UNMATCHED_ROUTE if match is None else django_route(route or ""))
-
-
-class AsyncClosingResponse:
-    """An async streaming body, counted as sent; the record goes out on close()."""
-
-    def __init__(
-        self, body: AsyncIterable[bytes], cycle: RequestCycle, on_close: Callable[[], None]
-    ) -> None:
-        self._body = body
-        self._cycle = cycle
-        self._on_close: Callable[[], None] | None = on_close
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        capture = self._cycle.response_body
-        try:
-            async for chunk in self._body:
-                capture.feed(chunk)
-                yield chunk
-        except Exception as exc:
-            with capture_internal_exceptions():
-                self._cycle.fail(exc)
-            raise
-
-    def close(self) -> None:
-        on_close, self._on_close = self._on_close, None
-        if on_close is not None:
-            with capture_internal_exceptions():
-                on_close()

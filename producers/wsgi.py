@@ -13,12 +13,13 @@ themselves, or pass ``user_id_getter(environ)``; the user precedence is in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 from reqtrail.producers import shutdown
 from reqtrail.producers.capture import CapturingReader
+from reqtrail.producers.closing import ClosingResponse
 from reqtrail.producers.cycle import RequestCycle, pick_headers
 from reqtrail.producers.guard import capture_internal_exceptions
 from reqtrail.producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
@@ -156,36 +157,3 @@ def _start_response(
             picked[REQUEST_ID_HEADER] = cycle.request_id
     cycle.set_response_headers(picked)
     return headers
-
-
-class ClosingResponse:
-    """The app's response iterable, counted as it is sent; the record goes out on close()."""
-
-    def __init__(
-        self, body: Iterable[bytes], cycle: RequestCycle, on_close: Callable[[], None]
-    ) -> None:
-        self._body = body
-        self._cycle = cycle
-        self._on_close: Callable[[], None] | None = on_close
-
-    def __iter__(self) -> Iterator[bytes]:
-        capture = self._cycle.response_body
-        try:
-            for chunk in self._body:
-                capture.feed(chunk)
-                yield chunk
-        except Exception as exc:
-            with capture_internal_exceptions():
-                self._cycle.fail(exc)
-            raise
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            on_close, self._on_close = self._on_close, None
-            if on_close is not None:
-                with capture_internal_exceptions():
-                    on_close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Any
 
@@ -10,7 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
+from reqtrail.consumers import request_metrics
 from reqtrail.consumers.documents import DocumentBuilder
+from reqtrail.consumers.metrics import IndexerMetrics
+from reqtrail.consumers.observer import Observers
 from reqtrail.consumers.request_metrics import BUCKETS_S, OTHER, RequestMetrics
 from reqtrail.consumers.types import Document, Message
 from reqtrail.schemas.samples import sample_records
@@ -76,6 +80,72 @@ def test_bucket_bounds_count_a_latency_equal_to_the_bound_in_that_bucket() -> No
     assert len(buckets) == len(BUCKETS_S) + 1
 
 
+def test_latencies_past_every_bound_and_at_zero_land_in_their_buckets() -> None:
+    """Cumulative buckets for latencies at 0, on and just past a bound, at the last bound,
+    and far past it (only +Inf)."""
+    latencies = [0.0, 5.0, 5.000001, 10_000.0, 10_000.5, 1e9]
+    base = list(sample_records(1, seed=1))[0] | {"route": "/r", "status": 200}
+    metrics = RequestMetrics()
+    metrics.observe(documents_of([base | {"latency_ms": ms} for ms in latencies], metrics))
+    duration = families(metrics)["reqtrail_request_duration_seconds"]
+    buckets = {s.labels["le"]: s.value for s in duration.samples if "le" in s.labels}
+    assert buckets["0.005"] == 2 and buckets["0.01"] == 3
+    assert buckets["10.0"] == 4 and buckets["+Inf"] == 6
+    assert sum(samples(duration, "_sum").values()) == pytest.approx(sum(latencies) / 1000)
+
+
+def test_observed_latencies_wait_for_at_most_tally_every_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Latencies observed are held until TALLY_EVERY more have come (then that observe
+    tallies them) or until the metrics are read: what is held stays bounded."""
+    monkeypatch.setattr(request_metrics, "TALLY_EVERY", 300)
+    metrics = RequestMetrics()
+    records = list(sample_records(200, seed=8))
+    metrics.observe(documents_of(records, metrics))
+    held = {id(lst): lst for lst in metrics.known.values()}
+    assert sum(len(lst) for lst in held.values()) == 200
+    metrics.observe(documents_of(records, metrics))
+    assert sum(len(lst) for lst in held.values()) == 0
+    metrics.observe(documents_of(records, metrics))
+    infinite = [
+        s.value
+        for s in families(metrics)["reqtrail_request_duration_seconds"].samples
+        if s.labels.get("le") == "+Inf"
+    ]
+    assert sum(infinite) == 600
+    assert sum(len(lst) for lst in held.values()) == 0
+
+
+def test_reading_while_the_loop_observes_loses_no_request() -> None:
+    """A scrape thread tallying and reading while the loop observes: every record counts
+    exactly once in the end."""
+    metrics = RequestMetrics()  # TALLY_EVERY is above the 4,000 records: the reader tallies
+    batches = [documents_of(list(sample_records(100, seed=i)), metrics) for i in range(40)]
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            families(metrics)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for batch in batches:
+            metrics.observe(batch)
+    finally:
+        done.set()
+        reader.join()
+    requests = families(metrics)["reqtrail_requests"]
+    assert sum(samples(requests, "_total").values()) == 4000
+
+
+def test_only_one_observer_may_count_request_metrics() -> None:
+    """Two observers each with request metrics are refused: a document holds one series."""
+    with pytest.raises(ValueError, match="only one indexer observer"):
+        Observers(IndexerMetrics("t"), IndexerMetrics("t"))
+
+
 def test_ten_thousand_routes_export_at_most_the_limit_plus_other() -> None:
     """10,000 distinct routes with a limit of 50 give 50 route values plus "other", and the
     folded counter says 9,950 routes were folded; no record is lost from the totals."""
@@ -132,12 +202,9 @@ def test_records_on_the_validators_slow_road_still_carry_their_labels() -> None:
 
 
 def test_without_request_metrics_the_builder_attaches_nothing() -> None:
-    """The default builder attaches no series, and such documents are not counted."""
+    """The default builder attaches no series (and keeps no latency)."""
     documents = documents_of(list(sample_records(5, seed=6)), None)
-    assert all(d.request is None for d in documents)
-    metrics = RequestMetrics()
-    metrics.observe(documents)
-    assert metrics.series == 0
+    assert all(d.request is None and d.latency_ms == 0.0 for d in documents)
 
 
 def test_a_route_limit_below_one_is_refused() -> None:
