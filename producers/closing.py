@@ -5,13 +5,17 @@ the body (WSGI iterables, Django's sync and async streaming responses)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from typing import Generic, TypeVar
 
 from reqtrail.producers.cycle import RequestCycle
 from reqtrail.producers.guard import capture_internal_exceptions
 
+Body = TypeVar("Body")
 
-class _RecordOnClose:
-    def __init__(self, cycle: RequestCycle, on_close: Callable[[], None]) -> None:
+
+class _RecordOnClose(Generic[Body]):
+    def __init__(self, body: Body, cycle: RequestCycle, on_close: Callable[[], None]) -> None:
+        self._body = body
         self._cycle = cycle
         self._on_close: Callable[[], None] | None = on_close
 
@@ -27,14 +31,8 @@ class _RecordOnClose:
                 on_close()
 
 
-class ClosingResponse(_RecordOnClose):
+class ClosingResponse(_RecordOnClose[Iterable[bytes]]):
     """The app's response iterable, counted as it is sent; the record goes out on close()."""
-
-    def __init__(
-        self, body: Iterable[bytes], cycle: RequestCycle, on_close: Callable[[], None]
-    ) -> None:
-        super().__init__(cycle, on_close)
-        self._body = body
 
     def __iter__(self) -> Iterator[bytes]:
         capture = self._cycle.response_body
@@ -55,14 +53,8 @@ class ClosingResponse(_RecordOnClose):
             self._closed()
 
 
-class AsyncClosingResponse(_RecordOnClose):
+class AsyncClosingResponse(_RecordOnClose[AsyncIterable[bytes]]):
     """An async streaming body, counted as sent; the record goes out on close()."""
-
-    def __init__(
-        self, body: AsyncIterable[bytes], cycle: RequestCycle, on_close: Callable[[], None]
-    ) -> None:
-        super().__init__(cycle, on_close)
-        self._body = body
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         capture = self._cycle.response_body
