@@ -13,11 +13,12 @@ says how many distinct routes were folded); methods outside the standard ones be
 
 Per record the loop pays, while the DocumentBuilder decodes it, a dictionary lookup by
 the hash of its raw labels (the Document keeps only a reference to the series and the
-latency), and, once it is indexed, one append of its latency to its series. The latencies
-are tallied into the histogram in bulk (sorted, then bisected once per bound) every
-TALLY_EVERY records on the loop's thread, and whenever the metrics are read. A route folds when
-first seen, so a record rejected later may still have taken a route's place. The histogram
-is kept here as plain lists and handed to prometheus-client only when it is scraped.
+latency), and, once it is indexed, one append of its latency to its series. The
+latencies are tallied into the histogram in bulk (sorted, then bisected once per bound)
+every TALLY_EVERY records on the loop's thread, and whenever the metrics are read. A route
+folds when first seen, so a record rejected later may still have taken a route's place.
+The histogram is kept here as plain lists and handed to prometheus-client only when it is
+scraped.
 """
 
 from __future__ import annotations

@@ -16,9 +16,8 @@ DeadLetterKind = Literal["undecodable", "schema", "timestamp", "rejected"]
 class RequestSeries(Protocol):
     """Where the DocumentBuilder finds a record's request-metrics series (an opaque object)
     by the hash of the tuple (service, environment, route, method, status, app_version) as
-    decoded: ``known.get(hash(labels))``, else ``new(labels)`` (see
-    consumers.request_metrics). ``known`` is one mapping for the object's life: the
-    builder keeps its ``get``."""
+    decoded: ``known[hash(labels)]``, else ``new(labels)`` (see consumers.request_metrics).
+    ``known`` is one mapping for the object's life: the builder keeps it."""
 
     @property
     def known(self) -> Mapping[int, Any]: ...
