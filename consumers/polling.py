@@ -26,6 +26,7 @@ log = logging.getLogger("reqtrail.consumer")
 Polled = list[tuple[PartitionProgress, list[Any]]]  # (progress, kafka ConsumerRecords)
 
 ANSWER_CHECK_S = 0.005  # while a bulk is in flight and no record came: look this often
+POLL_ERROR_LOG_S = 10.0  # a retriable poll failure is logged at most this often
 
 
 class BatchPoller:
@@ -46,6 +47,8 @@ class BatchPoller:
         self.stopping = stopping
         self.holding = False
         self._carry: Polled = []
+        self._poll_errors = 0  # retriable poll failures since the last warning
+        self._poll_error_logged_at = -math.inf
 
     def poll_batch(self, answered: Callable[[], bool] | None = None) -> Polled:
         """Records up to batch_size / batch_max_bytes, or what came within batch_max_wait_ms.
@@ -90,12 +93,22 @@ class BatchPoller:
         return batch
 
     def poll(self, timeout_s: float, max_records: int) -> Polled:
-        """One ``poll``; each partition's records with the progress that tracks them."""
+        """One ``poll``; each partition's records with the progress that tracks them.
+
+        A retriable Kafka error (a broker lost while the consumer looks for its group
+        coordinator, say: kafka-python 3.0 lets some escape its own retries, see
+        docs/kafka-python-notes.md) is logged, at most once per POLL_ERROR_LOG_S, and
+        the poll's wait is spent; the next poll tries again."""
         polled: dict[Any, list[Any]] = {}
         try:
             polled = self.consumer.poll(
                 timeout_ms=max(0, math.ceil(timeout_s * 1000)), max_records=max_records
             )
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            self._poll_failed(exc)
+            time.sleep(max(0.0, timeout_s))
         finally:
             if self.on_poll is not None:
                 self.on_poll(sum([len(records) for records in polled.values()]))
@@ -109,6 +122,18 @@ class BatchPoller:
             progress.start_many([r.offset for r in records])
             result.append((progress, records))
         return result
+
+    def _poll_failed(self, exc: KafkaError) -> None:
+        self._poll_errors += 1
+        now = time.monotonic()
+        if now - self._poll_error_logged_at >= POLL_ERROR_LOG_S:
+            log.warning(
+                "Kafka poll failed, retrying: %s (%d since the last such line)",
+                exc,
+                self._poll_errors,
+            )
+            self._poll_error_logged_at = now
+            self._poll_errors = 0
 
     def wait_paused(self, delay_s: float) -> bool:
         """Wait ``delay_s`` with every partition paused, polling to stay in the group.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
+
+import pytest
+from kafka.errors import IllegalStateError, KafkaConnectionError
 
 from reqtrail.consumers.offsets import OffsetTracker
 from reqtrail.consumers.polling import ANSWER_CHECK_S, BatchPoller
@@ -93,3 +97,43 @@ def test_a_partial_batch_is_returned_after_batch_max_wait_ms() -> None:
     waited = time.monotonic() - began
     assert [r.offset for _, records in batch for r in records] == [7]
     assert 0.1 <= waited < 2.0
+
+
+class FailingConsumer(ScriptedConsumer):
+    """``poll`` raises ``errors[n]`` on call n (1-based), else answers as scripted."""
+
+    def __init__(self, errors: dict[int, Exception], script: dict[int, list[Record]]) -> None:
+        super().__init__(script)
+        self.errors = errors
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[Any, list[Record]]:
+        error = self.errors.get(len(self.timeouts_ms) + 1)
+        if error is not None:
+            self.timeouts_ms.append(timeout_ms)
+            raise error
+        return super().poll(timeout_ms, max_records)
+
+
+def test_a_retriable_kafka_error_from_poll_is_logged_once_and_polling_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """kafka-python lets a lost broker's KafkaConnectionError escape poll() during a group
+    coordinator lookup: the batch still comes, and one warning names the error."""
+    lost = KafkaConnectionError("[Errno 104] Connection reset by peer")
+    consumer = FailingConsumer({1: lost, 2: lost}, {3: [Record(0), Record(1)]})
+    polling = poller(consumer, batch_size=2, max_wait_ms=50)
+    with caplog.at_level(logging.WARNING, logger="reqtrail.consumer"):
+        batches = [polling.poll_batch() for _ in range(3)]  # as the loop polls on
+    assert [r.offset for batch in batches for _progress, records in batch for r in records] == [
+        0,
+        1,
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "KafkaConnectionError" in warnings[0]
+
+
+def test_a_kafka_error_that_retrying_cannot_mend_still_stops_the_poll() -> None:
+    """A non-retriable error (an illegal consumer state) is not swallowed."""
+    consumer = FailingConsumer({1: IllegalStateError("no subscription")}, {})
+    with pytest.raises(IllegalStateError):
+        poller(consumer).poll_batch()
