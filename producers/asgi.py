@@ -22,7 +22,8 @@ from typing import Any
 from reqtrail.producers import shutdown
 from reqtrail.producers.cycle import RequestCycle
 from reqtrail.producers.guard import capture_internal_exceptions, report_internal_error
-from reqtrail.producers.pipeline import REQUEST_ID_HEADER, RecordPipeline, resolve
+from reqtrail.producers.headers import DEVICE_ID_HEADER, REQUEST_ID_HEADER, SESSION_ID_HEADER
+from reqtrail.producers.pipeline import RecordPipeline, resolve
 from reqtrail.producers.routes import starlette_route
 from reqtrail.producers.users import UserLike, starlette_user
 
@@ -34,6 +35,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 UserIdGetter = Callable[[Scope], UserLike]
 
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode("latin-1")
+_DEVICE_ID_BYTES = DEVICE_ID_HEADER.encode("latin-1")
+_SESSION_ID_BYTES = SESSION_ID_HEADER.encode("latin-1")
 
 
 class RequestTrailMiddleware:
@@ -75,7 +78,6 @@ class RequestTrailMiddleware:
         request_body = cycle.request_body
         response_body = cycle.response_body
         request_id = cycle.request_id.encode("latin-1")
-        names = cycle.pipeline.capture.raw_allowlist_names
 
         async def receive_capturing() -> Message:
             message = await receive()
@@ -89,7 +91,7 @@ class RequestTrailMiddleware:
                 response_body.feed(message.get("body", b""))
             elif kind == "http.response.start":
                 try:
-                    message = _start_response(cycle, message, request_id, names)
+                    message = _start_response(cycle, message, request_id)
                 except Exception as exc:
                     report_internal_error(exc)
             await send(message)
@@ -114,22 +116,27 @@ class RequestTrailMiddleware:
 
     def _start(self, scope: Scope, root_path: str) -> RequestCycle:
         pipeline = self._fixed_pipeline or self._pipeline()
-        names = pipeline.capture.raw_wanted_names
-        headers = {}
-        for name, value in scope["headers"]:
-            key = names.get(name)
-            if key is not None:
-                headers[key] = value.decode("latin-1")
+        # ASGI header names are lower-case bytes; dict() keeps the last of repeated ones.
+        raw = dict(scope["headers"])
+        get = raw.get
+        incoming = get(_REQUEST_ID_BYTES)
+        user_id = get(pipeline.capture.raw_user_id_header)
+        device_id = get(_DEVICE_ID_BYTES)
+        session_id = get(_SESSION_ID_BYTES)
         client = scope.get("client")
         cycle = RequestCycle(
             pipeline,
             scope["method"],
             root_path + scope["path"],
             scope.get("query_string", b"").decode("latin-1"),
-            headers,
             client[0] if client else None,
+            None if incoming is None else incoming.decode("latin-1"),
+            user_id.decode("latin-1") if user_id else None,
+            device_id.decode("latin-1") if device_id else None,
+            session_id.decode("latin-1") if session_id else None,
             mechanism="reqtrail.asgi",
         )
+        cycle.event["_raw_headers"] = raw
         cycle.find_user = lambda: self._find_user(scope)
         return cycle
 
@@ -152,23 +159,17 @@ class RequestTrailMiddleware:
         return receive_watching
 
 
-def _start_response(
-    cycle: RequestCycle, message: Message, request_id: bytes, names: dict[bytes, str]
-) -> Message:
+def _start_response(cycle: RequestCycle, message: Message, request_id: bytes) -> Message:
+    """Note the status, add ``X-Request-ID`` unless the app sent one, and hand the headers
+    as sent over to the record (``reqtrail.producers.headers`` picks them)."""
     cycle.status = int(message["status"])
     raw_headers = message.get("headers", ())
-    picked = {}
-    for name, value in raw_headers:
-        key = names.get(name)
-        if key is not None and value:
-            picked[key] = value.decode("latin-1")
-    allow_listed = _REQUEST_ID_BYTES in names
-    if REQUEST_ID_HEADER not in picked and (
-        allow_listed  # allow-listed, so not in picked means not sent
-        or not any(name.lower() == _REQUEST_ID_BYTES for name, _value in raw_headers)
-    ):
-        if allow_listed:
-            picked[REQUEST_ID_HEADER] = cycle.request_id
-        message = {**message, "headers": [*raw_headers, (_REQUEST_ID_BYTES, request_id)]}
-    cycle.set_response_headers(picked)
+    for name, _value in raw_headers:
+        if name.lower() == _REQUEST_ID_BYTES:
+            sent = list(raw_headers)
+            break
+    else:
+        sent = [*raw_headers, (_REQUEST_ID_BYTES, request_id)]
+        message = {**message, "headers": sent}
+    cycle.event["_raw_response_headers"] = sent
     return message

@@ -14,25 +14,22 @@ from typing import Any, Protocol
 class BodyCapture:
     """The first ``limit`` bytes of a body plus the size of all of it."""
 
-    __slots__ = ("_chunks", "_kept", "limit", "size")
+    __slots__ = ("_chunks", "limit", "size")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
-        self._kept = 0
         self._chunks: list[bytes] = []
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """Count ``chunk`` and keep as much of it as still fits under the limit."""
+        # Everything is kept until the limit is reached, so what is kept is min(size, limit).
+        before = self.size
         n = len(chunk)
-        if not n:
-            return
-        self.size += n
-        room = self.limit - self._kept
-        if room > 0:
-            part = chunk if n <= room else chunk[:room]
-            self._chunks.append(bytes(part))
-            self._kept += len(part)
+        self.size = before + n
+        room = self.limit - before
+        if room > 0 and n:
+            self._chunks.append(bytes(chunk) if n <= room else bytes(chunk[:room]))
 
     @property
     def head(self) -> bytes:

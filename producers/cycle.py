@@ -1,11 +1,13 @@
 """One request from start to record, shared by the ASGI, WSGI and Django middlewares.
 
-A framework adapter extracts plain values (method, path, query, the wanted headers as a
-``{lower-case name: value}`` dict, client IP), opens a ``RequestCycle``, feeds the two
-``BodyCapture``s while bodies stream past, reports the response status / headers and any
-exception, and calls ``finish()``.  The cycle binds ``request_id``/``user_id``/``device_id``/
-``session_id`` into structlog's contextvars (so the app's own logs carry them too), opens the
-Sentry scope, times the request and emits exactly one event into the pipeline.
+A framework adapter extracts plain values (method, path, query, client IP, the four ID
+headers), opens a ``RequestCycle``, hands the other headers over in its event as they are
+(``reqtrail.producers.headers`` makes record fields of them off the request thread), feeds
+the two ``BodyCapture``s while bodies stream past, reports the response status / headers
+and any exception, and calls ``finish()``.  The cycle binds ``request_id``/``user_id``/
+``device_id``/``session_id`` into structlog's contextvars (so the app's own logs carry them
+too), opens the Sentry scope, times the request and emits exactly one event into the
+pipeline.
 
 The adapter gives the cycle ``find_user``, which asks the configured getter and then the
 framework for the user; the cycle settles the user once (``reqtrail.producers.users`` has
@@ -16,24 +18,20 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
 from reqtrail.producers.capture import BodyCapture
 from reqtrail.producers.guard import capture_internal_exceptions, report_internal_error
-from reqtrail.producers.ids import new_request_id, request_id_from, usable_id
-from reqtrail.producers.pipeline import (
-    CLIENT_VERSION_HEADER,
+from reqtrail.producers.headers import (
     CONTENT_TYPE_HEADER,
     DEVICE_ID_HEADER,
-    PLATFORM_HEADER,
-    REPLAY_OF_HEADER,
     REQUEST_ID_HEADER,
     SESSION_ID_HEADER,
-    USER_AGENT_HEADER,
-    RecordPipeline,
 )
+from reqtrail.producers.ids import new_request_id, request_id_from
+from reqtrail.producers.pipeline import RecordPipeline
 from reqtrail.producers.request_context import bind_user_id, bound_user_id, rebind_request_context
 from reqtrail.producers.sentry import INACTIVE_SCOPE, open_request_scope
 from reqtrail.producers.users import RequestUser, UserLike, as_user
@@ -42,12 +40,6 @@ MAX_STACK_CHARS = 8192
 CLIENT_CLOSED_STATUS = 499
 
 _current_cycle: ContextVar[RequestCycle | None] = ContextVar("reqtrail_cycle", default=None)
-# Headers copied into record fields of their own when present (and not empty).
-_HEADER_FIELDS = (
-    (USER_AGENT_HEADER, "user_agent"),
-    (CLIENT_VERSION_HEADER, "client_version"),
-    (PLATFORM_HEADER, "platform"),
-)
 
 
 class RequestCycle:
@@ -78,62 +70,79 @@ class RequestCycle:
         method: str,
         path: str,
         query: str,
-        headers: Mapping[str, str],
         client_ip: str | None,
+        incoming_id: str | None,
+        user_id: str | None,
+        device_id: str | None,
+        session_id: str | None,
         mechanism: str = "reqtrail",
     ) -> None:
+        """Open the request.  ``incoming_id`` is the ``X-Request-ID`` header (None: absent);
+        ``user_id`` / ``device_id`` / ``session_id`` are the header values (None: absent or
+        empty).  The adapter then hands the headers over in ``event`` (``headers`` module)."""
         started_at = time.time()
         self._t0 = time.perf_counter()
-        capture = pipeline.capture
         self.pipeline = pipeline
-        get = headers.get
-        incoming = get(REQUEST_ID_HEADER)
-        if incoming is None:
+        if incoming_id is None:
             request_id, original_id = new_request_id(), None
         else:
-            request_id, original_id = request_id_from(incoming)
+            request_id, original_id = request_id_from(incoming_id)
         self.request_id = request_id
         # The header's value; the very object bound below, so a value the app binds in its
         # place is told apart from it (settle_user).
-        self.user_id = user_id = get(capture.user_id_header) or None
+        self.user_id = user_id
         self.app_user: RequestUser | None = None
         self.find_user: Callable[[], UserLike] | None = None
         self._user_settled = False
         self.mechanism = mechanism
-        device_id = get(DEVICE_ID_HEADER) or None
-        session_id = get(SESSION_ID_HEADER) or None
         rebind_request_context(request_id, user_id, device_id, session_id)
-        allow = capture.header_allowlist
         # Only fields with a value: the chain drops Nones, and skips that work when none came.
         event: dict[str, Any] = {"started_at": started_at, "method": method, "path": path}
         if query:
             event["query"] = query
-        event["request_headers"] = {k: v for k, v in headers.items() if v and k in allow}
         if client_ip is not None:
             event["client_ip"] = client_ip
-        for name, field in _HEADER_FIELDS:
-            value = get(name)
-            if value:
-                event[field] = value
-        event["_request_content_type"] = get(CONTENT_TYPE_HEADER)
-        replay_of = get(REPLAY_OF_HEADER)
-        if replay_of is not None:
-            event["replay_of"] = usable_id(replay_of)
         if original_id is not None:
             event["original_request_id"] = original_id
-        if capture.app_version_header:
-            app_version = get(capture.app_version_header)
-            if app_version is not None:
-                event["app_version"] = app_version
         self.event = event
-        self.request_body = BodyCapture(capture.body_max_bytes)
-        self.response_body = BodyCapture(capture.body_max_bytes)
+        limit = pipeline.capture.body_max_bytes
+        self.request_body = BodyCapture(limit)
+        self.response_body = BodyCapture(limit)
         self.status: int | None = None
         self.response_headers: dict[str, str] | None = None
         self.exception: BaseException | None = None
         self.error: dict[str, Any] | None = None
         self.sentry = open_request_scope(request_id, user_id, device_id)
         _current_cycle.set(self)
+
+    @classmethod
+    def from_headers(
+        cls,
+        pipeline: RecordPipeline,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        client_ip: str | None,
+        mechanism: str = "reqtrail",
+    ) -> RequestCycle:
+        """Open the request from ``{lower-case name: value}`` of the wanted headers (WSGI,
+        Django); the record's header fields are made from them off the request thread."""
+        get = headers.get
+        cycle = cls(
+            pipeline,
+            method,
+            path,
+            query,
+            client_ip,
+            get(REQUEST_ID_HEADER),
+            get(pipeline.capture.user_id_header) or None,
+            get(DEVICE_ID_HEADER) or None,
+            get(SESSION_ID_HEADER) or None,
+            mechanism,
+        )
+        cycle.event["_headers"] = headers
+        return cycle
 
     def set_response_headers(self, headers: dict[str, str]) -> None:
         """Record the allow-listed response headers (keys already lower-case)."""
@@ -256,13 +265,3 @@ def set_user(
 def _qualified_name(kind: type[BaseException]) -> str:
     module = kind.__module__
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
-
-
-def pick_headers(pairs: Iterable[tuple[str, str]], wanted: frozenset[str]) -> dict[str, str]:
-    """``{lower-case name: value}`` of the wanted headers among ``(name, value)`` pairs."""
-    out: dict[str, str] = {}
-    for name, value in pairs:
-        lowered = name.lower()
-        if value and lowered in wanted:
-            out[lowered] = value
-    return out

@@ -29,10 +29,11 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from reqtrail.producers import shutdown
 from reqtrail.producers.capture import CapturingReader
 from reqtrail.producers.closing import AsyncClosingResponse, ClosingResponse
-from reqtrail.producers.cycle import RequestCycle, pick_headers
+from reqtrail.producers.cycle import RequestCycle
 from reqtrail.producers.django_config import install_pipeline, user_id_getter
 from reqtrail.producers.guard import capture_internal_exceptions
-from reqtrail.producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
+from reqtrail.producers.headers import REQUEST_ID_HEADER, CaptureConfig, pick_headers
+from reqtrail.producers.pipeline import RecordPipeline, resolve
 from reqtrail.producers.routes import django_route
 from reqtrail.producers.users import UserLike, django_user
 from reqtrail.producers.wsgi import environ_keys
@@ -128,7 +129,7 @@ class RequestTrailDjangoMiddleware:
             value = meta.get(key)
             if value is not None:
                 headers[name] = value
-        cycle = RequestCycle(
+        cycle = RequestCycle.from_headers(
             pipeline,
             request.method,
             request.path,

@@ -2,8 +2,9 @@
 
 ``RecordPipeline(settings)`` wires, in order::
 
-    merge_request_context -> Sampler -> ServiceContext -> format_timestamp -> [ClientIpHasher]
-      -> BodyTruncator -> SecretRedactor -> keep_record_fields -> RecordRenderer -> SinkLogger
+    merge_request_context -> Sampler -> HeaderFields -> ServiceContext -> format_timestamp
+      -> [ClientIpHasher] -> BodyTruncator -> SecretRedactor -> keep_record_fields
+      -> RecordRenderer -> SinkLogger
 
 It uses its own structlog logger (``structlog.wrap_logger``), not the global configuration, so
 the game server's own structlog setup is left alone.  ``configure()`` installs the process-wide
@@ -16,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -25,6 +25,7 @@ from structlog.typing import Processor
 
 from reqtrail.producers import shutdown
 from reqtrail.producers.guard import report_internal_error
+from reqtrail.producers.headers import CaptureConfig, HeaderFields
 from reqtrail.producers.processors import (
     BodyTruncator,
     ClientIpHasher,
@@ -38,16 +39,6 @@ from reqtrail.producers.processors import (
 from reqtrail.producers.request_context import merge_request_context
 from reqtrail.producers.sink import KafkaSink, SinkStats
 from reqtrail.settings import ProducerSettings, load_settings
-
-# Headers the middleware reads for record fields, whether or not they are allow-listed.
-REQUEST_ID_HEADER = "x-request-id"
-DEVICE_ID_HEADER = "x-device-id"
-SESSION_ID_HEADER = "x-session-id"
-CLIENT_VERSION_HEADER = "x-client-version"
-PLATFORM_HEADER = "x-platform"
-USER_AGENT_HEADER = "user-agent"
-CONTENT_TYPE_HEADER = "content-type"
-REPLAY_OF_HEADER = "x-reqtrail-replay-of"  # set by `reqtrail replay`: the original request_id
 
 
 class RecordLogger(BoundLoggerBase):
@@ -88,58 +79,12 @@ class SinkLogger:
     msg = info
 
 
-@dataclass(frozen=True)
-class CaptureConfig:
-    """What the middlewares read from each request, derived once from the settings."""
-
-    user_id_header: str
-    app_version_header: str
-    header_allowlist: frozenset[str]
-    wanted_headers: frozenset[str]
-    body_max_bytes: int
-    # The same names as latin-1 bytes, for ASGI's raw header lists.
-    raw_allowlist: frozenset[bytes]
-    raw_wanted: frozenset[bytes]
-    # latin-1 bytes -> name, for picking headers out of ASGI's lists without decoding names.
-    raw_wanted_names: dict[bytes, str]
-    raw_allowlist_names: dict[bytes, str]
-
-    @classmethod
-    def from_settings(cls, settings: ProducerSettings) -> CaptureConfig:
-        allow = frozenset(h.strip().lower() for h in settings.header_allowlist if h.strip())
-        user_header = settings.user_id_header.strip().lower()
-        version_header = settings.app_version_header.strip().lower()
-        specials = {
-            REQUEST_ID_HEADER,
-            DEVICE_ID_HEADER,
-            SESSION_ID_HEADER,
-            CLIENT_VERSION_HEADER,
-            PLATFORM_HEADER,
-            USER_AGENT_HEADER,
-            CONTENT_TYPE_HEADER,
-            REPLAY_OF_HEADER,
-            user_header,
-            version_header,
-        }
-        wanted = frozenset(h for h in allow | specials if h)
-        return cls(
-            user_id_header=user_header,
-            app_version_header=version_header,
-            header_allowlist=allow,
-            wanted_headers=wanted,
-            body_max_bytes=settings.body_max_bytes,
-            raw_allowlist=frozenset(h.encode("latin-1") for h in allow),
-            raw_wanted=frozenset(h.encode("latin-1") for h in wanted),
-            raw_wanted_names={h.encode("latin-1"): h for h in wanted},
-            raw_allowlist_names={h.encode("latin-1"): h for h in allow},
-        )
-
-
 def build_processors(settings: ProducerSettings, sampler: Sampler) -> list[Processor]:
     """The processor chain for ``settings`` (see the module docstring for the order)."""
     chain: list[Processor] = [
         merge_request_context,
         sampler,
+        HeaderFields(CaptureConfig.from_settings(settings)),
         ServiceContext(settings.service, settings.environment, settings.app_version),
         format_timestamp,
     ]

@@ -5,24 +5,23 @@ the Sentry user (``id`` = our user ID, plus ``username``/``email`` when known) a
 ``request_id`` and ``device_id``; a captured exception's event ID goes into the record as
 ``error.sentry_event_id``.  An exception that reached the middleware is reported as
 unhandled, with the middleware's name as its mechanism (``reqtrail.django``...), as
-Sentry's own framework integrations do.  When Sentry is not initialised (or not installed)
-all of this costs one check per request.
+Sentry's own framework integrations do.
+
+The glue never imports sentry-sdk itself: an app that reports to Sentry has imported it to
+call ``sentry_sdk.init``.  So a request in an app that has not costs one dictionary lookup
+(``sys.modules``), and one in an app that has but did not initialise it one
+``get_client()`` check.
 """
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
 from typing import Any
 
 from reqtrail.producers.users import RequestUser
 
-try:  # optional: the glue is on when the app has sentry-sdk (reqtrail[sentry] names a minimum)
-    import sentry_sdk
-    from sentry_sdk.utils import event_from_exception
-
-    HAVE_SENTRY = True
-except ModuleNotFoundError:
-    HAVE_SENTRY = False
+_modules = sys.modules
 
 
 class SentryRequestScope:
@@ -35,7 +34,8 @@ class SentryRequestScope:
         self.scope: Any = None
 
     def enter(self, request_id: str, user_id: str | None, device_id: str | None) -> None:
-        if not sentry_sdk.get_client().is_active():
+        sentry_sdk = _modules.get("sentry_sdk")
+        if sentry_sdk is None or not sentry_sdk.get_client().is_active():
             return
         self._manager = sentry_sdk.isolation_scope()
         scope = self._manager.__enter__()
@@ -55,6 +55,9 @@ class SentryRequestScope:
         scope = self.scope
         if scope is None:
             return None
+        import sentry_sdk  # imported by the app already: the scope is only entered then
+        from sentry_sdk.utils import event_from_exception
+
         event, hint = event_from_exception(
             exc,
             client_options=sentry_sdk.get_client().options,
@@ -83,7 +86,8 @@ def open_request_scope(
     request_id: str, user_id: str | None, device_id: str | None
 ) -> SentryRequestScope:
     """An entered scope for this request, or a shared no-op one when Sentry is off."""
-    if not HAVE_SENTRY or not sentry_sdk.get_client().is_active():
+    sentry_sdk = _modules.get("sentry_sdk")
+    if sentry_sdk is None or not sentry_sdk.get_client().is_active():
         return INACTIVE_SCOPE
     scope = SentryRequestScope()
     scope.enter(request_id, user_id, device_id)

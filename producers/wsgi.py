@@ -20,9 +20,10 @@ from typing import Any
 from reqtrail.producers import shutdown
 from reqtrail.producers.capture import CapturingReader
 from reqtrail.producers.closing import ClosingResponse
-from reqtrail.producers.cycle import RequestCycle, pick_headers
+from reqtrail.producers.cycle import RequestCycle
 from reqtrail.producers.guard import capture_internal_exceptions
-from reqtrail.producers.pipeline import REQUEST_ID_HEADER, CaptureConfig, RecordPipeline, resolve
+from reqtrail.producers.headers import REQUEST_ID_HEADER, CaptureConfig, pick_headers
+from reqtrail.producers.pipeline import RecordPipeline, resolve
 from reqtrail.producers.routes import route_template
 from reqtrail.producers.users import UserLike
 
@@ -114,7 +115,7 @@ class RequestTrailWSGIMiddleware:
             if value is not None:
                 headers[name] = value
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        cycle = RequestCycle(
+        cycle = RequestCycle.from_headers(
             pipeline,
             environ.get("REQUEST_METHOD", "GET"),
             path,
