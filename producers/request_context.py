@@ -17,8 +17,6 @@ Should a structlog release drop the registry, both fall back to structlog's own 
 
 from __future__ import annotations
 
-import functools
-import operator
 from contextvars import ContextVar
 from typing import Any
 
@@ -32,21 +30,18 @@ if not isinstance(_REGISTRY, dict):  # pragma: no cover - a structlog without th
     _REGISTRY = None
 
 _REQUEST_KEYS = ("request_id", "user_id", "device_id", "session_id")
-_value_of = operator.methodcaller("get")
-_is_bound = functools.partial(operator.is_not, Ellipsis)
 
 
 class _Variables:
     """The registry's variables, re-read only when structlog has created new ones."""
 
-    __slots__ = ("merged_keys", "merged_vars", "others", "request", "seen")
+    __slots__ = ("merged", "others", "request", "seen")
 
     def __init__(self) -> None:
         self.seen = -1
         self.request: tuple[ContextVar[Any], ...] = ()
         self.others: tuple[ContextVar[Any], ...] = ()
-        self.merged_keys: tuple[str, ...] = ()
-        self.merged_vars: tuple[ContextVar[Any], ...] = ()
+        self.merged: tuple[tuple[str, ContextVar[Any]], ...] = ()
 
     def refresh(self, registry: dict[str, ContextVar[Any]]) -> None:
         if not all(_PREFIX + key in registry for key in _REQUEST_KEYS):
@@ -55,9 +50,9 @@ class _Variables:
         self.request = tuple(registry[_PREFIX + key] for key in _REQUEST_KEYS)
         request_ids = {id(var) for var in self.request}
         self.others = tuple(var for _name, var in items if id(var) not in request_ids)
-        merged = [(name[_PREFIX_LEN:], var) for name, var in items if name.startswith(_PREFIX)]
-        self.merged_keys = tuple(key for key, _var in merged)
-        self.merged_vars = tuple(var for _key, var in merged)
+        self.merged = tuple(
+            (name[_PREFIX_LEN:], var) for name, var in items if name.startswith(_PREFIX)
+        )
         self.seen = len(registry)
 
 
@@ -128,10 +123,8 @@ def merge_request_context(
     variables = _variables
     if variables.seen != len(registry):
         variables.refresh(registry)
-    # In C: every variable's value, then the event's own keys over them (setdefault's
-    # outcome); an unbound variable (Ellipsis) fills nothing.
-    values = dict(zip(variables.merged_keys, map(_value_of, variables.merged_vars), strict=True))
-    if not all(map(_is_bound, values.values())):
-        values = {key: value for key, value in values.items() if value is not Ellipsis}
-    values.update(event_dict)
-    return values
+    for key, var in variables.merged:
+        value = var.get()
+        if value is not Ellipsis:
+            event_dict.setdefault(key, value)
+    return event_dict
