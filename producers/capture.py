@@ -29,7 +29,8 @@ class BodyCapture:
         self.size = before + n
         room = self.limit - before
         if room > 0 and n:
-            self._chunks.append(bytes(chunk) if n <= room else bytes(chunk[:room]))
+            part = chunk if n <= room else chunk[:room]
+            self._chunks.append(part if type(part) is bytes else bytes(part))
 
     @property
     def head(self) -> bytes:
