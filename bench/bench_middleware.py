@@ -180,7 +180,7 @@ def print_table(framework: str, results: dict[str, Result]) -> list[str]:
     print("-" * len(header))
     for name, result in results.items():
         ratio50 = ratio99 = "-"
-        if ours is not None and name not in ("reqtrail", "reqtrail-down"):
+        if ours is not None and not name.startswith("reqtrail"):
             ratio50 = _ratio(ours.added_p50, result.added_p50)
             ratio99 = _ratio(ours.added_p99, result.added_p99)
         print(

@@ -5,7 +5,9 @@ middleware for each framework asked for (``asgi``: Starlette; ``wsgi``: Flask; `
 Django's WSGI handler):
 
 * ``reqtrail`` (Kafka up, a topic of its own) and ``reqtrail-down`` (Kafka at a port
-  nothing listens on);
+  nothing listens on); ``reqtrail-nosend``: its middleware with a sink that drops each
+  event as it comes, so only the request thread's work is left (no sender, no Kafka
+  client): the difference to ``reqtrail`` is what the background work costs requests;
 * ``sentry-errors``: sentry-sdk's ASGI or WSGI middleware, or its Django integration,
   without tracing; ``sentry-tracing``: the same with ``traces_sample_rate=1.0``.  Its
   transport is the SDK's own HTTP transport (background worker, envelope serialised and
@@ -37,9 +39,17 @@ from bench.middleware_apps import (
 )
 
 FRAMEWORKS = ("asgi", "wsgi", "django")
-CONTENDERS = ("reqtrail", "reqtrail-down", "sentry-errors", "sentry-tracing", "otel")
+CONTENDERS = (
+    "reqtrail",
+    "reqtrail-nosend",
+    "reqtrail-down",
+    "sentry-errors",
+    "sentry-tracing",
+    "otel",
+)
 LABELS = {
     "reqtrail": "reqtrail (Kafka up)",
+    "reqtrail-nosend": "reqtrail, request path only",
     "reqtrail-down": "reqtrail (Kafka down)",
     "sentry-errors": "sentry-sdk, errors only",
     "sentry-tracing": "sentry-sdk, with tracing",
@@ -67,14 +77,35 @@ def _call(framework: str, app: Any) -> Call:
 
 
 # --- reqtrail --------------------------------------------------------------------------
-def reqtrail(frameworks: list[str], bootstrap: str) -> Contender:
+class DroppingSink:
+    """A sink that takes every event and keeps none: no thread, no Kafka client."""
+
+    def put(self, payload: bytes, key: bytes | None) -> bool:
+        return True
+
+    def put_event(self, event: dict[str, Any], render: Any) -> bool:
+        return True
+
+    def stats(self) -> None:
+        return None
+
+    def flush(self, timeout: float = 0.0) -> bool:
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        return None
+
+
+def reqtrail(frameworks: list[str], bootstrap: str | None) -> Contender:
+    """reqtrail sending to Kafka at ``bootstrap``, or (None) with a ``DroppingSink``."""
     from reqtrail.producers.pipeline import RecordPipeline, set_pipeline
     from reqtrail.settings import ProducerSettings, load_settings
 
     settings = load_settings(role=ProducerSettings).replace(
-        kafka_bootstrap=bootstrap, topic=f"bench-middleware-{uuid.uuid4().hex[:8]}"
+        kafka_bootstrap=bootstrap or KAFKA_DOWN,
+        topic=f"bench-middleware-{uuid.uuid4().hex[:8]}",
     )
-    pipeline = RecordPipeline(settings)
+    pipeline = RecordPipeline(settings, sink=DroppingSink() if bootstrap is None else None)
     apps: dict[str, tuple[Call, Call]] = {}
     for framework in frameworks:
         if framework == "asgi":
@@ -92,7 +123,7 @@ def reqtrail(frameworks: list[str], bootstrap: str) -> Contender:
             bare = django_app([])
             wrapped = django_app(["reqtrail.django.middleware.RequestTrailMiddleware"])
         apps[framework] = (_call(framework, bare), _call(framework, wrapped))
-    up = bootstrap != KAFKA_DOWN
+    up = bootstrap not in (None, KAFKA_DOWN)
     if up:  # let the sender connect before timing
         pipeline.sink.put(b'{"warmup": true}', None)
         deadline = time.monotonic() + 15
@@ -108,8 +139,8 @@ def reqtrail(frameworks: list[str], bootstrap: str) -> Contender:
         stats = pipeline.stats()
         pipeline.close(timeout=2 if up else 0.1)
         if up:
-            _delete_topic(bootstrap, settings.topic)
-        return {k: stats[k] for k in ("produced", "delivered", "dropped", "queued")}
+            _delete_topic(settings.kafka_bootstrap, settings.topic)
+        return {k: stats[k] for k in ("produced", "delivered", "dropped", "queued") if k in stats}
 
     return Contender(apps, settle=settle, close=close)
 
@@ -266,6 +297,8 @@ def build(frameworks: list[str], contender: str, kafka_up: str) -> Contender:
         return baseline(frameworks)
     if contender == "reqtrail":
         return reqtrail(frameworks, kafka_up)
+    if contender == "reqtrail-nosend":
+        return reqtrail(frameworks, None)
     if contender == "reqtrail-down":
         return reqtrail(frameworks, KAFKA_DOWN)
     if contender in ("sentry-errors", "sentry-tracing"):

@@ -136,6 +136,7 @@ def test_bench_middleware_prints_its_table(settings: Settings) -> None:
         assert table in out, out
     for row in (
         "reqtrail (Kafka up)",
+        "reqtrail, request path only",
         "reqtrail (Kafka down)",
         "sentry-sdk, errors only",
         "sentry-sdk, with tracing",
