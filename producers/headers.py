@@ -50,12 +50,9 @@ class CaptureConfig:
     header_allowlist: frozenset[str]
     wanted_headers: frozenset[str]
     body_max_bytes: int
-    # The same names as latin-1 bytes, for ASGI's raw header lists.
+    # For ASGI's raw headers: the user ID header as latin-1 bytes, and latin-1 bytes -> name
+    # of the allow-listed ones (picked without decoding names).
     raw_user_id_header: bytes
-    raw_allowlist: frozenset[bytes]
-    raw_wanted: frozenset[bytes]
-    # latin-1 bytes -> name, for picking headers out of ASGI's lists without decoding names.
-    raw_wanted_names: dict[bytes, str]
     raw_allowlist_names: dict[bytes, str]
 
     @classmethod
@@ -83,9 +80,6 @@ class CaptureConfig:
             wanted_headers=wanted,
             body_max_bytes=settings.body_max_bytes,
             raw_user_id_header=user_header.encode("latin-1"),
-            raw_allowlist=frozenset(h.encode("latin-1") for h in allow),
-            raw_wanted=frozenset(h.encode("latin-1") for h in wanted),
-            raw_wanted_names={h.encode("latin-1"): h for h in wanted},
             raw_allowlist_names={h.encode("latin-1"): h for h in allow},
         )
 
