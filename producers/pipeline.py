@@ -79,12 +79,14 @@ class SinkLogger:
     msg = info
 
 
-def build_processors(settings: ProducerSettings, sampler: Sampler) -> list[Processor]:
+def build_processors(
+    settings: ProducerSettings, sampler: Sampler, capture: CaptureConfig
+) -> list[Processor]:
     """The processor chain for ``settings`` (see the module docstring for the order)."""
     chain: list[Processor] = [
         merge_request_context,
         sampler,
-        HeaderFields(CaptureConfig.from_settings(settings)),
+        HeaderFields(capture),
         ServiceContext(settings.service, settings.environment, settings.app_version),
         format_timestamp,
     ]
@@ -107,7 +109,7 @@ class RecordPipeline:
         self.sink = KafkaSink(settings) if sink is None else sink
         self.capture = CaptureConfig.from_settings(settings)
         self.sampler = Sampler(settings.sample_rate, settings.slow_threshold_ms)
-        processors = build_processors(settings, self.sampler)
+        processors = build_processors(settings, self.sampler, self.capture)
         self.logger = structlog.wrap_logger(
             SinkLogger(self.sink),
             processors=processors,
