@@ -36,9 +36,6 @@ _HEADER_FIELDS = (
     (CLIENT_VERSION_HEADER, "client_version"),
     (PLATFORM_HEADER, "platform"),
 )
-_RAW_HEADER_FIELDS = tuple((name.encode("latin-1"), field) for name, field in _HEADER_FIELDS)
-_RAW_CONTENT_TYPE = CONTENT_TYPE_HEADER.encode("latin-1")
-_RAW_REPLAY_OF = REPLAY_OF_HEADER.encode("latin-1")
 
 
 @dataclass(frozen=True)
@@ -51,8 +48,9 @@ class CaptureConfig:
     wanted_headers: frozenset[str]
     body_max_bytes: int
     # For ASGI's raw headers: the user ID header as latin-1 bytes, and latin-1 bytes -> name
-    # of the allow-listed ones (picked without decoding names).
+    # of the wanted and the allow-listed ones (picked without decoding names).
     raw_user_id_header: bytes
+    raw_wanted_names: dict[bytes, str]
     raw_allowlist_names: dict[bytes, str]
 
     @classmethod
@@ -80,6 +78,7 @@ class CaptureConfig:
             wanted_headers=wanted,
             body_max_bytes=settings.body_max_bytes,
             raw_user_id_header=user_header.encode("latin-1"),
+            raw_wanted_names={h.encode("latin-1"): h for h in wanted},
             raw_allowlist_names={h.encode("latin-1"): h for h in allow},
         )
 
@@ -93,17 +92,17 @@ class HeaderFields:
     def __init__(self, capture: CaptureConfig) -> None:
         self.allowlist = capture.header_allowlist
         self.app_version_header = capture.app_version_header
-        self.raw_app_version_header = capture.app_version_header.encode("latin-1")
+        self.raw_wanted_names = capture.raw_wanted_names
         self.raw_allowlist_names = capture.raw_allowlist_names
 
     def __call__(self, logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
+        headers: Mapping[str, str] | None = event.pop("_headers", None)
         raw: Mapping[bytes, bytes] | None = event.pop("_raw_headers", None)
         if raw is not None:
-            self._raw_request_fields(event, raw)
-        else:
-            headers: Mapping[str, str] | None = event.pop("_headers", None)
-            if headers is not None:
-                self._request_fields(event, headers)
+            names = self.raw_wanted_names
+            headers = {names[k]: v.decode("latin-1") for k, v in raw.items() if k in names}
+        if headers is not None:
+            self._request_fields(event, headers)
         raw_response = event.pop("_raw_response_headers", None)
         if raw_response is not None:
             picked = pick_raw_headers(raw_response, self.raw_allowlist_names)
@@ -112,32 +111,6 @@ class HeaderFields:
             if content_type is not None:
                 event["_response_content_type"] = content_type
         return event
-
-    def _raw_request_fields(self, event: EventDict, raw: Mapping[bytes, bytes]) -> None:
-        """``_request_fields`` for ASGI's bytes, decoding only the values a field keeps (the
-        allow-listed names present are found by a set intersection, in C)."""
-        allow = self.raw_allowlist_names
-        event["request_headers"] = {
-            allow[name]: value.decode("latin-1")
-            for name in raw.keys() & allow.keys()
-            if (value := raw[name])
-        }
-        get = raw.get
-        for name, field in _RAW_HEADER_FIELDS:
-            found = get(name)
-            if found:
-                event[field] = found.decode("latin-1")
-        content_type = get(_RAW_CONTENT_TYPE)
-        event["_request_content_type"] = (
-            None if content_type is None else content_type.decode("latin-1")
-        )
-        replay_of = get(_RAW_REPLAY_OF)
-        if replay_of is not None:
-            event["replay_of"] = usable_id(replay_of.decode("latin-1"))
-        if self.raw_app_version_header:
-            app_version = get(self.raw_app_version_header)
-            if app_version is not None:
-                event["app_version"] = app_version.decode("latin-1")
 
     def _request_fields(self, event: EventDict, headers: Mapping[str, str]) -> None:
         allow = self.allowlist
