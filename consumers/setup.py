@@ -76,11 +76,14 @@ def _create_topics(
             }
         }
         try:
-            admin.create_topics(spec, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
+            admin.create_topics(spec, timeout_ms=int(timeout_s * 1000))
             created.append(name)
         except TopicAlreadyExistsError:
             pass
     if created:
+        # create_topics(wait_for_metadata=True) waits its own fixed 10 s, not timeout_ms: a
+        # fresh KRaft broker can take longer to elect the first leaders.
+        admin.wait_for_topics(created, timeout_ms=int(timeout_s * 1000))
         log.info(
             "created topics %s (%d partitions, %d replicas)",
             created, settings.topic_partitions, replicas,

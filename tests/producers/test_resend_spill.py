@@ -190,33 +190,44 @@ def test_a_resend_killed_mid_chunk_and_rerun_sends_nothing_twice(
     path = tmp_path / "spill.ndjson"
     SpillFile(path).append(padded_records(8000))
     kafka = KafkaResend(settings)
+
+    def partly_delivered() -> bool:
+        progress = progress_of(path)
+        mark = progress.pending.mark if progress and progress.pending else None
+        return mark is not None and sum(kafka.mark().values()) > sum(mark.values())
+
+    proc = subprocess.Popen(
+        resend_command(path, "--chunk-size", "2000"),
+        env=resend_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        for _attempt in range(3):
-            proc = subprocess.Popen(
-                resend_command(path, "--chunk-size", "2000"),
-                env=resend_env(settings),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline:
-                progress = progress_of(path)
-                mark = progress.pending.mark if progress and progress.pending else None
-                if mark is not None and sum(kafka.mark().values()) > sum(mark.values()):
-                    proc.send_signal(signal.SIGKILL)  # part of the chunk is on the topic
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if partly_delivered():
+                # Freeze the run, then look again: a chunk may have finished between the
+                # first look and the stop. Frozen, the run cannot move on, so the kill lands
+                # exactly where the second look saw it.
+                proc.send_signal(signal.SIGSTOP)
+                if partly_delivered():
+                    proc.send_signal(signal.SIGKILL)
                     break
-                time.sleep(0.002)
-            proc.wait(timeout=30)
-            assert proc.returncode == -signal.SIGKILL, proc.communicate()
-            progress = progress_of(path)
-            assert progress is not None and progress.pending is not None
-            assert progress.pending.mark is not None
-            if sum(kafka.mark().values()) > sum(progress.pending.mark.values()):
-                break  # killed with records of the pending chunk on the topic
-        else:
-            pytest.fail("no kill landed while a chunk was partly delivered")
+                proc.send_signal(signal.SIGCONT)
+            time.sleep(0.002)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL, (
+            "the resend ended before a kill landed while a chunk was partly delivered",
+            proc.communicate(),
+        )
+        progress = progress_of(path)
+        assert progress is not None and progress.pending is not None
+        assert progress.pending.mark is not None
+        assert sum(kafka.mark().values()) > sum(progress.pending.mark.values())
     finally:
+        if proc.poll() is None:
+            proc.kill()
         kafka.close()
     rerun = run_resend(settings, path, "--chunk-size", "2000")
     assert rerun.returncode == 0, rerun.stderr
