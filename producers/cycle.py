@@ -25,7 +25,6 @@ from typing import Any
 from reqtrail.producers.capture import BodyCapture
 from reqtrail.producers.guard import capture_internal_exceptions, report_internal_error
 from reqtrail.producers.headers import (
-    CONTENT_TYPE_HEADER,
     DEVICE_ID_HEADER,
     REQUEST_ID_HEADER,
     SESSION_ID_HEADER,
@@ -58,7 +57,6 @@ class RequestCycle:
         "request_body",
         "request_id",
         "response_body",
-        "response_headers",
         "sentry",
         "status",
         "user_id",
@@ -109,7 +107,6 @@ class RequestCycle:
         self.request_body = BodyCapture(limit)
         self.response_body = BodyCapture(limit)
         self.status: int | None = None
-        self.response_headers: dict[str, str] | None = None
         self.exception: BaseException | None = None
         self.error: dict[str, Any] | None = None
         self.sentry = open_request_scope(request_id, user_id, device_id)
@@ -143,13 +140,6 @@ class RequestCycle:
         )
         cycle.event["_headers"] = headers
         return cycle
-
-    def set_response_headers(self, headers: dict[str, str]) -> None:
-        """Record the allow-listed response headers (keys already lower-case)."""
-        self.response_headers = headers
-        content_type = headers.get(CONTENT_TYPE_HEADER)
-        if content_type is not None:
-            self.event["_response_content_type"] = content_type
 
     def settle_user(self) -> None:
         """Decide the request's user (once): app's choice, getter, framework, header."""
@@ -211,8 +201,6 @@ class RequestCycle:
         event["status"] = status
         if route is not None:
             event["route"] = route
-        if self.response_headers is not None:
-            event["response_headers"] = self.response_headers
         if self.error is not None:
             event["error"] = self.error
         body = self.request_body

@@ -32,7 +32,7 @@ from reqtrail.producers.closing import AsyncClosingResponse, ClosingResponse
 from reqtrail.producers.cycle import RequestCycle
 from reqtrail.producers.django_config import install_pipeline, user_id_getter
 from reqtrail.producers.guard import capture_internal_exceptions
-from reqtrail.producers.headers import REQUEST_ID_HEADER, CaptureConfig, pick_headers
+from reqtrail.producers.headers import REQUEST_ID_HEADER, CaptureConfig
 from reqtrail.producers.pipeline import RecordPipeline, resolve
 from reqtrail.producers.routes import django_route
 from reqtrail.producers.users import UserLike, django_user
@@ -157,8 +157,7 @@ class RequestTrailDjangoMiddleware:
         cycle.status = int(response.status_code)
         if not response.has_header(REQUEST_ID_HEADER):
             response[REQUEST_ID_HEADER] = cycle.request_id
-        allow = cycle.pipeline.capture.header_allowlist
-        cycle.set_response_headers(pick_headers(response.items(), allow))
+        cycle.event["_response_header_pairs"] = list(response.items())
         if not getattr(response, "streaming", False):
             cycle.response_body.feed(response.content)
             self._finish(cycle, request)

@@ -8,7 +8,8 @@ the sampler, so on the sink's thread when the sink renders there) makes the fiel
 * ``_headers``: ``{lower-case name: value}`` of the wanted headers (WSGI, Django);
 * ``_raw_headers``: ASGI's request headers as ``{name: value}`` bytes (every header: one
   ``dict(scope["headers"])`` in C instead of a Python loop per request);
-* ``_raw_response_headers``: ASGI's response ``[(name, value), ...]`` as sent.
+* ``_raw_response_headers``: ASGI's response ``[(name, value), ...]`` as sent;
+* ``_response_header_pairs``: WSGI's or Django's response ``[(name, value), ...]`` as sent.
 """
 
 from __future__ import annotations
@@ -104,8 +105,13 @@ class HeaderFields:
         if headers is not None:
             self._request_fields(event, headers)
         raw_response = event.pop("_raw_response_headers", None)
+        pairs = event.pop("_response_header_pairs", None)
+        picked: dict[str, str] | None = None
         if raw_response is not None:
             picked = pick_raw_headers(raw_response, self.raw_allowlist_names)
+        elif pairs is not None:
+            picked = pick_headers(pairs, self.allowlist)
+        if picked is not None:
             event["response_headers"] = picked
             content_type = picked.get(CONTENT_TYPE_HEADER)
             if content_type is not None:

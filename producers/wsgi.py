@@ -22,7 +22,7 @@ from reqtrail.producers.capture import CapturingReader
 from reqtrail.producers.closing import ClosingResponse
 from reqtrail.producers.cycle import RequestCycle
 from reqtrail.producers.guard import capture_internal_exceptions
-from reqtrail.producers.headers import REQUEST_ID_HEADER, CaptureConfig, pick_headers
+from reqtrail.producers.headers import REQUEST_ID_HEADER, CaptureConfig
 from reqtrail.producers.pipeline import RecordPipeline, resolve
 from reqtrail.producers.routes import route_template
 from reqtrail.producers.users import UserLike
@@ -146,15 +146,14 @@ class RequestTrailWSGIMiddleware:
 def _start_response(
     cycle: RequestCycle, status: str, headers: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
+    """Note the status, add ``X-Request-ID`` unless the app sent one, and hand the headers
+    as sent over to the record (``reqtrail.producers.headers`` picks them)."""
     cycle.status = int(status.split(" ", 1)[0])
-    allow = cycle.pipeline.capture.header_allowlist
-    picked = pick_headers(headers, allow)
-    if REQUEST_ID_HEADER not in picked and (
-        REQUEST_ID_HEADER in allow  # allow-listed, so not in picked means not sent
-        or not any(name.lower() == REQUEST_ID_HEADER for name, _ in headers)
-    ):
+    for name, _value in headers:
+        if name.lower() == REQUEST_ID_HEADER:
+            headers = list(headers)  # the app's list: a copy, in case it changes it later
+            break
+    else:
         headers = [*headers, ("X-Request-ID", cycle.request_id)]
-        if REQUEST_ID_HEADER in allow:
-            picked[REQUEST_ID_HEADER] = cycle.request_id
-    cycle.set_response_headers(picked)
+    cycle.event["_response_header_pairs"] = headers
     return headers

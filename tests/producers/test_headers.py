@@ -3,12 +3,14 @@ fields end to end through the three middlewares (in-memory sink, no Kafka)."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 
 from reqtrail.producers.asgi import RequestTrailMiddleware
 from reqtrail.producers.headers import CaptureConfig, HeaderFields
+from reqtrail.producers.wsgi import RequestTrailWSGIMiddleware
 from reqtrail.settings import load_settings
 from tests.producers.frameworks import FRAMEWORKS, framework_client
 from tests.producers.helpers import memory_pipeline
@@ -76,6 +78,21 @@ def test_raw_response_headers_are_picked_by_the_allow_list() -> None:
     }
 
 
+def test_wsgi_and_django_response_headers_are_picked_by_the_allow_list() -> None:
+    """WSGI and Django hand their ``(name, value)`` pairs over as sent, in any case."""
+    sent = [
+        ("Content-Type", "text/plain"),
+        ("Accept", ""),
+        ("Set-Cookie", "sid=1"),
+        ("X-Request-ID", "01ABC"),
+    ]
+    out = run({"_response_header_pairs": sent})
+    assert out == {
+        "response_headers": {"content-type": "text/plain", "x-request-id": "01ABC"},
+        "_response_content_type": "text/plain",
+    }
+
+
 def test_event_without_headers_is_left_alone() -> None:
     assert run({"method": "GET", "status": 200}) == {"method": "GET", "status": 200}
 
@@ -126,4 +143,32 @@ def test_asgi_app_that_sends_its_own_request_id_gets_no_second_one(sent_name: by
     assert names.count(b"x-request-id") == 1
     (record,) = sink.records
     assert record["status"] == 200
+    assert record["response_headers"]["content-type"] == "text/plain"
+
+
+@pytest.mark.parametrize("sent_name", ["x-request-id", "X-Request-ID"])
+def test_wsgi_app_that_sends_its_own_request_id_gets_no_second_one(sent_name: str) -> None:
+    pipeline, sink = memory_pipeline(SETTINGS)
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), (sent_name, "app-made")])
+        return [b"ok"]
+
+    started: list[list[tuple[str, str]]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started.append(headers)
+        return None
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "wsgi.input": io.BytesIO(b"")}
+    body = RequestTrailWSGIMiddleware(app, pipeline=pipeline)(environ, start_response)
+    assert b"".join(body) == b"ok"
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+    (headers,) = started
+    assert [name.lower() for name, _value in headers].count("x-request-id") == 1
+    (record,) = sink.records
+    assert record["request_id"] != "app-made"
+    assert record["response_headers"]["x-request-id"] == "app-made"
     assert record["response_headers"]["content-type"] == "text/plain"
