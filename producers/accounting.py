@@ -41,8 +41,18 @@ DROP_LOG_EVERY_S = 10.0
 _TOO_LARGE_ERRORS = (kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordListTooLargeError)
 
 
+class Refused(Exception):
+    """A Kafka client refused a record; ``reason`` is its drop reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
 def drop_reason(exc: BaseException) -> str:
-    """The drop reason for a failed send (the exception kafka-python gave)."""
+    """The drop reason for a failed send (the exception kafka-python gave, or ``Refused``)."""
+    if isinstance(exc, Refused):
+        return exc.reason
     if isinstance(exc, kafka_errors.KafkaTimeoutError):
         return DELIVERY_TIMEOUT
     if isinstance(exc, _TOO_LARGE_ERRORS):

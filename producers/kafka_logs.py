@@ -144,7 +144,7 @@ class OutageReport:
         log.warning(
             "reqtrail: Kafka is not reachable at %s (REQTRAIL_KAFKA_BOOTSTRAP), topic %s: %s. "
             "Records wait in memory (at most %d, REQTRAIL_BUFFER_SIZE), then are %s; "
-            "kafka-python's own messages are folded into this line until Kafka answers.",
+            "the Kafka client's own messages are folded into this line until Kafka answers.",
             s.kafka_bootstrap,
             s.topic,
             first_line,

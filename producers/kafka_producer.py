@@ -38,11 +38,12 @@ CODECS = {
 }
 
 
-def compression_type(settings: ProducerSettings) -> str | None:
+def compression_type(settings: ProducerSettings, python_codec: bool = True) -> str | None:
     """kafka-python's ``compression_type`` for the settings; a clear error if unusable.
 
     Checked when the sink is built (app startup), not when the broker is first reached, so
     a typo or a missing codec package fails loudly instead of dropping every record.
+    ``python_codec=False``: the client brings its own codecs (confluent-kafka).
     """
     name = settings.kafka_compression.strip().lower() or "none"
     available = CODECS.get(name)
@@ -51,7 +52,7 @@ def compression_type(settings: ProducerSettings) -> str | None:
             f"{env_name('kafka_compression')} must be one of {', '.join(CODECS)}: "
             f"{settings.kafka_compression!r}"
         )
-    if not available():
+    if python_codec and not available():
         raise SettingsError(
             f"{env_name('kafka_compression')}={name} needs its Python package "
             f"(pip install {'python-snappy' if name == 'snappy' else name}"

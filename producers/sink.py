@@ -36,6 +36,7 @@ from structlog import DropEvent
 
 from reqtrail.producers import accounting, shutdown
 from reqtrail.producers.accounting import Ledger, SinkStats, drop_reason
+from reqtrail.producers.confluent_producer import ConfluentProducer, check_available
 from reqtrail.producers.guard import capture_internal_exceptions, report_internal_error
 from reqtrail.producers.kafka_logs import OutageReport, folder
 from reqtrail.producers.kafka_producer import abandon as abandon_producer
@@ -61,20 +62,31 @@ BACKOFF_MAX_S = 10.0
 THREAD_JOIN_S = 2.5  # the thread may be inside send(), which blocks up to max_block_ms
 
 
+def producer_factory_for(settings: ProducerSettings) -> ProducerFactory:
+    """The producer ``REQTRAIL_KAFKA_CLIENT`` names; a clear error now if it cannot work."""
+    if settings.kafka_client == "confluent-kafka":
+        check_available()
+        compression = compression_type(settings, python_codec=False)
+        return lambda s: ConfluentProducer(s, compression)
+    compression_type(settings)
+    return make_kafka_producer
+
+
 class KafkaSink:
     """Bounded queue + sender thread in front of a ``KafkaProducer``."""
 
     def __init__(
         self,
         settings: ProducerSettings,
-        producer_factory: ProducerFactory = make_kafka_producer,
+        producer_factory: ProducerFactory | None = None,
         register_atexit: bool = True,
     ) -> None:
-        compression_type(settings)  # fail at startup on an unusable codec, not in the thread
+        # Fail at startup on an unusable client or codec, not in the thread.
+        default_factory = producer_factory_for(settings)
         self.settings = settings
         self.topic = settings.topic
         self.capacity = settings.buffer_size
-        self._factory = producer_factory
+        self._factory = producer_factory or default_factory
         # Reentrant: a signal handler that closes the sink may interrupt put() in this thread.
         self._lock = threading.RLock()
         self._reset_state()
@@ -87,7 +99,8 @@ class KafkaSink:
         self._queue: deque[tuple[Any, Any]] = deque()
         # Sent, not yet settled: (kafka-python future, payload, monotonic send time), oldest
         # first.  The sender polls ``future.is_done`` instead of registering callbacks, so
-        # kafka-python's I/O thread never runs our code (and holds the GIL less).
+        # kafka-python's I/O thread never runs our code (and holds the GIL less).  With
+        # confluent-kafka the future is None: that client counts what settled (``settle``).
         self._pending: deque[tuple[Any, bytes, float]] = deque()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
@@ -279,6 +292,9 @@ class KafkaSink:
 
     def _settle(self) -> None:
         """Count finished sends, oldest first: acknowledged -> delivered, else dropped."""
+        if getattr(self._producer, "counts_settled", False):
+            self._settle_counted(self._producer)
+            return
         pending = self._pending
         delivered = 0
         while pending and pending[0][0].is_done:
@@ -291,13 +307,36 @@ class KafkaSink:
             self._ledger.deliver(delivered)
             self._outage.end()
 
+    def _settle_counted(self, producer: Any, abandoned: str | None = None) -> int:
+        """``_settle`` for a client that counts settled records and hands back the failed
+        ones (confluent-kafka).  With ``abandoned`` (the producer is closed), what it still
+        holds is dropped for that reason.  Returns how many records were dropped."""
+        pending = self._pending
+        settled, failed = producer.settle(len(pending))
+        for _ in range(settled):
+            pending.popleft()
+        for payload, reason in failed:
+            self._ledger.drop(reason or abandoned or accounting.KAFKA_ERROR, [payload])
+        dropped = len(failed)
+        if abandoned is not None and pending:
+            # Not reported back even after the purge: which ones is unknown, how many is not.
+            held = [payload for _future, payload, _sent_at in pending]
+            pending.clear()
+            self._ledger.drop(abandoned, held)
+            dropped += len(held)
+        delivered = settled - len(failed)
+        if delivered > 0:
+            self._ledger.deliver(delivered)
+            self._outage.end()
+        return dropped
+
     def _replace_producer(self, reason: str) -> None:
         """Close a producer that stopped settling records; what it held is dropped."""
         producer, self._producer = self._producer, None
         self._watchdog.reset()
         with capture_internal_exceptions():
             self._abandon(producer, 0.0)
-        held = self._settle_abandoned()
+        held = self._settle_abandoned(producer)
         with self._lock:
             self._ledger.producer_resets += 1
         where = (
@@ -313,8 +352,10 @@ class KafkaSink:
             where,
         )
 
-    def _settle_abandoned(self, reason: str = accounting.PRODUCER_RESET) -> int:
+    def _settle_abandoned(self, producer: Any, reason: str = accounting.PRODUCER_RESET) -> int:
         """Settle every record of an abandoned producer; returns how many were dropped."""
+        if getattr(producer, "counts_settled", False):
+            return self._settle_counted(producer, reason)
         delivered, dropped = 0, 0
         while self._pending:
             future, payload, _sent_at = self._pending.popleft()
@@ -382,7 +423,7 @@ class KafkaSink:
             with capture_internal_exceptions():
                 self._abandon(producer, 1.0)
         with capture_internal_exceptions():
-            self._settle_abandoned(reason)
+            self._settle_abandoned(producer, reason)
             self._ledger.write_spill()
             leftover = self._render_leftovers()
             if leftover:

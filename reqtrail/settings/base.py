@@ -101,6 +101,13 @@ def at_least_minus_one(value: int) -> str | None:
     return None if value >= -1 else f"must be -1 (automatic) or more: {value}"
 
 
+def one_of(*choices: str) -> Check:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}: {value!r}"
+
+    return check
+
+
 def at_least(minimum: int, unit: str) -> Check:
     def check(value: int) -> str | None:
         return None if value >= minimum else f"must be at least {minimum} ({unit}): {value}"

@@ -18,6 +18,7 @@ from reqtrail.settings.base import (
     is_port_or_zero,
     is_positive,
     is_url,
+    one_of,
     setting,
 )
 from reqtrail.settings.connections import ElasticsearchConnection, KafkaConnection, PlayerHeader
@@ -95,6 +96,13 @@ class ProducerSettings(KafkaConnection, PlayerHeader):
         "Codec of produced batches: zstd, gzip, lz4, snappy or none (lz4 and snappy need "
         "extra packages).",
         "zstd",
+    )
+    kafka_client: str = setting(
+        "Kafka client the sink uses: kafka-python, or confluent-kafka (librdkafka: sends from "
+        "C threads, taking far less Python time from requests; pip install "
+        "'reqtrail[confluent]').",
+        "kafka-python",
+        check=one_of("kafka-python", "confluent-kafka"),
     )
     kafka_linger_ms: int = setting(
         "How long the producer waits to fill a batch (the sink already hands records over in "

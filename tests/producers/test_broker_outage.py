@@ -63,11 +63,16 @@ def wait_for(check: Any, timeout_s: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
 def test_requests_survive_kafka_outages_and_records_flow_again(
-    dedicated_kafka: Any, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    dedicated_kafka: Any,
+    settings: Settings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    client: str,
 ) -> None:
     """Down at start, stopped, restarted: fast requests; topic + dropped == produced; each
-    outage is one reqtrail line and each recovery another, kafka-python's lines folded."""
+    outage is one reqtrail line and each recovery another, the client's lines folded."""
     caplog.set_level(logging.WARNING)
     kafka = dedicated_kafka(start=False)
     spill = tmp_path / "spill.ndjson"
@@ -77,6 +82,7 @@ def test_requests_survive_kafka_outages_and_records_flow_again(
         kafka_delivery_timeout_ms=4000,
         kafka_linger_ms=20,
         spill_path=str(spill),
+        kafka_client=client,
     )
     pipeline = RecordPipeline(local)
     app = starlette_app(pipeline=pipeline)
