@@ -4,7 +4,8 @@ A contender builds, in a process of its own, the bare app and the same app behin
 middleware for each framework asked for (``asgi``: Starlette; ``wsgi``: Flask; ``django``:
 Django's WSGI handler):
 
-* ``reqtrail`` (Kafka up, a topic of its own) and ``reqtrail-down`` (Kafka at a port
+* ``reqtrail`` (Kafka up, a topic of its own), ``reqtrail-confluent`` (the same with
+  ``REQTRAIL_KAFKA_CLIENT=confluent-kafka``) and ``reqtrail-down`` (Kafka at a port
   nothing listens on); ``reqtrail-nosend``: its middleware with a sink that drops each
   event as it comes, so only the request thread's work is left (no sender, no Kafka
   client): the difference to ``reqtrail`` is what the background work costs requests;
@@ -41,6 +42,7 @@ from bench.middleware_apps import (
 FRAMEWORKS = ("asgi", "wsgi", "django")
 CONTENDERS = (
     "reqtrail",
+    "reqtrail-confluent",
     "reqtrail-nosend",
     "reqtrail-down",
     "sentry-errors",
@@ -49,6 +51,7 @@ CONTENDERS = (
 )
 LABELS = {
     "reqtrail": "reqtrail (Kafka up)",
+    "reqtrail-confluent": "reqtrail (Kafka up, confluent)",
     "reqtrail-nosend": "reqtrail, request path only",
     "reqtrail-down": "reqtrail (Kafka down)",
     "sentry-errors": "sentry-sdk, errors only",
@@ -96,14 +99,18 @@ class DroppingSink:
         return None
 
 
-def reqtrail(frameworks: list[str], bootstrap: str | None) -> Contender:
-    """reqtrail sending to Kafka at ``bootstrap``, or (None) with a ``DroppingSink``."""
+def reqtrail(
+    frameworks: list[str], bootstrap: str | None, client: str = "kafka-python"
+) -> Contender:
+    """reqtrail sending to Kafka at ``bootstrap`` through ``client``, or (None) with a
+    ``DroppingSink``."""
     from reqtrail.producers.pipeline import RecordPipeline, set_pipeline
     from reqtrail.settings import ProducerSettings, load_settings
 
     settings = load_settings(role=ProducerSettings).replace(
         kafka_bootstrap=bootstrap or KAFKA_DOWN,
         topic=f"bench-middleware-{uuid.uuid4().hex[:8]}",
+        kafka_client=client,
     )
     pipeline = RecordPipeline(settings, sink=DroppingSink() if bootstrap is None else None)
     apps: dict[str, tuple[Call, Call]] = {}
@@ -297,6 +304,8 @@ def build(frameworks: list[str], contender: str, kafka_up: str) -> Contender:
         return baseline(frameworks)
     if contender == "reqtrail":
         return reqtrail(frameworks, kafka_up)
+    if contender == "reqtrail-confluent":
+        return reqtrail(frameworks, kafka_up, "confluent-kafka")
     if contender == "reqtrail-nosend":
         return reqtrail(frameworks, None)
     if contender == "reqtrail-down":

@@ -1,4 +1,4 @@
-"""kafka-python's own log lines, folded into reqtrail's one line while Kafka is away.
+"""The Kafka client's own log lines, folded into reqtrail's one line while Kafka is away.
 
 When a broker goes away, kafka-python logs a WARNING or ERROR for every failed connection,
 metadata refresh and retry: dozens of lines before anything says what is wrong.  The sink
@@ -11,6 +11,9 @@ address, then one when Kafka answers again), and this filter, on every ``kafka.*
   from the network, cluster or producer loggers to the sinks (``watch``); a sink that takes
   it as the start of an outage logs its own line at once, with kafka-python's message in
   it, and the original is suppressed.  Other warnings (a leader that moved) pass through.
+
+librdkafka's lines (``REQTRAIL_KAFKA_CLIENT=confluent-kafka``) come through the
+``kafka.producer`` logger and are folded the same way.
 
 Set the ``kafka`` logger to DEBUG to see every kafka-python line unfolded.
 """
@@ -163,7 +166,7 @@ class OutageReport:
             folded = folder.folded - self._folded_before
         if answered:
             log.warning(
-                "reqtrail: Kafka at %s answers again after %.1f s (%d kafka-python messages "
+                "reqtrail: Kafka at %s answers again after %.1f s (%d Kafka client messages "
                 "folded)",
                 self.settings.kafka_bootstrap,
                 time.monotonic() - since,

@@ -3,9 +3,12 @@
 The request thread only appends to a deque, which never blocks: a rendered record
 (``put``), or the event with the function that renders it (``put_event``: the pipeline's
 context-free processors then run on the sender thread, not on the request's).  The sender
-thread builds the kafka-python ``KafkaProducer`` lazily (so a dead broker never delays app
-startup), retries the connection with capped backoff, and calls ``producer.send()``
-(asynchronous, batched by ``linger_ms``, compressed, keyed by user ID).
+thread builds the producer lazily (so a dead broker never delays app startup), retries the
+connection with capped backoff, and calls ``producer.send()`` (asynchronous, batched by
+``linger_ms``, compressed, keyed by user ID).  The producer is kafka-python's
+``KafkaProducer`` (``reqtrail.producers.kafka_producer``), or with
+``REQTRAIL_KAFKA_CLIENT=confluent-kafka`` librdkafka's (``confluent_producer``), which
+sends from C threads and counts settled records instead of handing back a future each.
 
 The sender takes the GIL as seldom as it can: nobody wakes it per record.  It looks at the
 queue every ``SEND_INTERVAL_S`` and sends when the request threads have gone quiet (no
@@ -16,7 +19,7 @@ backlog of ``BACKLOG`` records, or a flush make it send regardless (a saturated 
 It also keeps the producer honest: a ``ProducerWatchdog`` replaces a producer that stopped
 settling records (kafka-python 3.0 can wedge for good after an outage), counting and
 spilling what it held; and while Kafka is away the sink says so in one line (naming
-``REQTRAIL_KAFKA_BOOTSTRAP``), with kafka-python's own messages folded into it
+``REQTRAIL_KAFKA_BOOTSTRAP``), with the Kafka client's own messages folded into it
 (``kafka_logs``), and in one more line when Kafka answers again.
 
 Counters and drop reasons are described in ``reqtrail.producers.accounting``: after ``flush()``

@@ -136,6 +136,7 @@ def test_bench_middleware_prints_its_table(settings: Settings) -> None:
         assert table in out, out
     for row in (
         "reqtrail (Kafka up)",
+        "reqtrail (Kafka up, confluent)",
         "reqtrail, request path only",
         "reqtrail (Kafka down)",
         "sentry-sdk, errors only",
@@ -144,9 +145,13 @@ def test_bench_middleware_prints_its_table(settings: Settings) -> None:
     ):
         assert out.count(row) == 3, out
     assert out.count("(no SDK in the process)") == 3, out
-    assert "target ASGI added p50 <= 45 µs, p99 <= 150 µs: " in out
-    assert "target ASGI reqtrail / sentry-sdk errors only (added p50) <= 0.2: " in out
+    for client in ("kafka-python", "confluent-kafka"):
+        assert f"target ASGI added p50 <= 45 µs, p99 <= 150 µs ({client}): " in out
+        assert (
+            f"target ASGI reqtrail / sentry-sdk errors only (added p50) <= 0.2 ({client}): " in out
+        )
     assert "  reqtrail: produced=" in out
+    assert "  reqtrail-confluent: produced=" in out
 
 
 def test_bench_metrics_prints_its_tables_and_removes_what_it_made(settings: Settings) -> None:

@@ -221,4 +221,4 @@ def test_kafka_python_warnings_are_folded_into_one_reqtrail_line(
     assert len(down) == 1 and "127.0.0.1:9 (REQTRAIL_KAFKA_BOOTSTRAP)" in down[0]
     assert "ECONNREFUSED" in down[0]
     back = [m for m in messages if "answers again" in m]
-    assert len(back) == 1 and "(70 kafka-python messages folded)" in back[0]
+    assert len(back) == 1 and "(70 Kafka client messages folded)" in back[0]
