@@ -7,11 +7,13 @@ callgrind dump per phase and thread, and prints per request:
 
 * the request thread: the bare app, the app behind reqtrail's middleware with a sink that
   discards each record (the adapter and the record pipeline), and with the real Kafka sink;
-* the other threads with Kafka up: reqtrail's sender thread and kafka-python's I/O thread,
-  per record (they take the GIL from request threads while they run).
+* the other threads with Kafka up, per record: reqtrail's sender thread (it takes the GIL
+  from request threads while it runs) and the Kafka client's threads: librdkafka's, in C
+  without the GIL (``--client confluent-kafka``, the default), or kafka-python's I/O
+  thread, in Python (``--client kafka-python``).
 
     python -m bench.bench_instructions                  # Kafka from REQTRAIL_KAFKA_BOOTSTRAP
-    python -m bench.bench_instructions --requests 2000 --only asgi
+    python -m bench.bench_instructions --requests 2000 --only asgi --client kafka-python
 
 Needs ``valgrind`` (Debian: ``apt-get install valgrind``).  Under callgrind Python runs ~50x
 slower; the defaults take a few minutes.
@@ -36,8 +38,13 @@ from typing import Any
 FRAMEWORKS = ("asgi", "wsgi", "django")
 WARMUP = 200
 # Threads in the order they start: the request thread, the sink's sender (started by the
-# first record), kafka-python's I/O thread (started by the producer the sender builds).
+# first record), the Kafka client's threads (started by the producer the sender builds).
 SENDER_THREAD = 2
+CLIENTS = ("confluent-kafka", "kafka-python")
+CLIENT_THREADS = {
+    "confluent-kafka": "librdkafka's, in C, without the GIL",
+    "kafka-python": "its I/O thread, in Python, under the GIL",
+}
 _PART = re.compile(r"\.(\d+)-(\d+)$")
 
 
@@ -88,13 +95,15 @@ def _bare(framework: str) -> Any:
     return wsgi_call(django_app([]))
 
 
-def child(frameworks: list[str], requests: int, bootstrap: str) -> int:
+def child(frameworks: list[str], requests: int, bootstrap: str, client: str) -> int:
     """Under callgrind: one dump per phase, named ``<framework>:<phase>``."""
     from reqtrail.producers.pipeline import RecordPipeline
     from reqtrail.settings import ProducerSettings, load_settings
 
     settings = load_settings(role=ProducerSettings).replace(
-        kafka_bootstrap=bootstrap, topic=f"bench-instructions-{uuid.uuid4().hex[:8]}"
+        kafka_bootstrap=bootstrap,
+        topic=f"bench-instructions-{uuid.uuid4().hex[:8]}",
+        kafka_client=client,
     )
     _control("-i", "on")
     _control("-d", "calibration")  # what a dump itself costs: subtracted below
@@ -161,7 +170,9 @@ def read_dumps(directory: Path) -> dict[str, dict[int, int]]:
     return out
 
 
-def report(dumps: dict[str, dict[int, int]], frameworks: list[str], requests: int) -> None:
+def report(
+    dumps: dict[str, dict[int, int]], frameworks: list[str], requests: int, client: str
+) -> None:
     by_label: dict[str, dict[int, int]] = {}
     for key, per_thread in dumps.items():
         label = key.split(":", 1)[1]
@@ -180,9 +191,9 @@ def report(dumps: dict[str, dict[int, int]], frameworks: list[str], requests: in
 
     header = (
         f"{'framework':10} {'bare':>9} {'+reqtrail, discarding sink':>27} "
-        f"{'+reqtrail, Kafka':>17} {'sender thread':>14} {'Kafka I/O thread':>17}"
+        f"{'+reqtrail, Kafka':>17} {'sender thread':>14} {'Kafka client':>17}"
     )
-    print(f"\ninstructions per request (callgrind, {requests} requests per phase)")
+    print(f"\ninstructions per request (callgrind, {requests} requests per phase, {client})")
     print(header)
     print("-" * len(header))
     for framework in frameworks:
@@ -197,9 +208,9 @@ def report(dumps: dict[str, dict[int, int]], frameworks: list[str], requests: in
             f"{sender:14,.0f} {kafka_io:17,.0f}"
         )
     print(
-        "\n+reqtrail: added on the request thread; sender and Kafka I/O threads: per record, "
-        "on the sink's thread (which renders the records) and kafka-python's, while requests "
-        "ran and during the flush after"
+        "\n+reqtrail: added on the request thread; sender thread and Kafka client: per record, "
+        "on the sink's thread (which renders the records) and the client's own threads "
+        f"({CLIENT_THREADS[client]}), while requests ran and during the flush after"
     )
 
 
@@ -207,12 +218,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=3000, help="per phase")
     parser.add_argument("--only", choices=FRAMEWORKS, default=None)
+    parser.add_argument("--client", choices=CLIENTS, default=CLIENTS[0], help="Kafka client")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     frameworks = [args.only] if args.only else list(FRAMEWORKS)
     bootstrap = os.environ.get("REQTRAIL_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     if args.child:
-        return child(frameworks, args.requests, bootstrap)
+        return child(frameworks, args.requests, bootstrap, args.client)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("bench_instructions needs valgrind (Debian: apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="reqtrail-callgrind-") as tmp:
@@ -228,6 +240,8 @@ def main() -> int:
             "--child",
             "--requests",
             str(args.requests),
+            "--client",
+            args.client,
             *(["--only", args.only] if args.only else []),
         ]
         print(f"running under callgrind ({len(frameworks)} framework(s)) ...", file=sys.stderr)
@@ -239,7 +253,7 @@ def main() -> int:
             return done.returncode
         for line in errors:
             print(line, file=sys.stderr)
-        report(read_dumps(Path(tmp)), frameworks, args.requests)
+        report(read_dumps(Path(tmp)), frameworks, args.requests, args.client)
     return 0
 
 

@@ -106,7 +106,8 @@ class ConfluentProducer:
     def settle(self, unsettled: int) -> tuple[int, list[tuple[bytes, str | None]]]:
         """Of the ``unsettled`` records handed over and not yet counted: how many settled,
         and the payload and drop reason of each one that failed (reason None: purged by
-        ``close``, the sink's to name)."""
+        ``close``, the sink's to name).  The count may come out low, never high: librdkafka's
+        ``len()`` also counts log and error events queued since the ``poll``."""
         self._producer.poll(0)  # serves failure reports: they leave librdkafka's count
         failed, self._failed = self._failed, []
         return unsettled - len(self._producer), failed

@@ -316,6 +316,9 @@ class KafkaSink:
         holds is dropped for that reason.  Returns how many records were dropped."""
         pending = self._pending
         settled, failed = producer.settle(len(pending))
+        # The count can come out low (librdkafka counts its queued log and error events
+        # too), never high; the failed ones are gone for certain.
+        settled = max(settled, len(failed))
         for _ in range(settled):
             pending.popleft()
         for payload, reason in failed:

@@ -98,11 +98,11 @@ class ProducerSettings(KafkaConnection, PlayerHeader):
         "zstd",
     )
     kafka_client: str = setting(
-        "Kafka client the sink uses: kafka-python, or confluent-kafka (librdkafka: sends from "
-        "C threads, taking far less Python time from requests; pip install "
-        "'reqtrail[confluent]').",
-        "kafka-python",
-        check=one_of("kafka-python", "confluent-kafka"),
+        "Kafka client the sink uses: confluent-kafka (librdkafka: sends from C threads, taking "
+        "little Python time from requests), or kafka-python (pure Python: where no "
+        "confluent-kafka wheel exists).",
+        "confluent-kafka",
+        check=one_of("confluent-kafka", "kafka-python"),
     )
     kafka_linger_ms: int = setting(
         "How long the producer waits to fill a batch (the sink already hands records over in "

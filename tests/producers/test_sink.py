@@ -298,3 +298,50 @@ def test_a_record_held_for_quiet_is_sent_within_the_hold(tmp_path: Path) -> None
     waits = sorted(seen[i] - put_at[i] for i in range(100))
     limit = sink_module.MAX_HOLD_S + 3 * sink_module.SEND_INTERVAL_S
     assert waits[94] <= limit, waits[-5:]
+
+
+class CountingProducer:
+    """confluent-kafka's surface (``counts_settled``): no future per record; ``settle``
+    says how many settled and hands back the failed ones.  Its outstanding count also holds
+    ``events`` log and error events at first, as librdkafka's ``len()`` does."""
+
+    counts_settled = True
+
+    def __init__(self, events: int) -> None:
+        self.held: list[bytes] = []
+        self.events = events
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self.held.append(value)
+
+    def settle(self, unsettled: int) -> tuple[int, list[tuple[bytes, str | None]]]:
+        failed = [(value, "delivery_timeout") for value in self.held if b"fail" in value]
+        self.held = []  # every record handed over so far has left
+        outstanding = 0
+        if failed:  # the failures' own error events are still counted, this once
+            outstanding, self.events = self.events, 0
+        return unsettled - outstanding, failed
+
+    def close(self, timeout: float = 0.0) -> None:
+        return None
+
+
+def test_a_count_that_comes_out_low_never_counts_a_record_twice(tmp_path: Path) -> None:
+    """A client whose settled count is low while it reports failures (events counted as
+    outstanding): the failed are dropped once, the rest delivered once, no more."""
+    spill = tmp_path / "spill.ndjson"
+    sink = KafkaSink(
+        make_settings(tmp_path, buffer_size=100, spill_path=str(spill)),
+        lambda settings: CountingProducer(events=9),
+        register_atexit=False,
+    )
+    for i in range(10):
+        sink.put(record(i, "fail" if i < 3 else ""), None)
+    assert sink.flush(timeout=5), sink.stats()
+    stats = sink.close(timeout=1)
+    assert (stats.produced, stats.delivered, stats.dropped, stats.spilled) == (10, 7, 3, 3)
+    spilled = sorted(orjson.loads(line)["i"] for line in spill.read_bytes().splitlines())
+    assert spilled == [0, 1, 2]
