@@ -37,8 +37,8 @@ BLOCK = 200
 TARGET_ADDED_P50_US = 45.0
 TARGET_ADDED_P99_US = 150.0
 TARGET_RATIO = 0.2  # reqtrail / sentry-sdk errors only, ASGI
-SENDING = ("reqtrail", "reqtrail-confluent")  # judged against the targets, with Kafka up
-CLIENTS = {"reqtrail": "kafka-python", "reqtrail-confluent": "confluent-kafka"}
+SENDING = ("reqtrail", "reqtrail-kafka-python")  # judged against the targets, with Kafka up
+CLIENTS = {"reqtrail": "confluent-kafka", "reqtrail-kafka-python": "kafka-python"}
 
 
 # --- the contender's process ---------------------------------------------------------------

@@ -4,11 +4,12 @@ A contender builds, in a process of its own, the bare app and the same app behin
 middleware for each framework asked for (``asgi``: Starlette; ``wsgi``: Flask; ``django``:
 Django's WSGI handler):
 
-* ``reqtrail`` (Kafka up, a topic of its own), ``reqtrail-confluent`` (the same with
-  ``REQTRAIL_KAFKA_CLIENT=confluent-kafka``) and ``reqtrail-down`` (Kafka at a port
-  nothing listens on); ``reqtrail-nosend``: its middleware with a sink that drops each
-  event as it comes, so only the request thread's work is left (no sender, no Kafka
-  client): the difference to ``reqtrail`` is what the background work costs requests;
+* ``reqtrail`` (Kafka up, a topic of its own, the default client: confluent-kafka),
+  ``reqtrail-kafka-python`` (the same with ``REQTRAIL_KAFKA_CLIENT=kafka-python``) and
+  ``reqtrail-down`` (Kafka at a port nothing listens on); ``reqtrail-nosend``: its
+  middleware with a sink that drops each event as it comes, so only the request thread's
+  work is left (no sender, no Kafka client): the difference to ``reqtrail`` is what the
+  background work costs requests;
 * ``sentry-errors``: sentry-sdk's ASGI or WSGI middleware, or its Django integration,
   without tracing; ``sentry-tracing``: the same with ``traces_sample_rate=1.0``.  Its
   transport is the SDK's own HTTP transport (background worker, envelope serialised and
@@ -42,7 +43,7 @@ from bench.middleware_apps import (
 FRAMEWORKS = ("asgi", "wsgi", "django")
 CONTENDERS = (
     "reqtrail",
-    "reqtrail-confluent",
+    "reqtrail-kafka-python",
     "reqtrail-nosend",
     "reqtrail-down",
     "sentry-errors",
@@ -51,7 +52,7 @@ CONTENDERS = (
 )
 LABELS = {
     "reqtrail": "reqtrail (Kafka up)",
-    "reqtrail-confluent": "reqtrail (Kafka up, confluent)",
+    "reqtrail-kafka-python": "reqtrail (Kafka up, kafka-python)",
     "reqtrail-nosend": "reqtrail, request path only",
     "reqtrail-down": "reqtrail (Kafka down)",
     "sentry-errors": "sentry-sdk, errors only",
@@ -99,9 +100,7 @@ class DroppingSink:
         return None
 
 
-def reqtrail(
-    frameworks: list[str], bootstrap: str | None, client: str = "kafka-python"
-) -> Contender:
+def reqtrail(frameworks: list[str], bootstrap: str | None, client: str | None = None) -> Contender:
     """reqtrail sending to Kafka at ``bootstrap`` through ``client``, or (None) with a
     ``DroppingSink``."""
     from reqtrail.producers.pipeline import RecordPipeline, set_pipeline
@@ -110,8 +109,9 @@ def reqtrail(
     settings = load_settings(role=ProducerSettings).replace(
         kafka_bootstrap=bootstrap or KAFKA_DOWN,
         topic=f"bench-middleware-{uuid.uuid4().hex[:8]}",
-        kafka_client=client,
     )
+    if client is not None:
+        settings = settings.replace(kafka_client=client)
     pipeline = RecordPipeline(settings, sink=DroppingSink() if bootstrap is None else None)
     apps: dict[str, tuple[Call, Call]] = {}
     for framework in frameworks:
@@ -304,8 +304,8 @@ def build(frameworks: list[str], contender: str, kafka_up: str) -> Contender:
         return baseline(frameworks)
     if contender == "reqtrail":
         return reqtrail(frameworks, kafka_up)
-    if contender == "reqtrail-confluent":
-        return reqtrail(frameworks, kafka_up, "confluent-kafka")
+    if contender == "reqtrail-kafka-python":
+        return reqtrail(frameworks, kafka_up, "kafka-python")
     if contender == "reqtrail-nosend":
         return reqtrail(frameworks, None)
     if contender == "reqtrail-down":

@@ -1,4 +1,5 @@
-"""The confluent-kafka (librdkafka) producer behind the sink (``REQTRAIL_KAFKA_CLIENT``).
+"""The confluent-kafka (librdkafka) producer behind the sink (``REQTRAIL_KAFKA_CLIENT``, the
+default; ``kafka-python`` is the other choice, for platforms without its wheels).
 
 librdkafka batches, compresses, sends and retries in its own C threads, without the GIL,
 so it takes far less Python time from request threads than kafka-python does per record
@@ -47,7 +48,7 @@ def check_available() -> None:
     if confluent_kafka is None:
         raise SettingsError(
             f"{env_name('kafka_client')}=confluent-kafka needs the confluent-kafka package "
-            "(pip install 'reqtrail[confluent]')"
+            "(pip install confluent-kafka), or set it to kafka-python"
         )
 
 

@@ -5,10 +5,10 @@ The request thread only appends to a deque, which never blocks: a rendered recor
 context-free processors then run on the sender thread, not on the request's).  The sender
 thread builds the producer lazily (so a dead broker never delays app startup), retries the
 connection with capped backoff, and calls ``producer.send()`` (asynchronous, batched by
-``linger_ms``, compressed, keyed by user ID).  The producer is kafka-python's
-``KafkaProducer`` (``reqtrail.producers.kafka_producer``), or with
-``REQTRAIL_KAFKA_CLIENT=confluent-kafka`` librdkafka's (``confluent_producer``), which
-sends from C threads and counts settled records instead of handing back a future each.
+``linger_ms``, compressed, keyed by user ID).  The producer is librdkafka's
+(``confluent_producer``, the default), which sends from C threads and counts settled
+records instead of handing back a future each, or with ``REQTRAIL_KAFKA_CLIENT=kafka-python``
+kafka-python's ``KafkaProducer`` (``reqtrail.producers.kafka_producer``).
 
 The sender takes the GIL as seldom as it can: nobody wakes it per record.  It looks at the
 queue every ``SEND_INTERVAL_S`` and sends when the request threads have gone quiet (no

@@ -115,8 +115,9 @@ class ProducerSettings(KafkaConnection, PlayerHeader):
         30000,
     )
     kafka_max_request_size: int = setting(
-        "Largest record the producer sends, in bytes (kafka-python's max_request_size; keep it "
-        "at most the broker's message.max.bytes): bodies are cut further to fit.",
+        "Largest record the producer sends, in bytes (librdkafka's message.max.bytes, "
+        "kafka-python's max_request_size; keep it at most the broker's message.max.bytes): "
+        "bodies are cut further to fit.",
         1048576,
         check=at_least(16384, "bytes"),
     )

@@ -136,7 +136,7 @@ def test_bench_middleware_prints_its_table(settings: Settings) -> None:
         assert table in out, out
     for row in (
         "reqtrail (Kafka up)",
-        "reqtrail (Kafka up, confluent)",
+        "reqtrail (Kafka up, kafka-python)",
         "reqtrail, request path only",
         "reqtrail (Kafka down)",
         "sentry-sdk, errors only",
@@ -151,7 +151,7 @@ def test_bench_middleware_prints_its_table(settings: Settings) -> None:
             f"target ASGI reqtrail / sentry-sdk errors only (added p50) <= 0.2 ({client}): " in out
         )
     assert "  reqtrail: produced=" in out
-    assert "  reqtrail-confluent: produced=" in out
+    assert "  reqtrail-kafka-python: produced=" in out
 
 
 def test_bench_metrics_prints_its_tables_and_removes_what_it_made(settings: Settings) -> None:

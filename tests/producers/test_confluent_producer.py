@@ -1,5 +1,5 @@
-"""The sink on confluent-kafka (``REQTRAIL_KAFKA_CLIENT=confluent-kafka``): counts, refusals
-and partitions on the real broker; its settings and error mapping as pure logic.
+"""The sink on confluent-kafka (``REQTRAIL_KAFKA_CLIENT``'s default): counts, refusals and
+partitions on the real broker; its settings and error mapping as pure logic.
 
 The outage and frozen-broker fault tests run on both clients (``test_broker_outage``,
 ``test_broker_freeze``)."""
@@ -122,7 +122,7 @@ def test_a_missing_confluent_kafka_package_fails_at_startup(
 ) -> None:
     monkeypatch.setattr(confluent_producer, "confluent_kafka", None)
     local = load_settings(environ={}).replace(kafka_client="confluent-kafka")
-    with pytest.raises(SettingsError, match=r"pip install 'reqtrail\[confluent\]'"):
+    with pytest.raises(SettingsError, match=r"pip install confluent-kafka\), or set it to"):
         KafkaSink(local, register_atexit=False)
 
 
