@@ -61,20 +61,24 @@ class ConfluentProducer:
     def __init__(self, settings: ProducerSettings, compression: str | None) -> None:
         check_available()
         self._failed: list[tuple[bytes, str | None]] = []
+        # librdkafka's settings as given (callbacks and logger aside), for a look from outside
+        self.config: dict[str, Any] = {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "client.id": f"reqtrail-{settings.service}",
+            "enable.idempotence": True,  # and with it acks=all
+            "acks": "all",
+            "compression.type": compression or "none",
+            "linger.ms": settings.kafka_linger_ms,
+            "batch.size": 256 * 1024,
+            "message.timeout.ms": settings.kafka_delivery_timeout_ms,
+            "message.max.bytes": max(1000, settings.kafka_max_request_size),
+            "partitioner": "murmur2_random",  # the Java client's (and kafka-python's)
+            "reconnect.backoff.max.ms": 2000,
+            "delivery.report.only.error": True,
+        }
         self._producer = confluent_kafka.Producer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "client.id": f"reqtrail-{settings.service}",
-                "enable.idempotence": True,  # and with it acks=all
-                "acks": "all",
-                "compression.type": compression or "none",
-                "linger.ms": settings.kafka_linger_ms,
-                "batch.size": 256 * 1024,
-                "message.timeout.ms": settings.kafka_delivery_timeout_ms,
-                "message.max.bytes": max(1000, settings.kafka_max_request_size),
-                "partitioner": "murmur2_random",  # the Java client's (and kafka-python's)
-                "reconnect.backoff.max.ms": 2000,
-                "delivery.report.only.error": True,
+                **self.config,
                 "on_delivery": self._report,
                 "error_cb": self._error,
                 "logger": librdkafka_log,

@@ -15,7 +15,10 @@ call ``sentry_sdk.init``.  So a request in an app that has not costs one diction
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -58,11 +61,10 @@ class SentryRequestScope:
         import sentry_sdk  # imported by the app already: the scope is only entered then
         from sentry_sdk.utils import event_from_exception
 
-        event, hint = event_from_exception(
-            exc,
-            client_options=sentry_sdk.get_client().options,
-            mechanism={"type": mechanism, "handled": handled},
-        )
+        options: dict[str, Any] = {"mechanism": {"type": mechanism, "handled": handled}}
+        if _takes_client_options(event_from_exception):  # sentry-sdk 2.x; 3.x reads them itself
+            options["client_options"] = sentry_sdk.get_client().options
+        event, hint = event_from_exception(exc, **options)
         event_id = sentry_sdk.capture_event(event, hint=hint)
         if event_id is None:
             event_id = scope.last_event_id()
@@ -92,3 +94,8 @@ def open_request_scope(
     scope = SentryRequestScope()
     scope.enter(request_id, user_id, device_id)
     return scope
+
+
+@functools.cache
+def _takes_client_options(function: Callable[..., Any]) -> bool:
+    return "client_options" in inspect.signature(function).parameters

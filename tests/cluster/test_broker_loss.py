@@ -122,8 +122,9 @@ def test_broker_loss_loses_and_doubles_nothing(
         achieved = paced(RATE, SECONDS, request)
         timer.join()
         assert pipeline.flush(timeout=90), "the sink did not settle within 90 s"
-        producer_config = pipeline.sink._producer.config  # what made it exactly once
-        assert producer_config["enable_idempotence"] and producer_config["acks"] in (-1, "all")
+        config = pipeline.sink._producer.config  # what made it exactly once
+        idempotent = config.get("enable.idempotence", config.get("enable_idempotence"))
+        assert idempotent and config["acks"] in (-1, "all"), config
         stats = pipeline.sink.stats()
         total = RATE * SECONDS
         assert stats.produced == total and stats.delivered + stats.dropped == total

@@ -51,6 +51,7 @@ def recording_sentry() -> Iterator[RecordingTransport]:
 
 
 def mechanism_of(event: dict[str, Any]) -> dict[str, Any]:
-    """The mechanism of the event's (last) exception."""
+    """The type and ``handled`` flag of the mechanism of the event's (last) exception
+    (sentry-sdk 3 adds its own ``exception_id`` beside them)."""
     mechanism: dict[str, Any] = event["exception"]["values"][-1]["mechanism"]
-    return mechanism
+    return {key: mechanism[key] for key in ("type", "handled") if key in mechanism}
