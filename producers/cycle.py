@@ -95,7 +95,19 @@ class RequestCycle:
         self.mechanism = mechanism
         rebind_request_context(request_id, user_id, device_id, session_id)
         # Only fields with a value: the chain drops Nones, and skips that work when none came.
-        event: dict[str, Any] = {"started_at": started_at, "method": method, "path": path}
+        # The IDs the request came with are the record's, whatever the app binds later
+        # (merging structlog's context skips keys the event has): the request ID is the one
+        # X-Request-ID answers with.  The user is settled apart (``settle_user``).
+        event: dict[str, Any] = {
+            "started_at": started_at,
+            "method": method,
+            "path": path,
+            "request_id": request_id,
+        }
+        if device_id is not None:
+            event["device_id"] = device_id
+        if session_id is not None:
+            event["session_id"] = session_id
         if query:
             event["query"] = query
         if client_ip is not None:

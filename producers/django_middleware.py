@@ -136,7 +136,7 @@ class RequestTrailDjangoMiddleware:
             meta.get("QUERY_STRING", ""),
             headers,
             meta.get("REMOTE_ADDR"),
-            mechanism="reqtrail.django",
+            "reqtrail.django",
         )
         cycle.find_user = lambda: self._find_user(request)
         setattr(request, CYCLE_ATTRIBUTE, cycle)

@@ -6,8 +6,8 @@ It hands every other header over as it is, and ``HeaderFields`` (the first proce
 the sampler, so on the sink's thread when the sink renders there) makes the fields:
 
 * ``_headers``: ``{lower-case name: value}`` of the wanted headers (WSGI, Django);
-* ``_raw_headers``: ASGI's request headers as ``{name: value}`` bytes (every header: one
-  ``dict(scope["headers"])`` in C instead of a Python loop per request);
+* ``_raw_headers``: ASGI's request headers as received, ``[(name, value), ...]`` bytes (every
+  header: the middleware only looks for the four IDs in them);
 * ``_raw_response_headers``: ASGI's response ``[(name, value), ...]`` as sent;
 * ``_response_header_pairs``: WSGI's or Django's response ``[(name, value), ...]`` as sent.
 """
@@ -48,9 +48,10 @@ class CaptureConfig:
     header_allowlist: frozenset[str]
     wanted_headers: frozenset[str]
     body_max_bytes: int
-    # For ASGI's raw headers: the user ID header as latin-1 bytes, and latin-1 bytes -> name
-    # of the wanted and the allow-listed ones (picked without decoding names).
-    raw_user_id_header: bytes
+    # For ASGI's raw headers: latin-1 bytes -> position in (request ID, user ID, device ID,
+    # session ID) of the four the middleware reads, and latin-1 bytes -> name of the wanted
+    # and the allow-listed ones (picked without decoding names).
+    raw_id_headers: dict[bytes, int]
     raw_wanted_names: dict[bytes, str]
     raw_allowlist_names: dict[bytes, str]
 
@@ -78,7 +79,13 @@ class CaptureConfig:
             header_allowlist=allow,
             wanted_headers=wanted,
             body_max_bytes=settings.body_max_bytes,
-            raw_user_id_header=user_header.encode("latin-1"),
+            raw_id_headers={
+                h.encode("latin-1"): i
+                for i, h in enumerate(
+                    (REQUEST_ID_HEADER, user_header, DEVICE_ID_HEADER, SESSION_ID_HEADER)
+                )
+                if h
+            },
             raw_wanted_names={h.encode("latin-1"): h for h in wanted},
             raw_allowlist_names={h.encode("latin-1"): h for h in allow},
         )
@@ -98,10 +105,10 @@ class HeaderFields:
 
     def __call__(self, logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
         headers: Mapping[str, str] | None = event.pop("_headers", None)
-        raw: Mapping[bytes, bytes] | None = event.pop("_raw_headers", None)
-        if raw is not None:
+        raw: Iterable[tuple[bytes, bytes]] | None = event.pop("_raw_headers", None)
+        if raw is not None:  # the last of repeated ones wins, as in the WSGI environ
             names = self.raw_wanted_names
-            headers = {names[k]: v.decode("latin-1") for k, v in raw.items() if k in names}
+            headers = {names[k]: v.decode("latin-1") for k, v in raw if k in names}
         if headers is not None:
             self._request_fields(event, headers)
         raw_response = event.pop("_raw_response_headers", None)

@@ -8,7 +8,9 @@ Crockford's base32, most significant first; the alphabet sorts in the order of i
 so IDs sort by creation time (to the millisecond) as plain strings, which keeps one
 period's documents together in an index.  ``request_id_time`` reads the time back.  The
 first 10 characters are the milliseconds (written once per millisecond: requests come in
-clusters), the last 16 the random bits, two characters per table lookup.
+clusters), the last 16 the random bits: 16 random bytes, each mapped by ``bytes.translate``
+to the character of its low 5 bits (256 is a multiple of 32, so each character stays
+uniform), i.e. three C calls instead of eight table lookups (half the instructions).
 
 An incoming ``X-Request-ID`` is used as the record's ID (and so as its Elasticsearch ``_id``)
 only when it fits: at most ``MAX_REQUEST_ID_CHARS`` printable characters and at most
@@ -23,8 +25,10 @@ import random
 import time
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Two characters per 10 bits: 13 table lookups make the 26 characters.
+# Two characters per 10 bits: five table lookups make the 10 characters of the time.
 _PAIRS = [CROCKFORD[i >> 5] + CROCKFORD[i & 31] for i in range(1024)]
+# Any byte -> the character of its low 5 bits.
+_RANDOM_CHARS = bytes(ord(CROCKFORD[i & 31]) for i in range(256))
 _TIME_SHIFTS = (40, 30, 20, 10, 0)
 _time_prefix: tuple[int, str] = (-1, "")
 _VALUES = {c: i for i, c in enumerate(CROCKFORD)}
@@ -45,14 +49,7 @@ def new_request_id(now_ms: int | None = None) -> str:
     if cached_ms != ms:
         prefix = "".join([_PAIRS[(ms >> shift) & 1023] for shift in _TIME_SHIFTS])
         _time_prefix = (ms, prefix)
-    # Four 20-bit draws: small ints shift and mask faster than one 80-bit one, and one
-    # f-string builds the ID in one allocation (~45 % faster than eight concatenations).
-    high, mid, low, last = _bits(20), _bits(20), _bits(20), _bits(20)
-    p = _PAIRS
-    return (
-        f"{prefix}{p[high >> 10]}{p[high & 1023]}{p[mid >> 10]}{p[mid & 1023]}"
-        f"{p[low >> 10]}{p[low & 1023]}{p[last >> 10]}{p[last & 1023]}"
-    )
+    return prefix + _bits(128).to_bytes(16, "little").translate(_RANDOM_CHARS).decode()
 
 
 def request_id_time(request_id: str) -> int:

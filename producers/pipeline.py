@@ -123,6 +123,7 @@ class RecordPipeline:
         # The processors that need the request itself (its context variables, and the
         # sampling decision: a record not kept is never queued) run on the request thread;
         # the rest needs only the event, so a sink that can runs it on its own thread.
+        self._render = self.render  # bound once, not on every request
         on_request = processors.index(self.sampler) + 1
         self._on_request = tuple(processors[:on_request])
         self._on_sender = tuple(processors[on_request:])
@@ -141,7 +142,7 @@ class RecordPipeline:
             processed: Any = event
             for processor in self._on_request:
                 processed = processor(None, "info", processed)
-            put_event(processed, self.render)
+            put_event(processed, self._render)
         except DropEvent:
             return
         except Exception as exc:

@@ -124,7 +124,8 @@ def merge_request_context(
     if variables.seen != len(registry):
         variables.refresh(registry)
     for key, var in variables.merged:
-        value = var.get()
-        if value is not Ellipsis:
-            event_dict.setdefault(key, value)
+        if key not in event_dict:  # cheaper than get() + setdefault() for keys it has
+            value = var.get()
+            if value is not Ellipsis:
+                event_dict[key] = value
     return event_dict

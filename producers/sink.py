@@ -123,24 +123,13 @@ class KafkaSink:
         """Queue one record without blocking; False (and counted dropped) when full."""
         return self._enqueue(payload, key)
 
-    def put_event(self, event: dict[str, Any], render: Renderer) -> bool:
-        """Queue an event that ``render`` turns into a record on the sender thread.
-
-        Counted as produced now, as ``put`` counts; one that cannot be queued (closed, or
-        the buffer full) is rendered here, so that it is spilled as a record.
-        """
-        if self._closed or len(self._queue) + len(self._pending) >= self.capacity:
-            payload, key = render(event)
-            return self._enqueue(payload, key)
-        return self._enqueue(event, render)
-
     def _enqueue(self, first: Any, second: Any) -> bool:
+        """Queue ``(payload, key)`` (``put``) or ``(event, render)`` (``put_event``)."""
         with self._lock:
             self._ledger.produced += 1
-            full = len(self._queue) + len(self._pending) >= self.capacity
-            if self._closed or full:
-                return self._refuse(first, second, accounting.SHUTDOWN if self._closed else None)
             queue = self._queue
+            if self._closed or len(queue) + len(self._pending) >= self.capacity:
+                return self._refuse(first, second, accounting.SHUTDOWN if self._closed else None)
             if not queue:
                 self._since = time.monotonic()
             queue.append((first, second))
@@ -152,10 +141,16 @@ class KafkaSink:
             self._wakeup.set()
         return True
 
+    # put_event(event, render): queue an event that ``render`` turns into a record on the
+    # sender thread.  Counted as produced now, as ``put`` counts; one that cannot be queued
+    # (closed, or the buffer full) is rendered by ``_refuse``, so that it is spilled as a
+    # record.  ``_enqueue`` itself: one call less on every request.
+    put_event = _enqueue
+
     def _refuse(self, first: Any, second: Any, reason: str | None) -> bool:
-        """Count a record that cannot be queued as dropped (the lock held).  An event the
-        request thread found room for, gone by the time it took the lock, is rendered here
-        (one that fails to render was never a record)."""
+        """Count a record that cannot be queued as dropped (the lock held).  An event is
+        rendered here, so that it is spilled as a record (one that fails to render was never
+        a record)."""
         if type(first) is dict:
             try:
                 first = second(first)[0]

@@ -122,7 +122,7 @@ class RequestTrailWSGIMiddleware:
             environ.get("QUERY_STRING", ""),
             headers,
             environ.get("REMOTE_ADDR"),
-            mechanism=self.mechanism,
+            self.mechanism,
         )
         cycle.find_user = lambda: self._find_user(environ)
         environ[CYCLE_KEY] = cycle

@@ -54,8 +54,9 @@ def test_wanted_headers_become_fields() -> None:
 
 
 def test_raw_asgi_headers_become_the_same_fields() -> None:
-    """ASGI hands over every header as bytes; headers neither wanted nor allow-listed go."""
-    raw = {k.encode(): v.encode() for k, v in REQUEST.items()}
+    """ASGI hands over every header as bytes pairs; headers neither wanted nor allow-listed
+    go, and of a repeated one the last wins (as in a WSGI environ)."""
+    raw = [(b"x-platform", b"android"), *((k.encode(), v.encode()) for k, v in REQUEST.items())]
     assert run({"method": "GET", "_raw_headers": raw}) == {"method": "GET", **EXPECTED}
 
 

@@ -158,6 +158,38 @@ def test_app_code_can_bind_the_user_id_after_login() -> None:
     assert sink.records[0]["user_id"] == "player-logged-in"
 
 
+def test_the_request_ids_are_the_headers_and_app_bound_ones_fill_the_gaps() -> None:
+    """The record's request, device and session IDs are the ones the request came with (the
+    request ID is the one X-Request-ID answers with), even if the app binds others; an ID
+    the request lacked is taken from what the app bound."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    async def rebind(request: Request) -> JSONResponse:
+        bind_contextvars(request_id="app-own", device_id="dev-app", session_id="sess-app")
+        return JSONResponse({"ok": True})
+
+    pipeline, sink = memory_pipeline(small_settings())
+    app = RequestTrailMiddleware(Starlette(routes=[Route("/rebind", rebind)]), pipeline=pipeline)
+    client = TestClient(app)
+    given = client.get("/rebind", headers={"x-device-id": "dev-1", "x-session-id": "sess-1"})
+    lacking = client.get("/rebind")
+    first, second = sink.records
+    assert (first["request_id"], first["device_id"], first["session_id"]) == (
+        given.headers["x-request-id"],
+        "dev-1",
+        "sess-1",
+    )
+    assert (second["request_id"], second["device_id"], second["session_id"]) == (
+        lacking.headers["x-request-id"],
+        "dev-app",
+        "sess-app",
+    )
+
+
 def test_app_version_header_is_honoured_only_when_configured() -> None:
     """X-App-Version sets app_version only with settings.app_version_header; else the setting."""
     for header_setting, expected in (("", "2.0.0"), ("x-app-version", "2.1.0-canary")):
