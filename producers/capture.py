@@ -12,14 +12,19 @@ from typing import Any, Protocol
 
 
 class BodyCapture:
-    """The first ``limit`` bytes of a body plus the size of all of it."""
+    """The first ``limit`` bytes of a body (``head``) plus the size of all of it (``size``).
 
-    __slots__ = ("_chunks", "limit", "size")
+    ``head`` is the first chunk itself while there is one (most bodies come in one), and a
+    ``bytearray`` grown in place once a second chunk is kept: no list, no join, no property
+    on every request.
+    """
+
+    __slots__ = ("head", "limit", "size")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
-        self._chunks: list[bytes] = []
+        self.head: bytes | bytearray = b""
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """Count ``chunk`` and keep as much of it as still fits under the limit."""
@@ -30,18 +35,16 @@ class BodyCapture:
         room = self.limit - before
         if room > 0 and n:
             part = chunk if n <= room else chunk[:room]
-            self._chunks.append(part if type(part) is bytes else bytes(part))
-
-    @property
-    def head(self) -> bytes:
-        """The kept bytes (at most ``limit``)."""
-        chunks = self._chunks
-        if len(chunks) == 1:
-            return chunks[0]
-        return b"".join(chunks)
+            if not before:
+                self.head = part if type(part) is bytes else bytes(part)
+                return
+            head = self.head
+            if type(head) is bytes:
+                head = self.head = bytearray(head)
+            head += part
 
     def add_to(self, event: dict[str, Any], prefix: str) -> None:
-        """Put ``<prefix>_body`` (bytes) and ``<prefix>_body_size`` into the event when seen."""
+        """Put ``<prefix>_body`` and ``<prefix>_body_size`` into the event when seen."""
         if self.size:
             event[prefix + "_body"] = self.head
             event[prefix + "_body_size"] = self.size
