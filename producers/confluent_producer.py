@@ -32,15 +32,11 @@ try:
 except ImportError:  # the extra is not installed: checked when a sink is built
     confluent_kafka = None  # type: ignore[assignment]
 
-__all__ = ["ConfluentProducer", "available"]
+__all__ = ["ConfluentProducer", "check_available"]
 
 BOOTSTRAP_TIMEOUT_S = 3.0
 PURGE_WAIT_S = 1.0  # purged records come back as failures at once; this bounds the wait
 librdkafka_log = logging.getLogger("kafka.producer")
-
-
-def available() -> bool:
-    return confluent_kafka is not None
 
 
 def check_available() -> None:
@@ -71,7 +67,7 @@ class ConfluentProducer:
             "linger.ms": settings.kafka_linger_ms,
             "batch.size": 256 * 1024,
             "message.timeout.ms": settings.kafka_delivery_timeout_ms,
-            "message.max.bytes": max(1000, settings.kafka_max_request_size),
+            "message.max.bytes": settings.kafka_max_request_size,
             "partitioner": "murmur2_random",  # the Java client's (and kafka-python's)
             "reconnect.backoff.max.ms": 2000,
             "delivery.report.only.error": True,

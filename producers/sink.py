@@ -76,7 +76,7 @@ def producer_factory_for(settings: ProducerSettings) -> ProducerFactory:
 
 
 class KafkaSink:
-    """Bounded queue + sender thread in front of a ``KafkaProducer``."""
+    """Bounded queue + sender thread in front of a Kafka producer (``producer_factory_for``)."""
 
     def __init__(
         self,
