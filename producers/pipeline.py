@@ -121,10 +121,13 @@ class RecordPipeline:
             put_event if callable(put_event) else None
         )
         # The processors that need the request itself (its context variables, and the
-        # sampling decision: a record not kept is never queued) run on the request thread;
-        # the rest needs only the event, so a sink that can runs it on its own thread.
+        # sampling decision when it can drop records: a record not kept is never queued) run
+        # on the request thread; the rest needs only the event, so a sink that can runs it on
+        # its own thread.  A sampler that keeps everything only stamps ``sample_rate``.
         self._render = self.render  # bound once, not on every request
-        on_request = processors.index(self.sampler) + 1
+        on_request = processors.index(merge_request_context) + 1
+        if self.sampler.may_drop:
+            on_request = processors.index(self.sampler) + 1
         self._on_request = tuple(processors[:on_request])
         self._on_sender = tuple(processors[on_request:])
 

@@ -48,6 +48,11 @@ class Sampler:
         self.random_fraction = random_fraction
         self.sampled_out = 0
 
+    @property
+    def may_drop(self) -> bool:
+        """False when every record is kept (``rate`` 1): then it only stamps ``sample_rate``."""
+        return self.rate < 1.0
+
     def __call__(self, logger: WrappedLogger, method_name: str, event: EventDict) -> EventDict:
         if (
             self.rate >= 1.0
