@@ -154,8 +154,8 @@ class KafkaSink:
         if type(first) is dict:
             try:
                 first = second(first)[0]
-            except (Exception, DropEvent):  # DropEvent is a BaseException
-                self._ledger.produced -= 1
+            except (Exception, DropEvent) as exc:  # DropEvent is a BaseException
+                self._never_produced(exc)
                 return False
         if reason is None:
             self._ledger.drop(accounting.BUFFER_FULL, [first])

@@ -271,6 +271,24 @@ def test_events_that_find_no_room_are_rendered_and_spilled(tmp_path: Path) -> No
     assert spilled == [0, 1, 2, 3, 4, 5]
 
 
+def test_a_refused_event_that_fails_to_render_was_never_a_record(
+    tmp_path: Path, internal_errors: list[BaseException]
+) -> None:
+    """An event refused on a closed sink is rendered to be spilled; one whose rendering
+    raises is not counted at all, and the error is reported as an internal one."""
+
+    def broken(event: dict[str, Any]) -> tuple[bytes, bytes | None]:
+        raise ValueError("cannot render")
+
+    sink = KafkaSink(make_settings(tmp_path), register_atexit=False)
+    sink.close(timeout=0.1)
+    assert sink.put_event({"i": 0}, broken) is False
+    assert sink.put_event({"i": 1, "skip": True}, rendering([])) is False
+    stats = sink.stats()
+    assert (stats.produced, stats.dropped) == (0, 0)
+    assert [str(e) for e in internal_errors] == ["cannot render"]  # a DropEvent is no error
+
+
 def test_a_record_held_for_quiet_is_sent_within_the_hold(tmp_path: Path) -> None:
     """The sender waits for the request threads to go quiet, but never past MAX_HOLD_S:
     with a record put every 5 ms for half a second, every record reaches the producer
