@@ -52,8 +52,6 @@ __all__ = ["KafkaSink", "ProducerFactory", "SinkStats"]
 log = logging.getLogger("reqtrail.producers")
 
 ProducerFactory = Callable[[ProducerSettings], Any]
-# Renders a queued event into (payload, key) on the sender thread; raises to drop it.
-Renderer = Callable[[dict[str, Any]], tuple[bytes, bytes | None]]
 SEND_INTERVAL_S = 0.02  # how often the sender looks at the queue while it holds anything
 MAX_HOLD_S = 0.1  # a record waits at most this long for the request threads to go quiet
 CHUNK = 8  # records sent (and rendered) per turn before the sender looks for new ones
@@ -141,10 +139,10 @@ class KafkaSink:
             self._wakeup.set()
         return True
 
-    # put_event(event, render): queue an event that ``render`` turns into a record on the
-    # sender thread.  Counted as produced now, as ``put`` counts; one that cannot be queued
-    # (closed, or the buffer full) is rendered by ``_refuse``, so that it is spilled as a
-    # record.  ``_enqueue`` itself: one call less on every request.
+    # put_event(event, render): queue an event that ``render`` turns into (payload, key) on
+    # the sender thread (raising to drop it).  Counted as produced now, as ``put`` counts;
+    # one that cannot be queued (closed, or the buffer full) is rendered by ``_refuse``, so
+    # that it is spilled as a record.  ``_enqueue`` itself: one call less on every request.
     put_event = _enqueue
 
     def _refuse(self, first: Any, second: Any, reason: str | None) -> bool:
