@@ -37,6 +37,7 @@ node an earlier test killed::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -149,6 +150,19 @@ def _local_stack(settings: Settings, report: Callable[[str], None]) -> Iterator[
             if service.name in result.started:
                 report(f"stopping {service.name} (this session started it)")
                 service.stop()
+
+
+@pytest.fixture(autouse=True)
+def root_logging() -> Iterator[None]:
+    """Puts the root logger's handlers and level back after each test.  A CLI command run
+    in-process (typer's ``CliRunner``) adds a handler on the stream it captures, which is
+    closed afterwards: left in place, every later warning (kafka-python's, during an outage)
+    would print a logging-error traceback."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

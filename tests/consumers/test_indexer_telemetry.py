@@ -6,7 +6,6 @@ import io
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -172,16 +171,6 @@ def test_event_log_names_its_events_and_gives_counts_as_fields() -> None:
         "interval_s": 10.0,
     }
     assert fields["partitions_revoked"] == {"partitions": [1], "owned": 1}
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """Puts the root logger's handlers and level back after the test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_json_logs_render_events_and_plain_lines_alike(
